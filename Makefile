@@ -1,0 +1,76 @@
+# edgellm: `make repro` runs the study, `make test` runs the tests. Both set everything up first.
+#
+# Set-up is cached so that only the first run on a machine is slow:
+#   - .venv/                the virtual environment (pinned by requirements.lock)
+#   - $(CACHE)/wheels       the llama-cpp-python wheel, built once from its sdist (~20 min on 2 cores)
+#   - $(CACHE)/llama.cpp-*  llama.cpp's source (from the same sdist) and its tools, built once (~5 min)
+# The caches are keyed by version and by the CPU's instruction set (the builds use -march=native).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+LLAMA_CPP_PYTHON := 0.3.36
+CPU_KEY := $(shell (grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; uname -m) | sha256sum | cut -c1-10)
+CACHE ?= $(HOME)/.cache/edgellm
+WHEELHOUSE := $(CACHE)/wheels-$(CPU_KEY)
+TOOLS_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-$(CPU_KEY)
+TOOLS := llama-quantize llama-perplexity llama-bench llama-imatrix
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.edgellm-installed
+
+.PHONY: all setup tools repro test bench clean-venv
+
+all: repro
+
+setup: $(STAMP) tools
+
+# ---- the llama-cpp-python wheel, built once per machine from PyPI's sdist
+$(WHEELHOUSE)/.llama-cpp-python-$(LLAMA_CPP_PYTHON):
+	@mkdir -p $(WHEELHOUSE)
+	@echo ">> building llama-cpp-python $(LLAMA_CPP_PYTHON) from source (first time on this machine: ~20 min)"
+	$(PYTHON) -m pip wheel --no-deps --no-binary llama-cpp-python llama-cpp-python==$(LLAMA_CPP_PYTHON) -w $(WHEELHOUSE)
+	@touch $@
+
+# ---- the virtual environment
+$(STAMP): pyproject.toml requirements.lock $(WHEELHOUSE)/.llama-cpp-python-$(LLAMA_CPP_PYTHON)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --find-links $(WHEELHOUSE) -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name edgellm --display-name "edgellm (.venv)" > /dev/null
+	@touch $@
+
+# ---- llama.cpp's source tree (converter, gguf-py) and tools, from the same sdist as the runtime
+$(TOOLS_HOME)/.built:
+	@mkdir -p $(TOOLS_HOME)
+	@echo ">> building llama.cpp tools ($(TOOLS)) from llama-cpp-python $(LLAMA_CPP_PYTHON)'s vendored tree"
+	rm -rf $(TOOLS_HOME)/dl $(TOOLS_HOME)/src
+	$(PYTHON) -m pip download --quiet --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_PYTHON) -d $(TOOLS_HOME)/dl
+	tar -xzf $(TOOLS_HOME)/dl/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(TOOLS_HOME)/dl
+	mv $(TOOLS_HOME)/dl/llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp $(TOOLS_HOME)/src
+	rm -rf $(TOOLS_HOME)/dl
+	cmake -S $(TOOLS_HOME)/src -B $(TOOLS_HOME)/build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+	  -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+	  -DLLAMA_BUILD_SERVER=OFF > $(TOOLS_HOME)/cmake.log
+	cmake --build $(TOOLS_HOME)/build -j$$(nproc) --target $(TOOLS) >> $(TOOLS_HOME)/cmake.log
+	mkdir -p $(TOOLS_HOME)/bin && cp $(addprefix $(TOOLS_HOME)/build/bin/,$(TOOLS)) $(TOOLS_HOME)/bin/
+	@touch $@
+
+tools: $(TOOLS_HOME)/.built
+	@ln -sfn $(TOOLS_HOME) .llama.cpp
+
+# ---- the two commands
+repro: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+	@$(VENV)/bin/dvc metrics show
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/bench_perplexity.py
+	$(PY) benchmarks/bench_profile.py
+	$(PY) benchmarks/bench_prefix.py
+
+clean-venv:
+	rm -rf $(VENV)

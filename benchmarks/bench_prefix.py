@@ -1,0 +1,51 @@
+"""Multiple-choice scoring: one shared prompt decode per question (and prefixes reused across questions)
+against the naive way (the prompt decoded again for every choice). Same items, same file.
+
+Usage: python benchmarks/bench_prefix.py [--type F16] [--items 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from _common import ROOT, study_gguf
+
+from edgellm.evaluate import ChoiceScorer, build_request, score_naive
+from edgellm.runtime import Model
+from edgellm.tasks import TASKS
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--type", default="F16")
+    ap.add_argument("--items", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    gguf = study_gguf(a.type)
+    with Model(gguf, n_ctx=4096, n_batch=4096, n_seq_max=32, n_threads=a.threads) as m:
+        reqs = []
+        for name in ("arc_easy", "hellaswag", "piqa", "truthfulqa_mc1", "truthfulqa_mc2"):
+            path = ROOT / "data" / "prepared" / "tasks" / f"{name}.jsonl"
+            docs = [json.loads(line)["doc"] for line in path.read_text().splitlines()[: a.items]]
+            reqs += [build_request(m, TASKS[name], d) for d in docs]
+        t0 = time.perf_counter()
+        scorer = ChoiceScorer(m)
+        shared = [scorer.score(r) for r in reqs]
+        t_shared = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        naive = [score_naive(m, r) for r in reqs]
+        t_naive = time.perf_counter() - t0
+    diff = np.abs(np.concatenate(shared) - np.concatenate(naive))
+    same_pred = np.mean([np.argmax(s) == np.argmax(n) for s, n in zip(shared, naive)])
+    print(f"{gguf.name}: {len(reqs)} questions, {sum(len(r.continuations) for r in reqs)} choices")
+    print(f"  naive  : {t_naive:7.2f} s")
+    print(f"  shared : {t_shared:7.2f} s")
+    print(f"  speed-up shared / naive: {t_naive / t_shared:.2f}x (target >= 1.5x)")
+    print(f"  log-likelihood max |diff| {diff.max():.2e}, mean {diff.mean():.2e}; same argmax {100 * same_pred:.1f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""The study's quality metrics, computed as the reference tools compute them.
+
+* Perplexity follows ``llama-perplexity``: the text is tokenized once, cut into
+  non-overlapping ``n_ctx`` windows whose first token becomes BOS (when the model
+  adds one), ``n_batch // n_ctx`` windows are decoded together, and only the
+  second half of each window is scored.
+* KL divergence to a base variant over exactly those tokens, with the same
+  summary statistics as ``llama-perplexity --kl-divergence``. The base model is
+  decoded window by window next to the variant, so no multi-gigabyte logits
+  file is written.
+* Multiple-choice ``acc``/``acc_norm`` follow lm-evaluation-harness: a choice's
+  log-likelihood is the sum over its tokens given the context; the context is
+  tokenized on its own and the continuation is the rest of ``context + " " +
+  choice``. All choices of a question share one decode of the prompt, and
+  consecutive questions reuse their common prompt prefix from the KV cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .runtime import Batch, Model, log_softmax_rows
+from .tasks import Task
+
+
+# --------------------------------------------------------------------------- perplexity
+@dataclass
+class PerplexityResult:
+    ppl: float
+    ppl_stderr: float
+    nll: float
+    n_tokens: int  # scored tokens
+    n_chunks: int
+    n_ctx: int
+    seconds: float
+    kl: dict | None = None
+
+
+def _chunks(tokens: np.ndarray, n_ctx: int, max_chunks: int | None) -> int:
+    if len(tokens) < 2 * n_ctx:
+        raise ValueError(f"the text tokenizes to {len(tokens)} tokens; need at least {2 * n_ctx} for n_ctx={n_ctx}")
+    n = len(tokens) // n_ctx
+    return n if max_chunks is None else min(n, max_chunks)
+
+
+def _window_logprobs(model: Model, batch: Batch, tokens: np.ndarray, first_chunk: int, n_seq: int, n_ctx: int):
+    """Decode ``n_seq`` windows as separate sequences; yield (targets, log-probs) per window."""
+    first = n_ctx // 2
+    model.clear()
+    batch.clear()
+    mask = np.arange(n_ctx) >= first
+    for s in range(n_seq):
+        start = (first_chunk + s) * n_ctx
+        window = tokens[start : start + n_ctx].copy()
+        if model.add_bos:
+            window[0] = model.bos
+        batch.add(window, 0, [s], mask)
+    logits = model.decode(batch)
+    n_scored = n_ctx - first - 1
+    for s in range(n_seq):
+        start = (first_chunk + s) * n_ctx
+        rows = logits[s * (n_ctx - first) : s * (n_ctx - first) + n_scored]
+        targets = tokens[start + first + 1 : start + n_ctx]
+        yield targets, log_softmax_rows(rows)
+
+
+def _windows(model: Model, tokens: np.ndarray, n_ctx: int, n_batch: int, max_chunks: int | None,
+             progress: bool, desc: str):
+    """Yield (targets, log-probs) for every scored window, decoding n_batch // n_ctx at a time."""
+    n_chunk = _chunks(tokens, n_ctx, max_chunks)
+    n_seq = max(1, n_batch // n_ctx)
+    if model.n_seq_max < n_seq or model.n_ctx < n_seq * n_ctx:
+        raise ValueError(f"{model.path.name}: context too small for {n_seq} x {n_ctx} tokens")
+    batch = Batch(n_seq * n_ctx, n_seq)
+    for i in tqdm(range(0, n_chunk, n_seq), desc=desc, disable=not progress):
+        yield from _window_logprobs(model, batch, tokens, i, min(n_seq, n_chunk - i), n_ctx)
+
+
+def n_scored(n_tokens: int, n_ctx: int, max_chunks: int | None) -> int:
+    n = n_tokens // n_ctx
+    n = n if max_chunks is None else min(n, max_chunks)
+    return n * (n_ctx - n_ctx // 2 - 1)
+
+
+def write_kl_reference(model: Model, tokens: np.ndarray, n_ctx: int, n_batch: int, max_chunks: int | None,
+                       out: Path, progress: bool = True) -> Path:
+    """The base model's log-probabilities over the scored tokens, as float16 (like
+    ``llama-perplexity --kl-divergence-base``), so every variant is compared with
+    one decode of the base instead of one per variant."""
+    from .io import atomic_path
+
+    _chunks(tokens, n_ctx, max_chunks)
+    rows = n_scored(len(tokens), n_ctx, max_chunks)
+    with atomic_path(out, suffix=".npy") as tmp:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(rows, model.n_vocab))
+        r = 0
+        for _, lp in _windows(model, tokens, n_ctx, n_batch, max_chunks, progress, f"KL reference {model.path.name}"):
+            arr[r : r + len(lp)] = lp
+            r += len(lp)
+        arr.flush()
+        del arr
+    return out
+
+
+def perplexity(
+    model: Model,
+    tokens: np.ndarray,
+    n_ctx: int,
+    n_batch: int = 2048,
+    max_chunks: int | None = None,
+    reference: np.ndarray | None = None,
+    progress: bool = True,
+) -> PerplexityResult:
+    """Perplexity by llama-perplexity's protocol; KL divergence when given the base's log-probs."""
+    import time
+
+    n_chunk = _chunks(tokens, n_ctx, max_chunks)
+    if reference is not None and len(reference) != n_scored(len(tokens), n_ctx, max_chunks):
+        raise ValueError(f"KL reference has {len(reference)} rows; expected {n_scored(len(tokens), n_ctx, max_chunks)}"
+                         " (made with other perplexity settings?)")
+    nlls: list[np.ndarray] = []
+    kls: list[np.ndarray] = []
+    same_top: list[np.ndarray] = []
+    r = 0
+    t0 = time.perf_counter()
+    for targets, lp in _windows(model, tokens, n_ctx, n_batch, max_chunks, progress, f"perplexity {model.path.name}"):
+        nlls.append(-lp[np.arange(len(targets)), targets].astype(np.float64))
+        if reference is not None:
+            blp = np.asarray(reference[r : r + len(lp)], dtype=np.float32)
+            r += len(lp)
+            p = np.exp(blp.astype(np.float64))
+            kls.append((p * (blp - lp)).sum(axis=1))
+            same_top.append(blp.argmax(axis=1) == lp.argmax(axis=1))
+    seconds = time.perf_counter() - t0
+    nll = np.concatenate(nlls)
+    mean = float(nll.mean())
+    # llama-perplexity's uncertainty: sqrt(var(nll) / (N - 1)) propagated to PPL
+    var = float((nll**2).mean() - mean**2)
+    stderr = math.sqrt(var / (len(nll) - 1)) * math.exp(mean) if var > 0 else float("nan")
+    kl = kl_summary(np.concatenate(kls), np.concatenate(same_top)) if reference is not None else None
+    return PerplexityResult(math.exp(mean), stderr, mean, len(nll), n_chunk, n_ctx, seconds, kl)
+
+
+def kl_summary(kld: np.ndarray, same_top: np.ndarray) -> dict:
+    """The statistics ``llama-perplexity --kl-divergence`` prints."""
+    n = len(kld)
+    p = float(same_top.mean())
+    return {
+        "kld_mean": float(kld.mean()),
+        "kld_stderr": float(kld.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan"),
+        "kld_median": float(np.median(kld)),
+        "kld_p99": float(np.percentile(kld, 99)),
+        "kld_max": float(kld.max()),
+        "same_top_p": p,
+        "same_top_p_stderr": math.sqrt(p * (1 - p) / (n - 1)) if n > 1 else float("nan"),
+    }
+
+
+# --------------------------------------------------------------------------- multiple choice
+@dataclass
+class Request:
+    """One question: its context tokens and one continuation per choice."""
+
+    context: np.ndarray
+    continuations: list[np.ndarray]
+
+
+def encode_pair(model: Model, context: str, continuation: str) -> tuple[np.ndarray, np.ndarray]:
+    """lm-eval's ``_encode_pair`` for causal models.
+
+    Trailing spaces of the context move to the continuation; the continuation's
+    tokens are what follows the context's own tokens in ``tok(context + continuation)``.
+    """
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        continuation = context[-n_spaces:] + continuation
+        context = context[:-n_spaces]
+    whole = model.tokenize(context + continuation)
+    ctx = model.tokenize(context)
+    return ctx, whole[len(ctx) :]
+
+
+def build_request(model: Model, task: Task, doc: dict) -> Request:
+    context = task.doc_to_text(doc)
+    conts = []
+    ctx = None
+    for choice in task.doc_to_choice(doc):
+        c, cont = encode_pair(model, context, task.target_delimiter + choice)
+        if ctx is not None and not np.array_equal(c, ctx):  # pragma: no cover - tokenizer invariant
+            raise AssertionError("context tokenization differs between choices")
+        ctx = c
+        if len(cont) == 0:
+            raise ValueError(f"{task.name}: empty continuation for choice {choice!r}")
+        conts.append(cont)
+    return Request(ctx, conts)
+
+
+class ChoiceScorer:
+    """Log-likelihoods of continuations, one decode per question, prefixes reused.
+
+    After a question, the KV cache keeps its context in sequence 0. The next
+    question removes everything after the common prefix, copies sequence 0 into
+    one sequence per choice, and decodes only the new context tokens (tagged
+    with every choice's sequence) and the choices' own tokens.
+    """
+
+    def __init__(self, model: Model, share_prefix: bool = True):
+        self.model = model
+        self.share_prefix = share_prefix
+        self.batch = Batch(model.n_batch, model.n_seq_max)
+        self._cached: np.ndarray = np.empty(0, dtype=np.int32)
+        model.clear()
+
+    def _common_prefix(self, ctx: np.ndarray) -> int:
+        if not self.share_prefix:
+            return 0
+        n = min(len(ctx) - 1, len(self._cached))  # always decode the last context token
+        if n <= 0:
+            return 0
+        diff = np.nonzero(ctx[:n] != self._cached[:n])[0]
+        return int(diff[0]) if len(diff) else n
+
+    def score(self, req: Request) -> list[float]:
+        m, b = self.model, self.batch
+        k = len(req.continuations)
+        if k > m.n_seq_max:
+            raise ValueError(f"{k} choices > n_seq_max {m.n_seq_max}")
+        n_ctx_tok = len(req.context)
+        total = n_ctx_tok + sum(len(c) for c in req.continuations)
+        if total > min(m.n_ctx, m.n_batch):
+            raise ValueError(f"question needs {total} tokens; context/batch is {min(m.n_ctx, m.n_batch)}")
+        keep = self._common_prefix(req.context)
+        if keep == 0:
+            m.clear()
+        else:
+            m.seq_keep(0)
+            m.seq_rm(0, keep, -1)
+            for s in range(1, k):
+                m.seq_cp(0, s)
+        b.clear()
+        seqs = list(range(k))
+        new_ctx = req.context[keep:]
+        logits_mask = np.zeros(len(new_ctx), dtype=bool)
+        logits_mask[-1] = True  # predicts the first token of every continuation
+        b.add(new_ctx, keep, seqs, logits_mask)
+        for s, cont in enumerate(req.continuations):
+            mask = np.ones(len(cont), dtype=bool)
+            mask[-1] = False
+            b.add(cont, n_ctx_tok, [s], mask)
+        logits = m.decode(b)
+        lp_first = log_softmax_rows(logits[:1].copy())[0]
+        out = []
+        row = 1
+        for cont in req.continuations:
+            ll = float(lp_first[cont[0]])
+            if len(cont) > 1:
+                rows = log_softmax_rows(logits[row : row + len(cont) - 1].copy())
+                ll += float(rows[np.arange(len(cont) - 1), cont[1:]].astype(np.float64).sum())
+                row += len(cont) - 1
+            out.append(ll)
+        self._cached = req.context
+        return out
+
+
+def score_naive(model: Model, req: Request) -> list[float]:
+    """The plain way, one full decode per choice: the reference for the shared-prefix scorer."""
+    b = Batch(model.n_batch, 1)
+    out = []
+    for cont in req.continuations:
+        model.clear()
+        b.clear()
+        seq = np.concatenate([req.context, cont])[:-1]
+        mask = np.zeros(len(seq), dtype=bool)
+        mask[len(req.context) - 1 :] = True
+        b.add(seq, 0, [0], mask)
+        lp = log_softmax_rows(model.decode(b).copy())
+        out.append(float(lp[np.arange(len(cont)), cont].astype(np.float64).sum()))
+    return out
+
+
+@dataclass
+class ItemResult:
+    index: int
+    lls: list[float]
+    gold: int
+    acc: float
+    acc_norm: float | None
+
+
+def item_metrics(task: Task, doc: dict, lls: Sequence[float]) -> tuple[float, float | None]:
+    """lm-eval's per-document metrics for one task (acc/acc_norm or TruthfulQA MC2)."""
+    lls = np.asarray(lls, dtype=np.float64)
+    if task.metric == "mc2":
+        labels = np.asarray(task.doc_to_labels(doc))
+        probs = np.exp(lls)
+        probs = probs / probs.sum()
+        return float(probs[labels == 1].sum()), None
+    gold = task.doc_to_target(doc)
+    choices = task.doc_to_choice(doc)
+    lengths = np.array([float(len(c)) for c in choices])
+    acc = 1.0 if int(np.argmax(lls)) == gold else 0.0
+    if not task.acc_norm:
+        return acc, None
+    acc_norm = 1.0 if int(np.argmax(lls / lengths)) == gold else 0.0
+    return acc, acc_norm
+
+
+def mean_stderr(xs: Iterable[float]) -> float:
+    """lm-eval's ``mean_stderr``: sample standard deviation over sqrt(n)."""
+    xs = np.asarray(list(xs), dtype=np.float64)
+    return float(xs.std(ddof=1) / math.sqrt(len(xs))) if len(xs) > 1 else float("nan")
+
+
+def evaluate_task(
+    scorer: ChoiceScorer, task: Task, docs: Sequence[dict], indices: Sequence[int], progress: bool = True
+) -> tuple[dict, list[ItemResult]]:
+    items = []
+    for idx, doc in tqdm(list(zip(indices, docs)), desc=task.name, disable=not progress):
+        req = build_request(scorer.model, task, doc)
+        lls = scorer.score(req)
+        acc, acc_norm = item_metrics(task, doc, lls)
+        items.append(ItemResult(int(idx), lls, task.doc_to_target(doc), acc, acc_norm))
+    accs = [it.acc for it in items]
+    summary = {"n": len(items), "acc": float(np.mean(accs)), "acc_stderr": mean_stderr(accs)}
+    if task.acc_norm:
+        norms = [it.acc_norm for it in items]
+        summary |= {"acc_norm": float(np.mean(norms)), "acc_norm_stderr": mean_stderr(norms)}
+    return summary, items

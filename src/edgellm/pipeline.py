@@ -1,0 +1,286 @@
+"""The study's stages as plain functions; each notebook of ``dvc.yaml`` calls one of them.
+
+File layout (relative to the project root) lives here and only here, so the
+stages, ``dvc.yaml`` and the tests agree on where things are.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+
+from . import data as data_mod
+from .config import Params, load_params, project_root, split_variant, variant_name, data_dir
+import numpy as np
+
+from .io import read_json, write_json, write_text
+
+
+class Layout:
+    """Where every stage reads and writes."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @property
+    def prepared(self) -> Path:
+        return self.root / "data" / "prepared"
+
+    @property
+    def wikitext(self) -> Path:
+        return self.prepared / "wikitext-2-raw-v1-test.txt"
+
+    @property
+    def calibration(self) -> Path:
+        return self.prepared / "calibration.txt"
+
+    def task_items(self, task: str) -> Path:
+        return self.prepared / "tasks" / f"{task}.jsonl"
+
+    def base(self, model: str) -> Path:
+        return self.root / "models" / "base" / model
+
+    def model_record(self, model: str) -> Path:
+        return self.root / "results" / "models" / f"{model}.json"
+
+    def f32(self, model: str) -> Path:
+        return self.root / "models" / "gguf" / model / "F32.gguf"
+
+    def imatrix_dir(self, model: str) -> Path:
+        return self.root / "models" / "imatrix" / model
+
+    def gguf(self, model: str, qtype: str) -> Path:
+        return self.root / "models" / "gguf" / model / f"{qtype}.gguf"
+
+    def kl_reference(self, model: str) -> Path:
+        return self.root / "models" / "klref" / f"{model}.npy"
+
+    def gguf_record(self, variant: str) -> Path:
+        return self.root / "results" / "gguf" / f"{variant}.json"
+
+    def eval_record(self, variant: str) -> Path:
+        return self.root / "results" / "eval" / f"{variant}.json"
+
+    def items(self, variant: str) -> Path:
+        return self.root / "results" / "items" / f"{variant}.json"
+
+    def profile_record(self, variant: str) -> Path:
+        return self.root / "results" / "profile" / f"{variant}.json"
+
+
+def context(params_path: str | Path | None = None) -> tuple[Params, Layout]:
+    root = project_root() if params_path is None else Path(params_path).resolve().parent
+    return load_params(root / "params.yaml" if params_path is None else params_path), Layout(root)
+
+
+def versions() -> dict:
+    """Versions of everything that computes a number, stored beside the numbers."""
+    from .convert import tool_versions
+
+    pkgs = {}
+    for name in ("llama-cpp-python", "torch", "transformers", "gguf", "datasets", "numpy"):
+        try:
+            pkgs[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pkgs[name] = None
+    return {"python": platform.python_version(), **pkgs, **tool_versions()}
+
+
+# --------------------------------------------------------------------------- stages
+def stage_data(params_path: str | Path | None = None) -> dict:
+    """Snapshot the study's exact inputs: the texts and each task's seeded item subset.
+
+    Every variant then reads the same files, and a reader can see (and hash)
+    exactly which items were scored.
+    """
+    import json
+
+    from .io import atomic_dir
+    from .models import sha256_file
+    from .tasks import TASKS
+
+    params, lay = context(params_path)
+    ddir = data_dir(params, lay.root)
+    info: dict = {"source": str(ddir) if ddir else "huggingface hub", "seed": params.seed, "files": {}}
+    with atomic_dir(lay.prepared) as tmp:
+        for name, ref, text in (
+            ("wikitext-2-raw-v1-test.txt", data_mod.WIKITEXT2_TEST, data_mod.wikitext_document(ddir)),
+            ("calibration.txt", data_mod.LAMBADA_DEV, data_mod.calibration_text(ddir)),
+        ):
+            (tmp / name).write_text(text)
+            info["files"][name] = {"dataset": ref.describe(), "chars": len(text)}
+        (tmp / "tasks").mkdir()
+        for name, limit in params.evaluate.tasks.items():
+            task = TASKS[name]
+            ds = data_mod.load(task.data, ddir)
+            idx = data_mod.sample_indices(len(ds), limit, params.seed)
+            with open(tmp / "tasks" / f"{name}.jsonl", "w") as f:
+                for i in idx:
+                    doc = ds[i]
+                    if task.process_docs:
+                        doc = task.process_docs(doc)
+                    f.write(json.dumps({"index": i, "doc": doc}, sort_keys=True) + "\n")
+            info["files"][f"tasks/{name}.jsonl"] = {"dataset": task.data.describe(), "rows": len(ds), "selected": len(idx)}
+        for f in sorted(tmp.rglob("*")):
+            if f.is_file():
+                info["files"].setdefault(str(f.relative_to(tmp)), {})["sha256"] = sha256_file(f)
+        write_json(tmp / "info.json", info)
+    return info
+
+
+def load_task_items(lay: Layout, task: str) -> tuple[list[int], list[dict]]:
+    import json
+
+    path = lay.task_items(task)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: prepared items missing; run the data stage (evaluate.tasks names {task!r})")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+    return [r["index"] for r in rows], [r["doc"] for r in rows]
+
+
+def stage_models(model: str, params_path: str | Path | None = None) -> dict:
+    from .models import save_base
+
+    params, lay = context(params_path)
+    if model not in params.models:
+        raise KeyError(f"model {model!r} is not in params.yaml models: {list(params.models)}")
+    prov = save_base(params.models[model], lay.base(model), lay.model_record(model))
+    return prov
+
+
+def stage_convert(model: str, params_path: str | Path | None = None) -> dict:
+    """Base checkpoint -> F32 GGUF (the exact weights; every type is quantized from it)."""
+    from .convert import convert_hf, inspect_gguf
+
+    params, lay = context(params_path)
+    out = convert_hf(lay.base(model), lay.f32(model), "f32", lay.root)
+    record = inspect_gguf(out)
+    record.pop("tensors")
+    return record
+
+
+def stage_imatrix(model: str, params_path: str | Path | None = None) -> dict:
+    """Importance matrix from the calibration text, or a record that none is used."""
+    from .convert import compute_imatrix
+    from .io import atomic_dir
+
+    params, lay = context(params_path)
+    cfg = params.quantization.imatrix
+    with atomic_dir(lay.imatrix_dir(model)) as tmp:
+        info = {"enabled": cfg.enabled, **cfg.model_dump()}
+        if cfg.enabled:
+            compute_imatrix(lay.f32(model), lay.calibration, tmp / "imatrix.gguf", cfg.chunks, cfg.n_ctx,
+                            params.threads, lay.root)
+        write_json(tmp / "info.json", info)
+    return info
+
+
+def stage_quantize(variant: str, params_path: str | Path | None = None) -> dict:
+    from .convert import inspect_gguf, quantize
+
+    params, lay = context(params_path)
+    model, qtype = split_variant(variant, params)
+    imatrix = lay.imatrix_dir(model) / "imatrix.gguf"
+    out = quantize(lay.f32(model), lay.gguf(model, qtype), qtype, params.threads,
+                   imatrix if imatrix.is_file() else None, lay.root)
+    record = {"variant": variant, "model": model, "type": qtype, "imatrix": imatrix.is_file(),
+              **inspect_gguf(out)}
+    write_json(lay.gguf_record(variant), record)
+    return record
+
+
+def _ppl_context(params: Params) -> dict:
+    pp = params.evaluate.perplexity
+    n_seq = max(1, pp.n_batch // pp.n_ctx)
+    return dict(n_ctx=n_seq * pp.n_ctx, n_batch=n_seq * pp.n_ctx, n_seq_max=n_seq, n_threads=params.threads)
+
+
+def _wikitext_tokens(model, lay: Layout):
+    if not lay.wikitext.is_file():
+        raise FileNotFoundError(f"{lay.wikitext}: prepared text missing; run the data stage")
+    return model.tokenize(lay.wikitext.read_text())
+
+
+def stage_kl_reference(model_name: str, params_path: str | Path | None = None, progress: bool = True) -> dict:
+    """The KL base's log-probabilities over the perplexity tokens, computed once per model."""
+    from .evaluate import write_kl_reference
+    from .runtime import Model
+
+    params, lay = context(params_path)
+    pp = params.evaluate.perplexity
+    with Model(lay.gguf(model_name, params.evaluate.kl_base), **_ppl_context(params)) as model:
+        tokens = _wikitext_tokens(model, lay)
+        out = write_kl_reference(model, tokens, pp.n_ctx, pp.n_batch, pp.max_chunks, lay.kl_reference(model_name),
+                                 progress)
+    return {"model": model_name, "kl_base": params.evaluate.kl_base, "file": str(out.relative_to(lay.root)),
+            "bytes": out.stat().st_size}
+
+
+def stage_evaluate(variant: str, params_path: str | Path | None = None, progress: bool = True) -> dict:
+    from .evaluate import ChoiceScorer, evaluate_task, perplexity
+    from .runtime import Model
+    from .tasks import TASKS
+
+    params, lay = context(params_path)
+    model_name, qtype = split_variant(variant, params)
+    ev = params.evaluate
+    pp = ev.perplexity
+    record: dict = {"variant": variant, "model": model_name, "type": qtype, "kl_base": ev.kl_base}
+
+    # Perplexity and KL divergence, llama-perplexity's protocol
+    model = Model(lay.gguf(model_name, qtype), **_ppl_context(params))
+    tokens = _wikitext_tokens(model, lay)
+    reference = None
+    if qtype != ev.kl_base:
+        ref_path = lay.kl_reference(model_name)
+        if not ref_path.is_file():
+            raise FileNotFoundError(f"{ref_path}: KL reference missing; run the kl_reference stage")
+        reference = np.load(ref_path, mmap_mode="r")
+    res = perplexity(model, tokens, pp.n_ctx, pp.n_batch, pp.max_chunks, reference, progress)
+    ppl = asdict(res)
+    if res.kl is None:  # the base against itself
+        ppl["kl"] = {"kld_mean": 0.0, "same_top_p": 1.0}
+    record["perplexity"] = ppl | {"n_text_tokens": int(len(tokens))}
+
+    # Multiple-choice tasks, lm-evaluation-harness definitions
+    loaded = {}
+    for name in ev.tasks:
+        idx, docs = load_task_items(lay, name)
+        loaded[name] = (TASKS[name], idx, docs)
+    max_choices = max(len(t.doc_to_choice(d)) for t, _, docs in loaded.values() for d in docs)
+    model.new_context(n_ctx=ev.n_ctx, n_batch=ev.n_ctx, n_seq_max=max_choices, n_threads=params.threads)
+    scorer = ChoiceScorer(model)
+    record["tasks"] = {}
+    items = {}
+    for name, (task, idx, docs) in loaded.items():
+        summary, its = evaluate_task(scorer, task, docs, idx, progress)
+        record["tasks"][name] = summary
+        items[name] = [asdict(it) for it in its]
+    model.close()
+    record["versions"] = versions()
+    write_json(lay.items(variant), items)
+    write_json(lay.eval_record(variant), record)
+    return record
+
+
+def stage_profile(variant: str, params_path: str | Path | None = None) -> dict:
+    from .devices import host_info, profile_in_subprocess
+
+    params, lay = context(params_path)
+    model_name, qtype = split_variant(variant, params)
+    pr = params.profile
+    res = profile_in_subprocess(lay.gguf(model_name, qtype), threads=pr.threads, n_prompt=pr.n_prompt,
+                                n_gen=pr.n_gen, reps=pr.repetitions, ttft_prompt=pr.ttft_prompt, seed=params.seed)
+    record = {"variant": variant, "model": model_name, "type": qtype, "device": host_info(),
+              "measured": True, **res, "versions": versions()}
+    write_json(lay.profile_record(variant), record)
+    return record
+
+
+def stage_report(params_path: str | Path | None = None) -> dict:
+    from . import report
+
+    params, lay = context(params_path)
+    return report.build(params, lay)

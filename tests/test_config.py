@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgellm.config import ParamsError, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, mutate) -> Path:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    mutate(raw)
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    return p
+
+
+def test_default_params_validate():
+    p = load_params(ROOT / "params.yaml")
+    assert p.quantization.types == ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]
+    assert p.models["smollm2-135m"].source == "pypi"
+    assert "smollm2-135m-Q4_K_M" in p.variants()
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda r: r["evaluate"].__setitem__("n_ctxx", 5), "unknown key 'evaluate.n_ctxx'"),
+        (lambda r: r.__setitem__("sed", 1), "unknown key 'sed'"),
+        (lambda r: r["quantization"].__setitem__("types", ["F16", "Q4_K_X"]), "Q4_K_X"),
+        (lambda r: r["quantization"].__setitem__("types", ["F16", "F16"]), "duplicate"),
+        (lambda r: r["quantization"].__setitem__("types", ["F16", "IQ2_XS"]), "importance matrix"),
+        (lambda r: r["evaluate"].__setitem__("kl_base", "Q9_0"), "kl_base"),
+        (lambda r: r["evaluate"]["tasks"].__setitem__("arc_eazy", 10), "arc_eazy"),
+        (lambda r: r["evaluate"]["tasks"].__setitem__("piqa", 0), "evaluate.tasks.piqa"),
+        (lambda r: r["evaluate"]["perplexity"].__setitem__("n_ctx", "big"), "evaluate.perplexity.n_ctx"),
+        (lambda r: r["models"]["smollm2-135m"].__setitem__("source", "ftp"), "models.smollm2-135m"),
+        (lambda r: r["models"].__setitem__("m", {"source": "hub", "id": "not a hub id"}), "models.m"),
+        (lambda r: r["profile"].__setitem__("threads", []), "profile.threads"),
+        (lambda r: r["report"].__setitem__("generalization", ["boolq"]), "boolq"),
+    ],
+)
+def test_bad_params_name_the_culprit(tmp_path, mutate, expected):
+    path = _write(tmp_path, mutate)
+    with pytest.raises(ParamsError) as e:
+        load_params(path)
+    assert str(path) in str(e.value)
+    assert expected in str(e.value)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("seed: [1,\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ParamsError, match="mapping"):
+        load_params(bad)
+
+
+def test_model_sources_parse(tmp_path):
+    def add(r):
+        r["models"]["qwen"] = {"source": "hub", "id": "Qwen/Qwen2.5-0.5B-Instruct", "license": "Apache-2.0"}
+        r["models"]["mine"] = {"source": "local", "path": "/data/ckpt"}
+
+    p = load_params(_write(tmp_path, add))
+    assert p.models["qwen"].id == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert p.models["mine"].path == "/data/ckpt"
+    assert len(p.variants()) == 3 * len(p.quantization.types)

@@ -1,0 +1,78 @@
+"""Model sources (local path, hub id through a hub-layout cache) and bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgellm.config import HubModel, LocalModel
+from edgellm.convert import quantize
+from edgellm.io import write_json
+from edgellm.models import ModelSourceError, save_base
+from edgellm.runtime import Model, ModelFileError, check_gguf
+
+
+def test_local_checkpoint_becomes_base(tiny_hf, tmp_path):
+    prov = save_base(LocalModel(source="local", path=str(tiny_hf), license="test"), tmp_path / "base", tmp_path / "p.json")
+    assert (tmp_path / "base" / "model.safetensors").is_file()
+    assert prov["n_params"] > 0 and prov["config"]["hidden_size"] == 256
+    assert json.loads((tmp_path / "p.json").read_text())["files"]["model.safetensors"]["sha256"]
+
+
+def test_hub_id_resolves_from_a_hub_layout_cache(tiny_hf, tmp_path, monkeypatch):
+    """The hub code path, offline: a cache laid out as huggingface_hub lays it out."""
+    snap = tmp_path / "hub" / "models--edgellm--tiny" / "snapshots" / ("0" * 40)
+    shutil.copytree(tiny_hf, snap)
+    (tmp_path / "hub" / "models--edgellm--tiny" / "refs").mkdir()
+    (tmp_path / "hub" / "models--edgellm--tiny" / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    prov = save_base(HubModel(source="hub", id="edgellm/tiny"), tmp_path / "base", tmp_path / "p.json")
+    assert prov["id"] == "edgellm/tiny" and prov["n_params"] > 0
+
+
+def test_missing_model_path_is_named(tmp_path):
+    with pytest.raises(ModelSourceError, match=str(tmp_path / "nope")):
+        save_base(LocalModel(source="local", path=str(tmp_path / "nope")), tmp_path / "b", tmp_path / "p.json")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelSourceError, match="no config.json"):
+        save_base(LocalModel(source="local", path=str(tmp_path / "empty")), tmp_path / "b", tmp_path / "p.json")
+    assert not (tmp_path / "b").exists()
+
+
+def test_non_gguf_and_truncated_files_are_named(tiny_gguf, tmp_path):
+    txt = tmp_path / "model.gguf"
+    txt.write_text("not a model")
+    with pytest.raises(ModelFileError, match=r"model.gguf: not a GGUF file"):
+        check_gguf(txt)
+    with pytest.raises(ModelFileError, match="not found"):
+        check_gguf(tmp_path / "absent.gguf")
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny_gguf["Q8_0"].read_bytes()[: 200_000])
+    with pytest.raises(ModelFileError, match="cut.gguf"):
+        Model(cut, n_ctx=64)
+
+
+def test_failed_quantization_leaves_nothing(tiny_gguf, tmp_path):
+    out = tmp_path / "x.gguf"
+    with pytest.raises(RuntimeError, match="llama-quantize"):
+        quantize(tiny_gguf["F32"], out, "NOT_A_TYPE", threads=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_json_never_half_written(tmp_path):
+    path = tmp_path / "r.json"
+    write_json(path, {"a": 1, "nan": float("nan")})
+    assert json.loads(path.read_text()) == {"a": 1, "nan": None}
+
+    class Boom:
+        pass
+
+    with pytest.raises(TypeError):
+        write_json(path, {"a": Boom()})
+    assert json.loads(path.read_text()) == {"a": 1, "nan": None}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
