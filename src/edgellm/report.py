@@ -199,6 +199,8 @@ def figures(df: pd.DataFrame, speed: pd.DataFrame, out_dir: Path, base_note: str
         fig, ax = plt.subplots(figsize=(5.2, 3.6))
         sns.lineplot(data=long.sort_values("bpw"), x="bpw", y="value", hue="metric", style=hue, marker="o", ax=ax)
         ax.errorbar(long["bpw"], long["value"], yerr=long["err"].fillna(0), fmt="none", ecolor="grey", alpha=0.6, capsize=2)
+        _label_points(ax, df, "bpw", "halluc_mc1")
+        ax.set_ylim(0, 1)
         ax.set(xlabel="Bits per weight (all tensors)", ylabel="Hallucination rate on TruthfulQA",
                title="Hallucination vs bits per weight")
         ax.legend(fontsize=7)
