@@ -133,3 +133,15 @@ def test_scorer_rejects_oversized_questions(tiny_gguf):
         many = Request(np.ones(3, dtype=np.int32), [np.ones(1, dtype=np.int32)] * 3)
         with pytest.raises(ValueError, match="n_seq_max"):
             scorer.score(many)
+
+
+def test_importance_matrix_guides_quantization(tiny_gguf, wiki_file, tmp_path):
+    """llama-imatrix on calibration text, then a type that needs it (IQ2_XS refuses to run without)."""
+    from edgellm.convert import compute_imatrix, quantize
+
+    imat = compute_imatrix(tiny_gguf["F32"], wiki_file, tmp_path / "imatrix.gguf", chunks=4, n_ctx=128, threads=2)
+    assert imat.stat().st_size > 0
+    with pytest.raises(RuntimeError):
+        quantize(tiny_gguf["F32"], tmp_path / "no.gguf", "IQ2_XS", threads=2)
+    out = quantize(tiny_gguf["F32"], tmp_path / "iq2.gguf", "IQ2_XS", threads=2, imatrix=imat)
+    assert "IQ2_XS" in inspect_gguf(out)["tensor_types"]
