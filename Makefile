@@ -62,7 +62,8 @@ tools: $(TOOLS_HOME)/.built
 # ---- the two commands
 repro: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
-	@$(VENV)/bin/dvc metrics show
+	@$(PY) -c "import pandas as pd; pd.set_option('display.width', 200); \
+	  print(pd.read_csv('results/results.csv')[['variant', 'bpw', 'file_mb', 'ppl', 'kld', 'gen_acc', 'halluc_mc1', 'mc2', 'tg_ts']].round(3).to_string(index=False))"
 
 test: setup
 	$(PY) -m pytest -q
