@@ -125,9 +125,11 @@ def _savefig(fig, stem: Path) -> list[Path]:
 
 
 def _label_points(ax, df: pd.DataFrame, x: str, y: str) -> None:
-    for _, r in df.iterrows():
-        if pd.notna(r[x]) and pd.notna(r[y]):
-            ax.annotate(r["type"], (r[x], r[y]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    """Type labels, alternately above and below the points so that neighbours stay legible."""
+    pts = df[df[x].notna() & df[y].notna()].sort_values(x)
+    for i, (_, r) in enumerate(pts.iterrows()):
+        ax.annotate(r["type"], (r[x], r[y]), textcoords="offset points", xytext=(4, 5 if i % 2 == 0 else -11),
+                    fontsize=7)
 
 
 def figures(df: pd.DataFrame, speed: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
@@ -179,8 +181,7 @@ def figures(df: pd.DataFrame, speed: pd.DataFrame, out_dir: Path, base_note: str
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     sns.lineplot(data=tg.sort_values("bpw"), x="bpw", y="avg_ts", hue="threads", style=hue, marker="o", ax=ax)
     ax.errorbar(tg["bpw"], tg["avg_ts"], yerr=tg["stddev_ts"], fmt="none", ecolor="grey", alpha=0.6, capsize=2)
-    for _, r in tg[tg["threads"] == tg["threads"].iloc[-1]].iterrows():
-        ax.annotate(r["type"], (r["bpw"], r["avg_ts"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    _label_points(ax, tg[tg["threads"] == tg["threads"].iloc[-1]], "bpw", "avg_ts")
     test = tg["test"].iloc[0]
     ax.set(xlabel="Bits per weight (all tensors)", ylabel=f"Generation speed, {test} (tokens/s)",
            title=f"Generation speed vs bits per weight ({tg['device'].iloc[0]}, measured)")
