@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 from _common import ROOT, study_gguf
 

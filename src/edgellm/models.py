@@ -8,8 +8,6 @@ own converter both read, plus a provenance record (source, licence, sha256).
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import shutil
 import subprocess
 import sys

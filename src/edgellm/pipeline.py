@@ -12,10 +12,10 @@ from importlib import metadata
 from pathlib import Path
 
 from . import data as data_mod
-from .config import Params, load_params, project_root, split_variant, variant_name, data_dir
+from .config import Params, load_params, project_root, split_variant, data_dir
 import numpy as np
 
-from .io import read_json, write_json, write_text
+from .io import write_json
 
 
 class Layout:
