@@ -11,7 +11,6 @@ tensor types and bits per weight are recorded.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -147,9 +146,3 @@ def tool_versions(root: Path | None = None) -> dict:
         return {"llama.cpp": " ".join(line for line in text if "version" in line or "built" in line)}
     except ToolchainError:
         return {"llama.cpp": None}
-
-
-def copy_gguf(src: Path, out: Path) -> Path:
-    with atomic_path(out) as tmp:
-        shutil.copyfile(check_gguf(src), tmp)
-    return out

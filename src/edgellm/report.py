@@ -87,14 +87,10 @@ def collect(params: Params, lay) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "speed_source": "measured" if p.get("measured", True) else "projected"}
             rows.append(row)
             for r in p["runs"]:
-                pk = next(k for k in r if k.startswith("pp"))
-                tk = next(k for k in r if k.startswith("tg"))
-                speed_rows.append({"variant": v, "model": model, "type": qtype, "bpw": g["bpw"],
-                                   "device": p["device"]["name"], "threads": r["threads"],
-                                   "test": pk, "avg_ts": r[pk]["avg_ts"], "stddev_ts": r[pk]["stddev_ts"]})
-                speed_rows.append({"variant": v, "model": model, "type": qtype, "bpw": g["bpw"],
-                                   "device": p["device"]["name"], "threads": r["threads"],
-                                   "test": tk, "avg_ts": r[tk]["avg_ts"], "stddev_ts": r[tk]["stddev_ts"]})
+                for test in (k for k in r if k.startswith(("pp", "tg"))):
+                    speed_rows.append({"variant": v, "model": model, "type": qtype, "bpw": g["bpw"],
+                                       "device": p["device"]["name"], "threads": r["threads"], "test": test,
+                                       "avg_ts": r[test]["avg_ts"], "stddev_ts": r[test]["stddev_ts"]})
     return pd.DataFrame(rows), pd.DataFrame(speed_rows)
 
 

@@ -15,7 +15,6 @@ import ctypes
 import os
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -268,17 +267,3 @@ def log_softmax_rows(logits: np.ndarray) -> np.ndarray:
     lse = np.log(np.exp(shifted).sum(axis=1, dtype=np.float64)).astype(np.float32)
     shifted -= lse[:, None]
     return shifted
-
-
-@contextmanager
-def loaded(path: str | Path, **kw):
-    m = Model(path, **kw)
-    try:
-        yield m
-    finally:
-        m.close()
-
-
-def system_info() -> str:
-    _backend()
-    return llama_cpp.llama_print_system_info().decode()
