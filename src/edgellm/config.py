@@ -9,6 +9,7 @@ instead of surfacing as a confusing error deep inside llama.cpp.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -81,6 +82,16 @@ class Imatrix(_Strict):
     n_ctx: Annotated[int, Field(ge=64)] = 512
 
 
+def _check_types(types: list[str]) -> list[str]:
+    unknown = [t for t in types if t not in QUANT_TYPES]
+    if unknown:
+        raise ValueError(f"unknown quantization type(s) {unknown}; llama-quantize knows {sorted(QUANT_TYPES)}")
+    dupes = sorted({t for t in types if types.count(t) > 1})
+    if dupes:
+        raise ValueError(f"duplicate quantization type(s) {dupes}")
+    return types
+
+
 class Quantization(_Strict):
     types: Annotated[list[str], Field(min_length=1)]
     imatrix: Imatrix = Imatrix()
@@ -88,15 +99,7 @@ class Quantization(_Strict):
     @field_validator("types")
     @classmethod
     def _known_types(cls, types: list[str]) -> list[str]:
-        unknown = [t for t in types if t not in QUANT_TYPES]
-        if unknown:
-            raise ValueError(
-                f"unknown quantization type(s) {unknown}; llama-quantize knows {sorted(QUANT_TYPES)}"
-            )
-        dupes = sorted({t for t in types if types.count(t) > 1})
-        if dupes:
-            raise ValueError(f"duplicate quantization type(s) {dupes}")
-        return types
+        return _check_types(types)
 
     @model_validator(mode="after")
     def _imatrix_when_needed(self) -> Quantization:
@@ -104,6 +107,109 @@ class Quantization(_Strict):
         if need and not self.imatrix.enabled:
             raise ValueError(f"type(s) {need} need an importance matrix: set quantization.imatrix.enabled: true")
         return self
+
+
+Share = Annotated[float, Field(gt=0, lt=1)]
+
+
+class UnstructuredPrune(_Strict):
+    """Zero weights (shapes unchanged): ``sparsity`` (unstructured) or ``pattern`` (N:M)."""
+
+    method: Literal["magnitude", "wanda"]
+    sparsity: Share | None = None
+    pattern: Literal["2:4", "4:8"] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> UnstructuredPrune:
+        if (self.sparsity is None) == (self.pattern is None):
+            raise ValueError(f"{self.method} pruning needs exactly one of sparsity (e.g. 0.5) or pattern (e.g. '2:4')")
+        return self
+
+
+class DepthPrune(_Strict):
+    """Drop whole decoder blocks, the least important on calibration text."""
+
+    method: Literal["depth"]
+    layers: Annotated[int, Field(ge=1)]
+    importance: Literal["block_influence", "angular"] = "block_influence"
+
+
+Dim = Annotated[int, Field(ge=1)] | Share
+
+
+class WidthPrune(_Strict):
+    """Remove hidden channels, MLP neurons and attention heads by activation importance.
+
+    Each target is a size (int) or a share of the original (0 < float < 1);
+    ``align`` rounds hidden and MLP sizes down to a multiple (256 lets
+    llama.cpp's K-quants apply to those rows instead of falling back).
+    """
+
+    method: Literal["width"]
+    hidden_size: Dim | None = None
+    intermediate_size: Dim | None = None
+    num_heads: Annotated[int, Field(ge=1)] | None = None
+    num_kv_heads: Annotated[int, Field(ge=1)] | None = None
+    align: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _something(self) -> WidthPrune:
+        if all(v is None for v in (self.hidden_size, self.intermediate_size, self.num_heads, self.num_kv_heads)):
+            raise ValueError("width pruning needs at least one of hidden_size, intermediate_size, num_heads, num_kv_heads")
+        return self
+
+
+PruneSpec = Annotated[UnstructuredPrune | DepthPrune | WidthPrune, Field(discriminator="method")]
+
+
+class DistillSpec(_Strict):
+    """Knowledge distillation from the base model (the teacher) into the pruned student."""
+
+    text: Literal["lambada", "teacher"] = "lambada"   # calibration text, or text the teacher generates
+    tokens: Annotated[int, Field(ge=1)] = 8192          # training budget
+    seq_len: Annotated[int, Field(ge=8)] = 128
+    batch_size: Annotated[int, Field(ge=1)] = 4
+    lr: Annotated[float, Field(gt=0)] = 5e-4
+    warmup: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    temperature: Annotated[float, Field(gt=0)] = 1.0
+    ce_weight: Annotated[float, Field(ge=0, le=1)] = 0.0
+    train_embeddings: bool = False
+    checkpoint_every: Annotated[int, Field(ge=1)] = 8
+    eval_every: Annotated[int, Field(ge=1)] = 1000000
+    heldout_rows: Annotated[int, Field(ge=1)] = 8
+
+
+class Recipe(_Strict):
+    """Pruning, then distillation; at least one of them."""
+
+    prune: PruneSpec | None = None
+    distill: DistillSpec | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Recipe:
+        if self.prune is None and self.distill is None:
+            raise ValueError("a recipe needs prune, distill or both")
+        return self
+
+
+class Calibration(_Strict):
+    """Text for activation statistics (LAMBADA development: no test set)."""
+
+    tokens: Annotated[int, Field(ge=16)] = 4096
+    seq_len: Annotated[int, Field(ge=8)] = 256
+
+
+class Compress(_Strict):
+    #: GGUF types every compressed checkpoint is quantized to
+    types: Annotated[list[str], Field(min_length=1)] = ["Q4_K_M"]
+    calibration: Calibration = Calibration()
+    #: recipe name -> recipe; every recipe is applied to every base model
+    recipes: dict[Name, Recipe] = {}
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, types: list[str]) -> list[str]:
+        return _check_types(types)
 
 
 class Perplexity(_Strict):
@@ -152,6 +258,7 @@ class Params(_Strict):
     data: Data = Data()
     models: Annotated[dict[Name, ModelSpec], Field(min_length=1)]
     quantization: Quantization
+    compress: Compress = Compress()
     evaluate: Evaluate
     profile: Profile = Profile()
     report: Report = Report()
@@ -165,24 +272,67 @@ class Params(_Strict):
         missing = [t for t in self.report.generalization if t not in self.evaluate.tasks]
         if missing:
             raise ValueError(f"report.generalization names task(s) {missing} that evaluate.tasks does not run")
+        need = [t for t in self.compress.types if t in NEEDS_IMATRIX]
+        if need and not self.quantization.imatrix.enabled:
+            raise ValueError(f"compress.types {need} need an importance matrix: set quantization.imatrix.enabled: true")
+        names = [v.name for v in self.all_variants()] + list(self.checkpoints())
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"names {dupes} are ambiguous: rename a model or a compress recipe")
         return self
 
+    def checkpoints(self) -> dict[str, tuple[str, str | None]]:
+        """Every checkpoint the study converts: name -> (base model, recipe or None)."""
+        out: dict[str, tuple[str, str | None]] = {m: (m, None) for m in self.models}
+        for m in self.models:
+            for r in self.compress.recipes:
+                out[checkpoint_name(m, r)] = (m, r)
+        return out
+
+    def all_variants(self) -> list[Variant]:
+        out = [Variant(variant_name(m, t), m, m, None, t) for m in self.models for t in self.quantization.types]
+        for m in self.models:
+            for r in self.compress.recipes:
+                ck = checkpoint_name(m, r)
+                out += [Variant(variant_name(ck, t), ck, m, r, t) for t in self.compress.types]
+        return out
+
     def variants(self) -> list[str]:
-        """Every (model, type) pair, named as the DVC matrix names its stages."""
-        return [variant_name(m, t) for m in self.models for t in self.quantization.types]
+        """Every variant, named as the DVC matrices name their stages."""
+        return [v.name for v in self.all_variants()]
 
 
-def variant_name(model: str, qtype: str) -> str:
-    return f"{model}-{qtype}"
+@dataclass(frozen=True)
+class Variant:
+    """One GGUF file of the study: a checkpoint (a base model, or a recipe applied to one) at one type."""
+
+    name: str
+    checkpoint: str
+    base: str
+    recipe: str | None
+    qtype: str
+
+
+def variant_name(checkpoint: str, qtype: str) -> str:
+    return f"{checkpoint}-{qtype}"
+
+
+def checkpoint_name(model: str, recipe: str) -> str:
+    return f"{model}-{recipe}"
+
+
+def resolve_variant(variant: str, params: Params) -> Variant:
+    """The variant named ``variant``, checked against the study."""
+    for v in params.all_variants():
+        if v.name == variant:
+            return v
+    raise ParamsError(f"variant {variant!r} is not in the study; known: {params.variants()}")
 
 
 def split_variant(variant: str, params: Params) -> tuple[str, str]:
-    """Inverse of :func:`variant_name`, checked against the study."""
-    for model in params.models:
-        for qtype in params.quantization.types:
-            if variant_name(model, qtype) == variant:
-                return model, qtype
-    raise ParamsError(f"variant {variant!r} is not in the study; known: {params.variants()}")
+    """(checkpoint, type) of a variant."""
+    v = resolve_variant(variant, params)
+    return v.checkpoint, v.qtype
 
 
 def project_root() -> Path:

@@ -137,6 +137,12 @@ def set_pre_tokenizer(tokenizer, name: str | None) -> bool:
     return True
 
 
+def checkpoint_files(path: Path) -> dict:
+    """Size and sha256 of every file of a checkpoint directory."""
+    return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in sorted(Path(path).iterdir())
+            if p.is_file()}
+
+
 def save_base(spec: ModelSpec, out_dir: Path, provenance_path: Path) -> dict:
     """Obtain a model and write it as a float32 safetensors checkpoint, atomically."""
     out_dir = Path(out_dir)
@@ -152,6 +158,6 @@ def save_base(spec: ModelSpec, out_dir: Path, provenance_path: Path) -> dict:
         for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
                   "num_key_value_heads", "vocab_size", "max_position_embeddings", "tie_word_embeddings")
     }
-    prov["files"] = {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in sorted(out_dir.iterdir()) if p.is_file()}
+    prov["files"] = checkpoint_files(out_dir)
     write_json(provenance_path, prov)
     return prov

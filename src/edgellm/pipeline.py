@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import data as data_mod
-from .config import Params, load_params, project_root, split_variant, data_dir
+from .config import Params, ParamsError, data_dir, load_params, project_root, resolve_variant
 import numpy as np
 
 from .io import write_json
@@ -39,8 +39,16 @@ class Layout:
     def task_items(self, task: str) -> Path:
         return self.prepared / "tasks" / f"{task}.jsonl"
 
-    def base(self, model: str) -> Path:
-        return self.root / "models" / "base" / model
+    def checkpoint(self, name: str) -> Path:
+        """A Hugging Face checkpoint: a base model, or a compressed one."""
+        return self.root / "models" / "hf" / name
+
+    def compress_work(self, name: str) -> Path:
+        """Resumable training state of a compress stage (not an output: it survives an interruption)."""
+        return self.root / "models" / "work" / name
+
+    def distill_curve(self, name: str) -> Path:
+        return self.root / "plots" / "distill" / f"{name}.csv"
 
     def model_record(self, model: str) -> Path:
         return self.root / "results" / "models" / f"{model}.json"
@@ -146,8 +154,71 @@ def stage_models(model: str, params_path: str | Path | None = None) -> dict:
     params, lay = context(params_path)
     if model not in params.models:
         raise KeyError(f"model {model!r} is not in params.yaml models: {list(params.models)}")
-    prov = save_base(params.models[model], lay.base(model), lay.model_record(model))
+    prov = save_base(params.models[model], lay.checkpoint(model), lay.model_record(model))
     return prov
+
+
+def stage_compress(checkpoint: str, params_path: str | Path | None = None, progress: bool = True,
+                   stop_after: int | None = None) -> dict:
+    """A recipe applied to a base model: prune and/or distill, saved as a plain checkpoint."""
+    import hashlib
+    import json
+    import shutil
+    import time
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .compress.recipe import run_recipe, write_curve
+    from .io import atomic_dir, read_json
+    from .models import checkpoint_files
+
+    params, lay = context(params_path)
+    known = params.checkpoints()
+    if checkpoint not in known or known[checkpoint][1] is None:
+        raise ParamsError(f"{checkpoint!r} is not a compressed checkpoint of the study; known: "
+                          f"{[k for k, (_, r) in known.items() if r]}")
+    base_name, recipe_name = known[checkpoint]
+    recipe = params.compress.recipes[recipe_name]
+    torch.manual_seed(params.seed)
+    torch.set_num_threads(params.threads)
+    t0 = time.perf_counter()
+    src = lay.checkpoint(base_name)
+    if not (src / "config.json").is_file():
+        raise FileNotFoundError(f"{src}: base checkpoint missing; run the models stage")
+    tokenizer = AutoTokenizer.from_pretrained(src)
+    base = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+    if not lay.calibration.is_file():
+        raise FileNotFoundError(f"{lay.calibration}: prepared calibration text missing; run the data stage")
+    ids = tokenizer(lay.calibration.read_text())["input_ids"]
+    # resume only a run of exactly this recipe on exactly these weights
+    base_record = read_json(lay.model_record(base_name))
+    key = hashlib.sha256(json.dumps({"recipe": recipe.model_dump(), "calibration": params.compress.calibration.model_dump(),
+                                     "seed": params.seed, "base": base_record.get("files"),
+                                     "torch": torch.__version__}, sort_keys=True).encode()).hexdigest()[:16]
+    work = lay.compress_work(checkpoint) / key
+    model, record, history = run_recipe(base, tokenizer, recipe, params.compress.calibration, ids, params.seed,
+                                        work, progress, stop_after)
+    if "distill" in record and not record["distill"]["complete"]:
+        return record | {"interrupted": True}
+    record |= {"checkpoint": checkpoint, "base": base_name, "recipe": recipe_name, "recipe_spec": recipe.model_dump(),
+               "source": "compress", "seconds": time.perf_counter() - t0}
+    out = lay.checkpoint(checkpoint)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    cfg = model.config
+    record["config"] = {k: getattr(cfg, k, None) for k in (
+        "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+        "head_dim", "vocab_size", "tie_word_embeddings")}
+    record["n_params"] = record["params"]["params"]
+    record["files"] = checkpoint_files(out)
+    record["versions"] = versions()
+    record["history"] = history
+    write_curve(lay.distill_curve(checkpoint), history)
+    write_json(lay.model_record(checkpoint), record)
+    shutil.rmtree(lay.compress_work(checkpoint), ignore_errors=True)
+    return record
 
 
 def stage_convert(model: str, params_path: str | Path | None = None) -> dict:
@@ -155,7 +226,7 @@ def stage_convert(model: str, params_path: str | Path | None = None) -> dict:
     from .convert import convert_hf, inspect_gguf
 
     params, lay = context(params_path)
-    out = convert_hf(lay.base(model), lay.f32(model), "f32", lay.root)
+    out = convert_hf(lay.checkpoint(model), lay.f32(model), "f32", lay.root)
     record = inspect_gguf(out)
     record.pop("tensors")
     return record
@@ -181,14 +252,18 @@ def stage_quantize(variant: str, params_path: str | Path | None = None) -> dict:
     from .convert import inspect_gguf, quantize
 
     params, lay = context(params_path)
-    model, qtype = split_variant(variant, params)
+    v = resolve_variant(variant, params)
+    model, qtype = v.checkpoint, v.qtype
     imatrix = lay.imatrix_dir(model) / "imatrix.gguf"
     out = quantize(lay.f32(model), lay.gguf(model, qtype), qtype, params.threads,
                    imatrix if imatrix.is_file() else None, lay.root)
-    record = {"variant": variant, "model": model, "type": qtype, "imatrix": imatrix.is_file(),
-              **inspect_gguf(out)}
+    record = {**_variant_fields(v), "imatrix": imatrix.is_file(), **inspect_gguf(out)}
     write_json(lay.gguf_record(variant), record)
     return record
+
+
+def _variant_fields(v) -> dict:
+    return {"variant": v.name, "model": v.checkpoint, "base": v.base, "recipe": v.recipe, "type": v.qtype}
 
 
 def _ppl_context(params: Params) -> dict:
@@ -224,17 +299,19 @@ def stage_evaluate(variant: str, params_path: str | Path | None = None, progress
     from .tasks import TASKS
 
     params, lay = context(params_path)
-    model_name, qtype = split_variant(variant, params)
+    v = resolve_variant(variant, params)
+    model_name, qtype = v.checkpoint, v.qtype
     ev = params.evaluate
     pp = ev.perplexity
-    record: dict = {"variant": variant, "model": model_name, "type": qtype, "kl_base": ev.kl_base}
+    # compressed checkpoints are compared with their base model's KL reference
+    record: dict = {**_variant_fields(v), "kl_base": f"{v.base}-{ev.kl_base}"}
 
     # Perplexity and KL divergence, llama-perplexity's protocol
     model = Model(lay.gguf(model_name, qtype), **_ppl_context(params))
     tokens = _wikitext_tokens(model, lay)
     reference = None
-    if qtype != ev.kl_base:
-        ref_path = lay.kl_reference(model_name)
+    if v.recipe is not None or qtype != ev.kl_base:
+        ref_path = lay.kl_reference(v.base)
         if not ref_path.is_file():
             raise FileNotFoundError(f"{ref_path}: KL reference missing; run the kl_reference stage")
         reference = np.load(ref_path, mmap_mode="r")
@@ -269,11 +346,11 @@ def stage_profile(variant: str, params_path: str | Path | None = None) -> dict:
     from .devices import host_info, profile_in_subprocess
 
     params, lay = context(params_path)
-    model_name, qtype = split_variant(variant, params)
+    v = resolve_variant(variant, params)
     pr = params.profile
-    res = profile_in_subprocess(lay.gguf(model_name, qtype), threads=pr.threads, n_prompt=pr.n_prompt,
+    res = profile_in_subprocess(lay.gguf(v.checkpoint, v.qtype), threads=pr.threads, n_prompt=pr.n_prompt,
                                 n_gen=pr.n_gen, reps=pr.repetitions, ttft_prompt=pr.ttft_prompt, seed=params.seed)
-    record = {"variant": variant, "model": model_name, "type": qtype, "device": host_info(),
+    record = {**_variant_fields(v), "device": host_info(),
               "measured": True, **res, "versions": versions()}
     write_json(lay.profile_record(variant), record)
     return record

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import Params, variant_name
+from .config import Params
 from .io import atomic_path, read_json, write_json, write_text
 
 TASK_LABELS = {
@@ -41,56 +41,106 @@ def _type_mix(tensor_types: dict, n_params: int) -> str:
     return " / ".join(f"{k} {100 * s:.0f}%" for k, s in parts if s >= 0.005)
 
 
+def describe_prune(prune: dict | None) -> str:
+    """A short human label of a pruning step, from its record."""
+    if not prune:
+        return ""
+    m = prune["method"]
+    if m == "depth":
+        return f"depth -{len(prune['removed'])} layers ({prune['metric']})"
+    if m == "width":
+        return (f"width h{prune['hidden_size']} ffn{prune['intermediate_size']} "
+                f"heads{prune['num_attention_heads']}/{prune['num_key_value_heads']}")
+    return f"{m} {prune['pattern'] or format(prune['sparsity'], '.0%')} (dense zeros)"
+
+
+def lineage(base: str, ck: dict | None, qtype: str) -> str:
+    """base -> pruned -> distilled -> quantized, as one readable string."""
+    steps = [base]
+    if ck:
+        if ck.get("prune"):
+            steps.append(describe_prune(ck["prune"]))
+        if ck.get("distill"):
+            spec = ck["recipe_spec"]["distill"]
+            steps.append(f"KD {spec['tokens']:,} tok ({spec['text']})")
+    steps.append(qtype)
+    return " -> ".join(steps)
+
+
+def kind(ck: dict | None) -> str:
+    """The family a variant belongs to in the figures."""
+    if not ck:
+        return "quantized"
+    pr = (ck.get("prune") or {}).get("method")
+    structured = pr in ("depth", "width")
+    if pr and not structured:
+        label = "sparse (dense zeros)"
+    elif pr:
+        label = f"{pr}-pruned"
+    else:
+        label = "distilled"
+    return label + (" + KD" if pr and ck.get("distill") else "")
+
+
 def collect(params: Params, lay) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per variant (main table) and one row per variant x thread count (speed)."""
     rows, speed_rows = [], []
     gen = params.report.generalization
-    for model in params.models:
-        for qtype in params.quantization.types:
-            v = variant_name(model, qtype)
-            g = _read(lay.gguf_record(v), "conversion")
-            e = _read(lay.eval_record(v), "evaluation")
-            p = _read(lay.profile_record(v), "profile")
-            ppl = e["perplexity"]
-            kl = ppl.get("kl") or {}
-            row = {
-                "variant": v, "model": model, "type": qtype,
-                "file_mb": g["file_bytes"] / 1e6, "bpw": g["bpw"], "n_params": g["n_params"],
-                "kquant_eligible_share": g["kquant_eligible_share"],
-                "tensor_types": _type_mix(g["tensor_types"], g["n_params"]),
-                "ppl": ppl["ppl"], "ppl_stderr": ppl["ppl_stderr"], "ppl_tokens": ppl["n_tokens"],
-                "kld": kl.get("kld_mean"), "kld_stderr": kl.get("kld_stderr"),
-                "same_top_p": kl.get("same_top_p"),
-            }
-            for t, s in e["tasks"].items():
-                row[f"{t}_acc"] = s["acc"]
-                row[f"{t}_acc_stderr"] = s["acc_stderr"]
-                if "acc_norm" in s:
-                    row[f"{t}_acc_norm"] = s["acc_norm"]
-                    row[f"{t}_acc_norm_stderr"] = s["acc_norm_stderr"]
-                row[f"{t}_n"] = s["n"]
-            row["gen_acc"] = float(np.mean([row[f"{t}_acc"] for t in gen]))
-            row["gen_acc_stderr"] = math.sqrt(sum(row[f"{t}_acc_stderr"] ** 2 for t in gen)) / len(gen)
-            if "truthfulqa_mc1_acc" in row:
-                row["halluc_mc1"] = 1.0 - row["truthfulqa_mc1_acc"]
-                row["halluc_mc1_stderr"] = row["truthfulqa_mc1_acc_stderr"]
-            if "truthfulqa_mc2_acc" in row:
-                row["mc2"] = row["truthfulqa_mc2_acc"]
-            row["load_s"] = p["load_seconds"]
-            row["peak_rss_mb"] = p["peak_rss_bytes"] / 1e6
-            best = max(p["runs"], key=lambda r: r["threads"])
-            pp_key = next(k for k in best if k.startswith("pp"))
-            tg_key = next(k for k in best if k.startswith("tg"))
-            row |= {"threads": best["threads"], "pp_ts": best[pp_key]["avg_ts"], "pp_ts_sd": best[pp_key]["stddev_ts"],
-                    "tg_ts": best[tg_key]["avg_ts"], "tg_ts_sd": best[tg_key]["stddev_ts"],
-                    "ttft_ms": 1e3 * best["ttft"]["mean_s"], "device": p["device"]["name"],
-                    "speed_source": "measured" if p.get("measured", True) else "projected"}
-            rows.append(row)
-            for r in p["runs"]:
-                for test in (k for k in r if k.startswith(("pp", "tg"))):
-                    speed_rows.append({"variant": v, "model": model, "type": qtype, "bpw": g["bpw"],
-                                       "device": p["device"]["name"], "threads": r["threads"], "test": test,
-                                       "avg_ts": r[test]["avg_ts"], "stddev_ts": r[test]["stddev_ts"]})
+    for var in params.all_variants():
+        v, model, qtype = var.name, var.checkpoint, var.qtype
+        g = _read(lay.gguf_record(v), "conversion")
+        e = _read(lay.eval_record(v), "evaluation")
+        p = _read(lay.profile_record(v), "profile")
+        ck = _read(lay.model_record(model), "compression") if var.recipe else None
+        ppl = e["perplexity"]
+        kl = ppl.get("kl") or {}
+        row = {
+            "variant": v, "model": model, "base": var.base, "recipe": var.recipe or "", "type": qtype,
+            "kind": kind(ck),
+            "lineage": lineage(var.base, ck, qtype),
+            "hf_params": ck["params"]["params"] if ck else _read(lay.model_record(model), "model")["n_params"],
+            "nonzero_share": (ck["params"]["nonzero_params"] / ck["params"]["params"]) if ck else 1.0,
+            "param_reduction": ck["param_reduction"] if ck else 0.0,
+            "distill_seconds": ck["distill"]["seconds"] if ck and ck.get("distill") else None,
+            "distill_tokens": (ck["distill"]["steps_done"] * ck["recipe_spec"]["distill"]["batch_size"]
+                               * ck["recipe_spec"]["distill"]["seq_len"]) if ck and ck.get("distill") else None,
+            "heldout_kl": ck.get("heldout_kl") if ck else None,
+            "file_mb": g["file_bytes"] / 1e6, "bpw": g["bpw"], "n_params": g["n_params"],
+            "kquant_eligible_share": g["kquant_eligible_share"],
+            "tensor_types": _type_mix(g["tensor_types"], g["n_params"]),
+            "ppl": ppl["ppl"], "ppl_stderr": ppl["ppl_stderr"], "ppl_tokens": ppl["n_tokens"],
+            "kld": kl.get("kld_mean"), "kld_stderr": kl.get("kld_stderr"),
+            "same_top_p": kl.get("same_top_p"),
+        }
+        for t, s in e["tasks"].items():
+            row[f"{t}_acc"] = s["acc"]
+            row[f"{t}_acc_stderr"] = s["acc_stderr"]
+            if "acc_norm" in s:
+                row[f"{t}_acc_norm"] = s["acc_norm"]
+                row[f"{t}_acc_norm_stderr"] = s["acc_norm_stderr"]
+            row[f"{t}_n"] = s["n"]
+        row["gen_acc"] = float(np.mean([row[f"{t}_acc"] for t in gen]))
+        row["gen_acc_stderr"] = math.sqrt(sum(row[f"{t}_acc_stderr"] ** 2 for t in gen)) / len(gen)
+        if "truthfulqa_mc1_acc" in row:
+            row["halluc_mc1"] = 1.0 - row["truthfulqa_mc1_acc"]
+            row["halluc_mc1_stderr"] = row["truthfulqa_mc1_acc_stderr"]
+        if "truthfulqa_mc2_acc" in row:
+            row["mc2"] = row["truthfulqa_mc2_acc"]
+        row["load_s"] = p["load_seconds"]
+        row["peak_rss_mb"] = p["peak_rss_bytes"] / 1e6
+        best = max(p["runs"], key=lambda r: r["threads"])
+        pp_key = next(k for k in best if k.startswith("pp"))
+        tg_key = next(k for k in best if k.startswith("tg"))
+        row |= {"threads": best["threads"], "pp_ts": best[pp_key]["avg_ts"], "pp_ts_sd": best[pp_key]["stddev_ts"],
+                "tg_ts": best[tg_key]["avg_ts"], "tg_ts_sd": best[tg_key]["stddev_ts"],
+                "ttft_ms": 1e3 * best["ttft"]["mean_s"], "device": p["device"]["name"],
+                "speed_source": "measured" if p.get("measured", True) else "projected"}
+        rows.append(row)
+        for r in p["runs"]:
+            for test in (k for k in r if k.startswith(("pp", "tg"))):
+                speed_rows.append({"variant": v, "model": model, "type": qtype, "bpw": g["bpw"],
+                                   "device": p["device"]["name"], "threads": r["threads"], "test": test,
+                                   "avg_ts": r[test]["avg_ts"], "stddev_ts": r[test]["stddev_ts"]})
     return pd.DataFrame(rows), pd.DataFrame(speed_rows)
 
 
@@ -102,7 +152,8 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 
 def metrics(df: pd.DataFrame) -> dict:
     """A compact view for ``dvc metrics show`` / ``dvc metrics diff``."""
-    keep = ["file_mb", "bpw", "ppl", "kld", "same_top_p", "gen_acc", "halluc_mc1", "mc2", "tg_ts", "pp_ts", "peak_rss_mb"]
+    keep = ["hf_params", "param_reduction", "file_mb", "bpw", "ppl", "kld", "same_top_p", "gen_acc", "halluc_mc1",
+            "mc2", "tg_ts", "pp_ts", "peak_rss_mb"]
     out = {}
     for _, r in df.iterrows():
         out[r["variant"]] = {k: (None if pd.isna(r.get(k)) else round(float(r[k]), 6)) for k in keep if k in r}
@@ -128,7 +179,10 @@ def _label_points(ax, df: pd.DataFrame, x: str, y: str) -> None:
                     fontsize=7)
 
 
-def figures(df: pd.DataFrame, speed: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
+def figures(df_all: pd.DataFrame, speed_all: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
+    """The quantization curves (base models at every GGUF type), one line per model."""
+    df = df_all[df_all["kind"] == "quantized"]
+    speed = speed_all[speed_all["variant"].isin(df["variant"])]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -208,6 +262,134 @@ def figures(df: pd.DataFrame, speed: pd.DataFrame, out_dir: Path, base_note: str
     return written
 
 
+def pareto_front(df: pd.DataFrame, x: str, y: str, higher_is_better: bool) -> pd.DataFrame:
+    """The variants no other variant beats on both size and quality."""
+    pts = df[df[x].notna() & df[y].notna()].sort_values([x, y], ascending=[True, not higher_is_better])
+    keep, best = [], None
+    for i, r in pts.iterrows():
+        if best is None or (r[y] > best if higher_is_better else r[y] < best):
+            keep.append(i)
+            best = r[y]
+    return pts.loc[keep]
+
+
+RECOVERY_COLUMNS = ["variant", "base", "type", "recipe", "distill_tokens", "distill_seconds", "base_variant",
+                    "pruned_variant", "ppl_base", "ppl_pruned", "ppl_distilled", "ppl_recovered_share",
+                    "gen_acc_base", "gen_acc_pruned", "gen_acc_distilled", "gen_acc_recovered_share",
+                    "kld_pruned", "kld_distilled"]
+
+
+def recovery(df: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """How much of the loss from pruning distillation wins back, per distilled variant.
+
+    A distilled recipe is paired with the recipe that applies the same pruning
+    without distillation, on the same base model and GGUF type, and with the
+    base model at that type where the study has it:
+    recovered = (PPL_pruned - PPL_distilled) / (PPL_pruned - PPL_base).
+    """
+    recipes = params.compress.recipes
+    out = []
+    for _, r in df[df["recipe"] != ""].iterrows():
+        spec = recipes[r["recipe"]]
+        if spec.distill is None or spec.prune is None:
+            continue
+        twins = [n for n, s in recipes.items() if s.distill is None and s.prune == spec.prune]
+        pruned = df[(df["recipe"].isin(twins)) & (df["base"] == r["base"]) & (df["type"] == r["type"])]
+        base = df[(df["recipe"] == "") & (df["model"] == r["base"]) & (df["type"] == r["type"])]
+        row = {"variant": r["variant"], "base": r["base"], "type": r["type"], "recipe": r["recipe"],
+               "ppl_distilled": r["ppl"], "gen_acc_distilled": r["gen_acc"], "kld_distilled": r["kld"],
+               "distill_tokens": r["distill_tokens"], "distill_seconds": r["distill_seconds"]}
+        if len(pruned):
+            p = pruned.iloc[0]
+            row |= {"pruned_variant": p["variant"], "ppl_pruned": p["ppl"], "gen_acc_pruned": p["gen_acc"],
+                    "kld_pruned": p["kld"]}
+        if len(base):
+            b = base.iloc[0]
+            row |= {"base_variant": b["variant"], "ppl_base": b["ppl"], "gen_acc_base": b["gen_acc"]}
+        if len(pruned) and len(base):
+            lost = row["ppl_pruned"] - row["ppl_base"]
+            row["ppl_recovered_share"] = (row["ppl_pruned"] - row["ppl_distilled"]) / lost if lost > 0 else None
+            lost_acc = row["gen_acc_base"] - row["gen_acc_pruned"]
+            row["gen_acc_recovered_share"] = ((row["gen_acc_distilled"] - row["gen_acc_pruned"]) / lost_acc
+                                              if lost_acc > 0 else None)
+        out.append(row)
+    return pd.DataFrame(out, columns=RECOVERY_COLUMNS)
+
+
+def compression_figures(df: pd.DataFrame, rec: pd.DataFrame, histories: dict[str, list[dict]], out_dir: Path,
+                        base_note: str) -> list[Path]:
+    """Every variant on size/quality/speed axes with the Pareto front, and distillation's recovery."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    written: list[Path] = []
+    kinds = sorted(df["kind"].unique(), key=lambda k: (k != "quantized", k))
+    palette = dict(zip(kinds, sns.color_palette("colorblind", len(kinds))))
+    note = ("Sparse variants store their zeros densely in GGUF: same size and speed as the dense model. "
+            + base_note)
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, (y, err, ylabel, better_high, logy) in zip(axes, (
+            ("gen_acc", "gen_acc_stderr", "Generalization accuracy (± s.e.)", True, False),
+            ("ppl", "ppl_stderr", "WikiText-2 perplexity (± s.e.)", False, True),
+            ("tg_ts", "tg_ts_sd", "Generation speed tg (tokens/s, ± sd)", True, False))):
+        ax.errorbar(df["file_mb"], df[y], yerr=df[err].fillna(0), fmt="none", ecolor="grey", alpha=0.5, capsize=2)
+        sns.scatterplot(data=df, x="file_mb", y=y, hue="kind", style="kind", palette=palette, hue_order=kinds,
+                        s=45, ax=ax, legend=ax is axes[0], zorder=3)
+        front = pareto_front(df, "file_mb", y, better_high)
+        ax.step(front["file_mb"], front[y], where="post", color="black", lw=0.8, alpha=0.7,
+                label="Pareto front" if ax is axes[0] else None)
+        for _, r in df.iterrows():
+            label = r["recipe"] + ("/" if r["recipe"] else "") + r["type"]
+            ax.annotate(label, (r["file_mb"], r[y]), textcoords="offset points", xytext=(3, 3), fontsize=5.5)
+        if logy:
+            ax.set_yscale("log")
+        ax.set(xlabel="GGUF file size (MB)", ylabel=ylabel)
+    axes[0].legend(fontsize=6, title=None, loc="lower right")
+    fig.suptitle("All variants: quality and speed against size (black: Pareto front)", fontsize=10)
+    fig.text(0.01, -0.03, note, fontsize=6.5, ha="left", va="top", wrap=True)
+    fig.tight_layout()
+    written.extend(_savefig(fig, out_dir / "pareto_size"))
+    plt.close(fig)
+
+    if len(rec) and "ppl_pruned" in rec:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+        bars = []
+        for _, r in rec.iterrows():
+            for stage, col in (("base", "ppl_base"), ("pruned", "ppl_pruned"), ("pruned + KD", "ppl_distilled")):
+                if pd.notna(r.get(col)):
+                    bars.append({"variant": f"{r['recipe']} ({r['type']})", "stage": stage, "ppl": r[col]})
+        sns.barplot(data=pd.DataFrame(bars), x="variant", y="ppl", hue="stage", ax=ax1, palette="colorblind")
+        for i, (_, r) in enumerate(rec.iterrows()):
+            if pd.notna(r.get("ppl_recovered_share")):
+                ax1.annotate(f"{100 * r['ppl_recovered_share']:.0f}% of the loss recovered", (i, r["ppl_pruned"]),
+                             textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7)
+        ax1.set(xlabel="", ylabel="WikiText-2 perplexity", title="Perplexity lost by pruning, won back by KD")
+        ax1.legend(fontsize=7)
+        for i, (name, hist) in enumerate(histories.items()):
+            h = pd.DataFrame(hist)
+            color = sns.color_palette("colorblind")[i % 10]
+            if "loss" in h:
+                train = h.dropna(subset=["loss"])
+                ax2.plot(train["tokens"], train["loss"].rolling(4, min_periods=1).mean(), color=color, alpha=0.5,
+                         lw=1, label=f"{name}: training loss (running mean of 4 steps)")
+            held = h.dropna(subset=["heldout_kl"])
+            ax2.plot(held["tokens"], held["heldout_kl"], marker="o", color=color, label=f"{name}: held-out KL")
+        ax2.set(xlabel="distillation tokens", ylabel="KL to the teacher (nats/token)",
+                title="Distillation: training loss and held-out KL")
+        ax2.legend(fontsize=7)
+        fig.text(0.01, -0.03, "Recovered share = (PPL_pruned - PPL_KD) / (PPL_pruned - PPL_base) at the same GGUF "
+                 "type. " + base_note, fontsize=6.5, ha="left", va="top", wrap=True)
+        fig.tight_layout()
+        written.extend(_savefig(fig, out_dir / "distillation_recovery"))
+        plt.close(fig)
+    return written
+
+
 def _fmt(x, nd=3):
     return "--" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
@@ -250,8 +432,18 @@ def tables(df: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
         ["Variant", "BPW", "K-eligible \\%", "Tensor types actually written (share of parameters)"], t_rows,
         "What each GGUF file really holds. K-quants need rows that are a multiple of 256; llama.cpp silently "
         "falls back to another type for the other tensors.", "tab:tensor-types", "lrrp{7cm}")
+    c_rows = [[r["variant"], r["lineage"].replace(" -> ", r" $\rightarrow$ "), _fmt(r["hf_params"] / 1e6, 1),
+               _fmt(100 * r["nonzero_share"], 0), _fmt(r["file_mb"], 1), _fmt(r["ppl"], 2), _fmt(r["kld"], 3),
+               _fmt(r["gen_acc"]), _fmt(r["tg_ts"], 1)] for _, r in df.iterrows()]
+    compression = _latex_table(
+        ["Variant", "Lineage", "Params (M)", "Non-zero \\%", "MB", "PPL", "KLD", "Gen. acc", "tg t/s"], c_rows,
+        "Every variant's lineage (base $\\rightarrow$ pruned $\\rightarrow$ distilled $\\rightarrow$ quantized). "
+        "KL divergence is measured against the base model's F16 file. Unstructured and 2:4 sparse models keep "
+        "their zeros in the GGUF file (llama.cpp has no sparse storage), so they are neither smaller nor faster. "
+        + base_note, "tab:compression", "lp{5.2cm}rrrrrrr")
     out = []
-    for name, text in (("quality", quality), ("resources", resources), ("tensor_types", types)):
+    for name, text in (("quality", quality), ("resources", resources), ("tensor_types", types),
+                       ("compression", compression)):
         path = out_dir / f"{name}.tex"
         write_text(path, text)
         out.append(path)
@@ -270,13 +462,25 @@ def base_note(params: Params, lay) -> str:
 def build(params: Params, lay) -> dict:
     df, speed = collect(params, lay)
     root = lay.root
+    rec = recovery(df, params)
     _write_csv(df, root / "results" / "results.csv")
     _write_csv(speed, root / "results" / "speed.csv")
-    write_json(root / "metrics" / "summary.json", metrics(df))
-    plot_cols = ["variant", "model", "type", "bpw", "file_mb", "ppl", "kld", "gen_acc", "halluc_mc1", "mc2", "tg_ts", "pp_ts"]
+    _write_csv(rec, root / "results" / "recovery.csv")
+    summary = metrics(df)
+    if len(rec):
+        summary["distillation_recovery"] = {
+            r["variant"]: {k: (None if pd.isna(r.get(k)) else round(float(r[k]), 6))
+                           for k in ("ppl_base", "ppl_pruned", "ppl_distilled", "ppl_recovered_share",
+                                     "gen_acc_base", "gen_acc_pruned", "gen_acc_distilled", "distill_seconds")
+                           if k in r} for _, r in rec.iterrows()}
+    write_json(root / "metrics" / "summary.json", summary)
+    plot_cols = ["variant", "model", "kind", "type", "bpw", "file_mb", "ppl", "kld", "gen_acc", "halluc_mc1", "mc2", "tg_ts", "pp_ts"]
     _write_csv(df[[c for c in plot_cols if c in df]], root / "plots" / "variants.csv")
     note = base_note(params, lay)
     figs = figures(df, speed, root / "figures", note)
+    histories = {r: read_json(lay.model_record(ck))["history"] for ck, (_, r) in params.checkpoints().items()
+                 if r and params.compress.recipes[r].distill is not None}
+    figs += compression_figures(df, rec, histories, root / "figures", note)
     tabs = tables(df, root / "paper" / "tables", note)
     return {"rows": len(df), "figures": [str(p.relative_to(root)) for p in figs],
             "tables": [str(p.relative_to(root)) for p in tabs]}

@@ -1,0 +1,189 @@
+"""Knowledge distillation: a student learns the teacher's next-token distributions.
+
+The loss is the KL divergence between the temperature-softened teacher and
+student distributions, scaled by T^2 (Hinton et al.), optionally mixed with the
+next-token cross-entropy on the text itself. The run is a pure function of its
+configuration: the data order is drawn from the seed, the run writes a
+checkpoint every few steps, and an interrupted run resumes from the last one
+and ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    tokens: int = 65536          # training budget (student tokens seen)
+    seq_len: int = 256
+    batch_size: int = 4
+    lr: float = 2e-4
+    warmup: float = 0.05         # share of the steps with a linear warm-up
+    min_lr_ratio: float = 0.1    # cosine decay to this share of lr
+    weight_decay: float = 0.0
+    temperature: float = 1.0
+    ce_weight: float = 0.0       # 0 = pure KD; 1 = pure next-token cross-entropy
+    train_embeddings: bool = False
+    checkpoint_every: int = 20   # steps
+    eval_every: int = 20         # steps; held-out KL is also measured before the first and after the last step
+    grad_clip: float = 1.0
+
+    @property
+    def steps(self) -> int:
+        return max(1, self.tokens // (self.seq_len * self.batch_size))
+
+    def digest(self, extra: dict | None = None) -> str:
+        blob = json.dumps({**asdict(self), **(extra or {})}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(teacher_T || student_T), averaged over tokens."""
+    t = temperature
+    s = F.log_softmax(student_logits.float() / t, dim=-1)
+    p = F.log_softmax(teacher_logits.float() / t, dim=-1)
+    return F.kl_div(s.flatten(0, -2), p.flatten(0, -2), log_target=True, reduction="batchmean") * t * t
+
+
+@torch.no_grad()
+def heldout_kl(student, teacher, rows: torch.Tensor, batch_size: int) -> float:
+    """Mean per-token KL(teacher || student) at temperature 1 on held-out rows."""
+    was = student.training
+    student.eval()
+    total = n = 0.0
+    for i in range(0, len(rows), batch_size):
+        ids = rows[i : i + batch_size].to(next(student.parameters()).device)
+        kl = kd_loss(student(input_ids=ids).logits, teacher(input_ids=ids).logits, 1.0)
+        total += float(kl) * ids.numel()
+        n += ids.numel()
+    student.train(was)
+    return total / n
+
+
+def _order(n_rows: int, steps: int, batch_size: int, seed: int) -> np.ndarray:
+    """Row indices for every step: successive seeded permutations (epochs) of the rows."""
+    need = steps * batch_size
+    out, epoch = [], 0
+    while sum(len(o) for o in out) < need:
+        out.append(np.random.default_rng([seed, epoch]).permutation(n_rows))
+        epoch += 1
+    return np.concatenate(out)[:need].reshape(steps, batch_size)
+
+
+def _schedule(cfg: DistillConfig):
+    warm = max(1, int(cfg.warmup * cfg.steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, cfg.steps - warm)
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def trainable(student, cfg: DistillConfig) -> list[torch.nn.Parameter]:
+    """Every parameter, or all but the (tied) embedding matrix, which holds a fifth of a small model."""
+    emb = student.get_input_embeddings().weight
+    out = student.get_output_embeddings()
+    frozen = set() if cfg.train_embeddings else {id(emb), id(out.weight) if out is not None else None}
+    params = []
+    for p in student.parameters():
+        p.requires_grad_(id(p) not in frozen)
+        if p.requires_grad:
+            params.append(p)
+    return params
+
+
+def _save(path: Path, state: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tensor, cfg: DistillConfig,
+            work_dir: Path, seed: int, progress: bool = True, stop_after: int | None = None) -> dict:
+    """Train ``student`` in place; return the history (loss curve, held-out KL) and timing.
+
+    ``work_dir`` holds the resumable checkpoint; it is keyed by the configuration
+    and the student's initial weights, so a changed recipe never resumes a stale
+    run. ``stop_after`` ends the run after that many steps (as an interruption
+    would), leaving the checkpoint behind.
+    """
+    from tqdm import tqdm  # text bars: they survive in executed notebooks (tqdm.auto needs ipywidgets)
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    student.to(device).train()
+    teacher.to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    params = trainable(student, cfg)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg))
+    order = _order(len(train_rows), cfg.steps, cfg.batch_size, seed)
+
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = work_dir / "checkpoint.pt"
+    history: list[dict] = []
+    start = 0
+    elapsed = 0.0
+    if ckpt.is_file():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        student.load_state_dict(state["student"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history, start, elapsed = state["history"], state["step"], state["elapsed"]
+    else:
+        history.append({"step": 0, "tokens": 0, "heldout_kl": heldout_kl(student, teacher, heldout_rows,
+                                                                            cfg.batch_size)})
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=start, desc="distill", unit="step", disable=not progress, mininterval=10)
+    step = start
+    for step in range(start, cfg.steps):
+        if stop_after is not None and step - start >= stop_after:
+            break
+        ids = train_rows[torch.as_tensor(order[step])].to(device)
+        with torch.no_grad():
+            t_logits = teacher(input_ids=ids).logits
+        s_logits = student(input_ids=ids).logits
+        kd = kd_loss(s_logits, t_logits, cfg.temperature)
+        ce = F.cross_entropy(s_logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten())
+        loss = (1 - cfg.ce_weight) * kd + cfg.ce_weight * ce
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        sched.step()
+        row = {"step": step + 1, "tokens": (step + 1) * cfg.batch_size * cfg.seq_len, "loss": float(loss.detach()),
+               "kd": float(kd), "ce": float(ce), "lr": opt.param_groups[0]["lr"]}
+        done = step + 1 == cfg.steps
+        if (step + 1) % cfg.eval_every == 0 or done:
+            row["heldout_kl"] = heldout_kl(student, teacher, heldout_rows, cfg.batch_size)
+        history.append(row)
+        bar.update(1)
+        bar.set_postfix(kd=f"{float(kd):.3f}")
+        if (step + 1) % cfg.checkpoint_every == 0 or done:
+            _save(ckpt, {"student": student.state_dict(), "optimizer": opt.state_dict(),
+                         "scheduler": sched.state_dict(), "history": history, "step": step + 1,
+                         "elapsed": elapsed + time.perf_counter() - t0})
+    bar.close()
+    steps_done = len([h for h in history if h["step"] > 0])
+    student.eval()
+    for p in student.parameters():
+        p.requires_grad_(True)
+    return {"history": history, "steps": cfg.steps, "steps_done": steps_done, "complete": steps_done == cfg.steps,
+            "seconds": elapsed + time.perf_counter() - t0, "device": device,
+            "tokens_per_second": steps_done * cfg.batch_size * cfg.seq_len / max(1e-9, elapsed + time.perf_counter() - t0)}

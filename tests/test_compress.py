@@ -1,0 +1,255 @@
+"""Pruning and distillation on tiny Llama models built in the test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edgellm.compress.activations import LayerRunner, token_batches
+from edgellm.compress.distill import DistillConfig, distill, heldout_kl
+from edgellm.compress.prune import (count_params, layer_importance, prune_depth, prune_unstructured,
+                                    prune_width)
+
+ROWS, SEQ = 8, 32
+
+
+def tiny_llama(layers=4, hidden=64, inter=128, heads=4, kv=2, seed=0, vocab=512):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
+                      num_attention_heads=heads, num_key_value_heads=kv, head_dim=hidden // heads,
+                      max_position_embeddings=256, bos_token_id=1, eos_token_id=2, tie_word_embeddings=True)
+    model = LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(5.0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def text_ids(tiny_hf, wiki_text) -> torch.Tensor:
+    """Real text (WikiText-2) in the tiny tokenizer's ids."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(tiny_hf / "tokenizer.model"))
+    return torch.tensor(sp.encode(wiki_text), dtype=torch.long)
+
+
+@pytest.fixture
+def batches(text_ids):
+    return token_batches(text_ids, SEQ, ROWS * SEQ, batch_size=4)
+
+
+def logits(model, ids):
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+def block_weights(model):
+    return {n: p for n, p in model.named_parameters() if ".layers." in n and p.dim() == 2}
+
+
+# --------------------------------------------------------------------------- unstructured
+def test_magnitude_zeroes_the_share_of_each_matrix(batches):
+    model = tiny_llama()
+    shapes = {n: p.shape for n, p in model.named_parameters()}
+    rec = prune_unstructured(model, "magnitude", sparsity=0.5)
+    for n, w in block_weights(model).items():
+        assert (w == 0).float().mean() == pytest.approx(0.5, abs=1 / w.numel()), n
+    assert {n: p.shape for n, p in model.named_parameters()} == shapes
+    assert rec["block_sparsity"] == pytest.approx(0.5, abs=1e-3)
+    assert int(torch.count_nonzero(model.model.embed_tokens.weight)) == model.model.embed_tokens.weight.numel()
+
+
+def test_wanda_prunes_per_row_and_follows_the_activations(batches):
+    model = tiny_llama()
+    # input channel 3 of every attention projection never carries signal: Wanda must prune it first
+    for layer in model.model.layers:
+        layer.input_layernorm.weight.data[3] = 0.0
+    prune_unstructured(model, "wanda", sparsity=0.25, batches=batches)
+    for n, w in block_weights(model).items():
+        assert torch.all((w == 0).sum(1) == int(w.shape[1] * 0.25)), n  # exactly 25 % of each row
+        if n.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight")):
+            assert torch.all(w[:, 3] == 0), n
+
+
+def test_two_four_keeps_two_of_every_four(batches):
+    model = tiny_llama()
+    prune_unstructured(model, "wanda", pattern="2:4", batches=batches)
+    for n, w in block_weights(model).items():
+        groups = (w != 0).view(w.shape[0], -1, 4).sum(-1)
+        assert torch.all(groups == 2), n
+
+
+def test_layer_runner_reproduces_the_model(batches):
+    model = tiny_llama()
+    runner = LayerRunner(model, batches)
+    for i in range(len(model.model.layers)):
+        runner.advance(runner.run(i))
+    final = [model.lm_head(model.model.norm(h)) for h, _ in runner.inputs]
+    for got, ids in zip(final, batches):
+        torch.testing.assert_close(got, logits(model, ids), rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- depth
+def _make_identity(layer) -> None:
+    """A block whose attention and MLP write nothing into the residual stream."""
+    layer.self_attn.o_proj.weight.data.zero_()
+    layer.mlp.down_proj.weight.data.zero_()
+
+
+@pytest.mark.parametrize("metric", ["block_influence", "angular"])
+def test_depth_pruning_drops_a_block_that_does_nothing(batches, metric):
+    model = tiny_llama(layers=4)
+    _make_identity(model.model.layers[2])
+    pruned, rec = prune_depth(model, batches, 1, metric)
+    assert rec["removed"] == [2]
+    assert pruned.config.num_hidden_layers == 3 and len(pruned.model.layers) == 3
+    assert count_params(pruned)["params"] < count_params(model)["params"]
+    for ids in batches:
+        torch.testing.assert_close(logits(pruned, ids), logits(model, ids), rtol=1e-5, atol=1e-5)
+    # the generated cache indices follow the new numbering
+    out = pruned.generate(input_ids=batches[0][:1, :8], max_new_tokens=4, do_sample=False)
+    assert out.shape == (1, 12)
+
+
+def test_block_influence_ranks_every_layer(batches):
+    model = tiny_llama(layers=4)
+    imp = layer_importance(model, batches, 2, "block_influence")
+    assert len(imp["scores"]) == 4 and len(imp["removed"]) == 2
+    assert all(0 <= s <= 2 for s in imp["scores"])
+    order = sorted(range(4), key=lambda i: imp["scores"][i])
+    assert sorted(order[:2]) == imp["removed"]
+
+
+# --------------------------------------------------------------------------- width
+def test_width_pruning_of_dead_channels_and_heads_changes_nothing(batches):
+    model = tiny_llama(layers=2, hidden=64, inter=128, heads=4, kv=2)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.mlp.up_proj.weight[64:] = 0              # MLP channels 64.. never fire
+            layer.self_attn.v_proj.weight[16:32] = 0       # KV head 1 (query heads 2, 3) outputs zero
+        dead = torch.arange(48, 64)                        # residual channels nobody writes or reads
+        model.model.embed_tokens.weight[:, dead] = 0
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight[dead] = 0
+            layer.mlp.down_proj.weight[dead] = 0
+    pruned, rec = prune_width(model, batches, hidden_size=48, intermediate_size=64, num_heads=2, num_kv_heads=1)
+    c = pruned.config
+    assert (c.hidden_size, c.intermediate_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim) == (48, 64, 2, 1, 16)
+    assert rec["kept_kv_heads"] == [[0], [0]] and rec["kept_heads"] == [[0, 1], [0, 1]]
+    assert pruned.model.layers[0].mlp.gate_proj.weight.shape == (64, 48)
+    for ids in batches:
+        torch.testing.assert_close(logits(pruned, ids), logits(model, ids), rtol=1e-3, atol=1e-3)  # eps of RMSNorm
+
+
+def test_width_pruning_respects_grouped_query_attention(batches):
+    model = tiny_llama(layers=2, heads=4, kv=2)
+    with pytest.raises(ValueError, match="cannot be split evenly"):
+        prune_width(model, batches, num_heads=3)
+    with pytest.raises(ValueError, match="multiple of the number of query heads"):
+        prune_width(model, batches, hidden_size=50)
+    pruned, rec = prune_width(model, batches, num_heads=2)  # one query head per KV group
+    assert pruned.config.num_key_value_heads == 2
+    assert all(len(h) == 2 and h[0] // 2 != h[1] // 2 for h in rec["kept_heads"])
+
+
+def test_pruned_checkpoints_convert_and_agree_with_llama_cpp(tmp_path, tiny_hf, text_ids):
+    """Depth- and width-pruned checkpoints are plain HF checkpoints llama.cpp converts and runs."""
+    import shutil
+
+    from transformers import AutoModelForCausalLM
+
+    from edgellm.convert import convert_hf
+    from edgellm.runtime import Batch, Model, log_softmax_rows
+
+    from conftest import ROOT
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_hf, dtype=torch.float32).eval()
+    batches = token_batches(text_ids, SEQ, ROWS * SEQ, 4)
+    ids = text_ids[:48]
+    for name, (pruned, _) in {"depth": prune_depth(base, batches, 1),
+                              "width": prune_width(base, batches, intermediate_size=256, num_heads=2)}.items():
+        d = tmp_path / name
+        pruned.save_pretrained(d, safe_serialization=True)
+        for f in ("tokenizer.model", "tokenizer_config.json"):
+            shutil.copy(tiny_hf / f, d / f)
+        gguf = convert_hf(d, tmp_path / f"{name}.gguf", "f32", ROOT)
+        ref = torch.log_softmax(logits(pruned, ids[None])[0], -1).numpy()
+        with Model(gguf, n_ctx=64, n_batch=64, n_threads=2) as m:
+            batch = Batch(64, 1)
+            batch.add(ids.tolist(), 0, [0], True)
+            got = log_softmax_rows(m.decode(batch))
+        # llama.cpp keeps the KV cache in F16: agreement within ~0.01 nats, same predictions
+        np.testing.assert_allclose(got, ref, atol=2e-2)
+        assert np.abs(got - ref).mean() < 3e-3
+        assert np.array_equal(got.argmax(-1), ref.argmax(-1))
+
+
+# --------------------------------------------------------------------------- distillation
+@pytest.fixture(scope="module")
+def teacher(text_ids):
+    """A tiny language model briefly trained on the text, so that it has something to teach."""
+    model = tiny_llama(layers=4, seed=1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(0.2)
+    rows = text_ids[: (len(text_ids) // SEQ) * SEQ].view(-1, SEQ)[:-8]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    model.train()
+    for _ in range(40):
+        ids = rows[torch.randint(0, len(rows), (8,), generator=gen)]
+        loss = model(input_ids=ids, labels=ids).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval().requires_grad_(False)
+
+
+def _kd_setup(text_ids, teacher):
+    student, _ = prune_depth(teacher, token_batches(text_ids, SEQ, ROWS * SEQ, 4), 2)
+    rows = text_ids[: (len(text_ids) // SEQ) * SEQ].view(-1, SEQ)
+    return student, rows[:-8], rows[-8:]
+
+
+def test_distillation_lowers_heldout_kl(tmp_path, text_ids, teacher):
+    student, train, held = _kd_setup(text_ids, teacher)
+    before = heldout_kl(student, teacher, held, 4)
+    cfg = DistillConfig(tokens=40 * 4 * SEQ, seq_len=SEQ, batch_size=4, lr=3e-3, checkpoint_every=100,
+                        eval_every=20)
+    res = distill(student, teacher, train, held, cfg, tmp_path, seed=0, progress=False)
+    after = heldout_kl(student, teacher, held, 4)
+    assert res["complete"] and res["steps_done"] == 40
+    assert after < 0.5 * before
+    assert res["history"][-1]["heldout_kl"] == pytest.approx(after, rel=1e-5)
+    assert [h["step"] for h in res["history"]] == list(range(41))
+
+
+def test_resumed_distillation_equals_uninterrupted(tmp_path, text_ids, teacher):
+    cfg = DistillConfig(tokens=6 * 2 * SEQ, seq_len=SEQ, batch_size=2, lr=1e-3, checkpoint_every=2, eval_every=3)
+    a, train, held = _kd_setup(text_ids, teacher)
+    full = distill(a, teacher, train, held, cfg, tmp_path / "a", seed=3, progress=False)
+
+    b, _, _ = _kd_setup(text_ids, teacher)
+    part = distill(b, teacher, train, held, cfg, tmp_path / "b", seed=3, progress=False, stop_after=4)
+    assert not part["complete"] and part["steps_done"] == 4
+    b2, _, _ = _kd_setup(text_ids, teacher)  # a fresh process would start from the pruned weights again
+    rest = distill(b2, teacher, train, held, cfg, tmp_path / "b", seed=3, progress=False)
+    assert rest["complete"]
+    for (k, x), (_, y) in zip(a.state_dict().items(), b2.state_dict().items()):
+        assert torch.equal(x, y), k
+    strip = lambda h: [{k: v for k, v in r.items()} for r in h]  # noqa: E731
+    assert strip(rest["history"]) == strip(full["history"])
+
+
+def test_distillation_data_order_is_seeded():
+    from edgellm.compress.distill import _order
+
+    a, b, c = _order(10, 7, 3, 1), _order(10, 7, 3, 1), _order(10, 7, 3, 2)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert sorted(a.flatten()[:10].tolist()) == list(range(10))  # each epoch is a permutation
