@@ -253,3 +253,25 @@ def test_distillation_data_order_is_seeded():
     a, b, c = _order(10, 7, 3, 1), _order(10, 7, 3, 1), _order(10, 7, 3, 2)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert sorted(a.flatten()[:10].tolist()) == list(range(10))  # each epoch is a permutation
+
+
+def test_teacher_text_is_seeded_and_full_length(teacher):
+    from edgellm.compress.recipe import teacher_text
+
+    a = teacher_text(teacher, 3, 12, seed=5, bos_id=1, batch_size=2)
+    b = teacher_text(teacher, 3, 12, seed=5, bos_id=1, batch_size=2)
+    c = teacher_text(teacher, 3, 12, seed=6, bos_id=1, batch_size=2)
+    assert a.shape == (3, 12) and torch.all(a[:, 0] == 1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_recipe_text_splits_are_disjoint():
+    from edgellm.compress.recipe import split_text
+    from edgellm.config import Calibration, DistillSpec
+
+    ids = list(range(10_000))
+    parts = split_text(ids, Calibration(tokens=1000, seq_len=100), DistillSpec(seq_len=64, heldout_rows=4))
+    cal, train, held = (set(parts[k].flatten().tolist()) for k in ("calibration", "train", "heldout"))
+    assert len(cal) == 1000 and len(held) == 4 * 64 and not (cal & train) and not (train & held) and not (cal & held)
+    with pytest.raises(ValueError, match="calibration text has"):
+        split_text(ids[:1100], Calibration(tokens=1000, seq_len=100), DistillSpec(seq_len=64, heldout_rows=4))
