@@ -52,8 +52,9 @@ def test_default_params_validate():
          "compress.recipes.x.prune.depth.layers"),
         (lambda r: r["compress"]["recipes"].__setitem__("x", {"distill": {"text": "wiki"}}),
          "compress.recipes.x.distill.text"),
-        (lambda r: r["compress"]["recipes"].__setitem__("Q8_0", {"prune": {"method": "depth", "layers": 1}}),
-         "ambiguous"),
+        # recipe named like a type: <model>-<recipe> is also the name of a base variant
+        (lambda r: r["compress"]["recipes"].__setitem__(r["quantization"]["types"][-1],
+                                                        {"prune": {"method": "depth", "layers": 1}}), "ambiguous"),
     ],
 )
 def test_bad_params_name_the_culprit(tmp_path, mutate, expected):
