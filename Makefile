@@ -65,8 +65,9 @@ repro: setup
 	@$(PY) -c "import pandas as pd; pd.set_option('display.width', 200); \
 	  print(pd.read_csv('results/results.csv')[['variant', 'hf_params', 'bpw', 'file_mb', 'ppl', 'kld', 'gen_acc', 'halluc_mc1', 'mc2', 'tg_ts']].round(3).to_string(index=False))"
 
+# a private base temp dir: concurrent pytest sessions prune each other's default /tmp/pytest-of-* dirs
 test: setup
-	$(PY) -m pytest -q
+	@d=$$(mktemp -d); $(PY) -m pytest -q --basetemp="$$d"; rc=$$?; rm -rf "$$d"; exit $$rc
 
 bench: setup
 	$(PY) benchmarks/bench_perplexity.py
