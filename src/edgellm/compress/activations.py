@@ -83,10 +83,10 @@ def residual_streams(model, batches: list[torch.Tensor]) -> Iterator[list[torch.
         def on_block_in(name, _mod, args, kwargs):
             seen[int(name)] = (args[0] if args else kwargs["hidden_states"]).detach()
 
-        handles = [l.register_forward_pre_hook(lambda m, a, k, _n=str(i): on_block_in(_n, m, a, k), with_kwargs=True)
-                   for i, l in enumerate(layers)]
+        handles = [block.register_forward_pre_hook(lambda m, a, k, _n=str(i): on_block_in(_n, m, a, k), with_kwargs=True)
+                   for i, block in enumerate(layers)]
         try:
-            with hooks({str(i): l for i, l in enumerate(layers)}, on_block):
+            with hooks({str(i): block for i, block in enumerate(layers)}, on_block):
                 model(input_ids=ids, use_cache=False)
         finally:
             for h in handles:
@@ -121,10 +121,10 @@ def width_statistics(model, batches: list[torch.Tensor]) -> dict[str, torch.Tens
     def on_norm(_name, _mod, _args, out):
         hidden.add_(out.detach().to(torch.float64).pow(2).reshape(-1, out.shape[-1]).sum(0).sqrt())
 
-    inputs = {f"down:{i}": l.mlp.down_proj for i, l in enumerate(layers)}
-    inputs |= {f"o:{i}": l.self_attn.o_proj for i, l in enumerate(layers)}
-    norms = {f"in{i}": l.input_layernorm for i, l in enumerate(layers)}
-    norms |= {f"post{i}": l.post_attention_layernorm for i, l in enumerate(layers)}
+    inputs = {f"down:{i}": block.mlp.down_proj for i, block in enumerate(layers)}
+    inputs |= {f"o:{i}": block.self_attn.o_proj for i, block in enumerate(layers)}
+    norms = {f"in{i}": block.input_layernorm for i, block in enumerate(layers)}
+    norms |= {f"post{i}": block.post_attention_layernorm for i, block in enumerate(layers)}
     with hooks(inputs, on_input, pre=True), hooks(norms, on_norm):
         for ids in batches:
             model(input_ids=ids, use_cache=False)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .activations import (LayerRunner, block_linears, check_architecture, decoder_layers, residual_streams,
-                          width_statistics)
+from .activations import (LayerRunner, block_linears, check_architecture, decoder_layers, hooks,
+                          residual_streams, width_statistics)
 
 
 # --------------------------------------------------------------------------- unstructured
@@ -73,8 +73,6 @@ def prune_unstructured(model, method: str, sparsity: float | None = None, patter
                 x = args[0].detach().to(torch.float64)
                 sq[name] += x.pow(2).reshape(-1, x.shape[-1]).sum(0)
 
-            from .activations import hooks
-
             with hooks(linears, on_input, pre=True):
                 runner.run(i)
         for name, lin in linears.items():
@@ -114,17 +112,17 @@ def layer_importance(model, batches: list[torch.Tensor], n_remove: int, metric: 
     sums = torch.zeros(n_layers - span + 1, dtype=torch.float64)
     count = 0
     for stream in residual_streams(model, batches):
-        for l in range(n_layers - span + 1):
-            a, b = stream[l].to(torch.float64), stream[l + span].to(torch.float64)
-            sums[l] += torch.nn.functional.cosine_similarity(a, b, dim=-1).sum()
+        for i in range(n_layers - span + 1):
+            a, b = stream[i].to(torch.float64), stream[i + span].to(torch.float64)
+            sums[i] += torch.nn.functional.cosine_similarity(a, b, dim=-1).sum()
         count += stream[0].shape[0] * stream[0].shape[1]
     cos = (sums / count).clamp(-1, 1)
     if metric == "block_influence":
         scores = (1 - cos).tolist()
-        removed = sorted(sorted(range(n_layers), key=lambda l: (scores[l], l))[:n_remove])
+        removed = sorted(sorted(range(n_layers), key=lambda i: (scores[i], i))[:n_remove])
     else:
         scores = (torch.arccos(cos) / math.pi).tolist()
-        start = min(range(len(scores)), key=lambda l: (scores[l], l))
+        start = min(range(len(scores)), key=lambda i: (scores[i], i))
         removed = list(range(start, start + n_remove))
     return {"metric": metric, "scores": scores, "removed": removed}
 
@@ -149,7 +147,7 @@ def _rebuild(model, config, state: dict[str, torch.Tensor]):
 def drop_layers(model, removed: list[int]):
     """A new model without the blocks ``removed`` (renumbered, config updated)."""
     n = len(decoder_layers(model))
-    keep = [l for l in range(n) if l not in set(removed)]
+    keep = [i for i in range(n) if i not in set(removed)]
     state = {}
     for k, v in model.state_dict().items():
         if k.startswith("model.layers."):
@@ -163,7 +161,7 @@ def drop_layers(model, removed: list[int]):
     config = copy.deepcopy(model.config)
     config.num_hidden_layers = len(keep)
     if getattr(config, "layer_types", None):
-        config.layer_types = [config.layer_types[l] for l in keep]
+        config.layer_types = [config.layer_types[i] for i in keep]
     return _rebuild(model, config, state)
 
 
