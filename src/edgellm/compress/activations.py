@@ -75,19 +75,18 @@ def residual_streams(model, batches: list[torch.Tensor]) -> Iterator[list[torch.
     for ids in batches:
         seen: list[torch.Tensor] = [None] * (len(layers) + 1)
 
-        def on_block(name, _mod, args, out):
-            i = int(name)
-            seen[i] = args[0].detach() if args else seen[i]
-            seen[i + 1] = (out[0] if isinstance(out, tuple) else out).detach()
+        def block_input(i: int):
+            def hook(_mod, args, kwargs):
+                seen[i] = (args[0] if args else kwargs["hidden_states"]).detach()
+            return hook
 
-        def on_block_in(name, _mod, args, kwargs):
-            seen[int(name)] = (args[0] if args else kwargs["hidden_states"]).detach()
+        def last_output(_mod, _args, out):
+            seen[-1] = (out[0] if isinstance(out, tuple) else out).detach()
 
-        handles = [block.register_forward_pre_hook(lambda m, a, k, _n=str(i): on_block_in(_n, m, a, k), with_kwargs=True)
-                   for i, block in enumerate(layers)]
+        handles = [b.register_forward_pre_hook(block_input(i), with_kwargs=True) for i, b in enumerate(layers)]
+        handles.append(layers[-1].register_forward_hook(last_output))
         try:
-            with hooks({str(i): block for i, block in enumerate(layers)}, on_block):
-                model(input_ids=ids, use_cache=False)
+            model(input_ids=ids, use_cache=False)
         finally:
             for h in handles:
                 h.remove()

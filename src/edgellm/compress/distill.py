@@ -56,15 +56,30 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     return F.kl_div(s.flatten(0, -2), p.flatten(0, -2), log_target=True, reduction="batchmean") * t * t
 
 
+def _row_batches(rows: torch.Tensor, batch_size: int, device) -> list[torch.Tensor]:
+    return [rows[i : i + batch_size].to(device) for i in range(0, len(rows), batch_size)]
+
+
 @torch.no_grad()
-def heldout_kl(student, teacher, rows: torch.Tensor, batch_size: int) -> float:
-    """Mean per-token KL(teacher || student) at temperature 1 on held-out rows."""
+def teacher_logits(teacher, rows: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """The teacher's logits on the held-out rows, computed once for every evaluation of a run."""
+    device = next(teacher.parameters()).device
+    return [teacher(input_ids=ids).logits for ids in _row_batches(rows, batch_size, device)]
+
+
+@torch.no_grad()
+def heldout_kl(student, teacher, rows: torch.Tensor, batch_size: int,
+               reference: list[torch.Tensor] | None = None) -> float:
+    """Mean per-token KL(teacher || student) at temperature 1 on held-out rows.
+
+    ``reference`` is :func:`teacher_logits` of the same rows and batch size, when already known.
+    """
     was = student.training
     student.eval()
+    reference = reference if reference is not None else teacher_logits(teacher, rows, batch_size)
     total = n = 0.0
-    for i in range(0, len(rows), batch_size):
-        ids = rows[i : i + batch_size].to(next(student.parameters()).device)
-        kl = kd_loss(student(input_ids=ids).logits, teacher(input_ids=ids).logits, 1.0)
+    for ids, t_logits in zip(_row_batches(rows, batch_size, next(student.parameters()).device), reference):
+        kl = kd_loss(student(input_ids=ids).logits, t_logits, 1.0)
         total += float(kl) * ids.numel()
         n += ids.numel()
     student.train(was)
@@ -139,6 +154,7 @@ def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tens
     history: list[dict] = []
     start = 0
     elapsed = 0.0
+    reference = teacher_logits(teacher, heldout_rows, cfg.batch_size)
     if ckpt.is_file():
         state = torch.load(ckpt, map_location=device, weights_only=False)
         student.load_state_dict(state["student"])
@@ -147,7 +163,7 @@ def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tens
         history, start, elapsed = state["history"], state["step"], state["elapsed"]
     else:
         history.append({"step": 0, "tokens": 0, "heldout_kl": heldout_kl(student, teacher, heldout_rows,
-                                                                            cfg.batch_size)})
+                                                                            cfg.batch_size, reference)})
     t0 = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=start, desc="distill", unit="step", disable=not progress, mininterval=10)
     step = start
@@ -171,7 +187,7 @@ def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tens
                "kd": float(kd), "ce": float(ce), "lr": opt.param_groups[0]["lr"]}
         done = step + 1 == cfg.steps
         if (step + 1) % cfg.eval_every == 0 or done:
-            row["heldout_kl"] = heldout_kl(student, teacher, heldout_rows, cfg.batch_size)
+            row["heldout_kl"] = heldout_kl(student, teacher, heldout_rows, cfg.batch_size, reference)
         history.append(row)
         bar.update(1)
         bar.set_postfix(kd=f"{float(kd):.3f}")
