@@ -25,10 +25,11 @@ QUANT_TYPES: frozenset[str] = frozenset(
 #: Types that llama-quantize refuses to produce without an importance matrix.
 NEEDS_IMATRIX: frozenset[str] = frozenset({"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M", "Q2_K_S"})
 
-#: Multiple-choice tasks the evaluator knows (see ``edgellm.tasks``).
-TASK_NAMES: frozenset[str] = frozenset(
-    {"arc_easy", "arc_challenge", "hellaswag", "piqa", "truthfulqa_mc1", "truthfulqa_mc2"}
-)
+#: Tasks the evaluator knows: the names defined in ``edgellm/tasks.yaml`` (read without importing
+#: ``edgellm.tasks``, which pulls in ``datasets``).
+_TASK_DEFS: dict = yaml.safe_load((Path(__file__).with_name("tasks.yaml")).read_text())
+TASK_NAMES: frozenset[str] = frozenset(_TASK_DEFS)
+GENERATIVE_TASKS: frozenset[str] = frozenset(n for n, d in _TASK_DEFS.items() if d.get("metric") == "truthfulqa_gen")
 
 ROOT_ENV = "EDGELLM_ROOT"
 DATA_ENV = "EDGELLM_DATA_DIR"
@@ -218,9 +219,16 @@ class Perplexity(_Strict):
     n_batch: Annotated[int, Field(ge=16)] = 2048
 
 
+class Generation(_Strict):
+    #: Answer length cap for generative tasks (lm-eval's default max_gen_toks is 256; answers
+    #: normally stop at "\n\n" long before; the number cut short is recorded per variant).
+    max_new_tokens: Annotated[int, Field(ge=1, le=2048)] = 64
+
+
 class Evaluate(_Strict):
     kl_base: str = "F16"
     perplexity: Perplexity = Perplexity()
+    generation: Generation = Generation()
     #: Items per task (a seeded subset, the same for every variant); null = all items.
     tasks: dict[str, Annotated[int, Field(ge=1)] | None]
     n_ctx: Annotated[int, Field(ge=256)] = 4096
@@ -244,7 +252,12 @@ class Profile(_Strict):
 
 class Report(_Strict):
     #: Tasks averaged into "generalization accuracy" (held-out, not TruthfulQA).
-    generalization: list[str] = ["arc_easy", "arc_challenge", "hellaswag", "piqa"]
+    generalization: list[str] = ["arc_easy", "arc_challenge", "hellaswag", "piqa", "boolq", "mmlu"]
+    #: Bootstrap resamples for confidence intervals (percentile method, seeded by ``seed``).
+    bootstrap: Annotated[int, Field(ge=100, le=1_000_000)] = 2000
+    confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    #: Significance level of the paired tests (McNemar, paired bootstrap) against the reference variant.
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
 
 
 class Data(_Strict):
@@ -272,6 +285,9 @@ class Params(_Strict):
         missing = [t for t in self.report.generalization if t not in self.evaluate.tasks]
         if missing:
             raise ValueError(f"report.generalization names task(s) {missing} that evaluate.tasks does not run")
+        generative = sorted(set(self.report.generalization) & GENERATIVE_TASKS)
+        if generative:
+            raise ValueError(f"report.generalization names generative task(s) {generative}: it averages accuracies")
         need = [t for t in self.compress.types if t in NEEDS_IMATRIX]
         if need and not self.quantization.imatrix.enabled:
             raise ValueError(f"compress.types {need} need an importance matrix: set quantization.imatrix.enabled: true")
