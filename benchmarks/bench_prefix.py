@@ -1,7 +1,10 @@
 """Multiple-choice scoring: one shared prompt decode per question (and prefixes reused across questions)
 against the naive way (the prompt decoded again for every choice). Same items, same file.
 
-Usage: python benchmarks/bench_prefix.py [--type F16] [--items 10]
+With --exact the KV cache is F32 and flash attention off: the two ways then differ only by float32
+accumulation order; with llama.cpp's defaults (F16 KV cache) the batch shape changes the rounding.
+
+Usage: python benchmarks/bench_prefix.py [--type F16] [--items 10] [--exact]
 """
 
 from __future__ import annotations
@@ -23,14 +26,18 @@ def main() -> None:
     ap.add_argument("--type", default="F16")
     ap.add_argument("--items", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--exact", action="store_true", help="F32 KV cache, no flash attention")
     a = ap.parse_args()
     gguf = study_gguf(a.type)
-    with Model(gguf, n_ctx=4096, n_batch=4096, n_seq_max=32, n_threads=a.threads) as m:
+    kw = {"kv_f32": True, "flash_attn": 0} if a.exact else {}
+    with Model(gguf, n_ctx=4096, n_batch=4096, n_seq_max=32, n_threads=a.threads, **kw) as m:
         reqs = []
-        for name in ("arc_easy", "hellaswag", "piqa", "truthfulqa_mc1", "truthfulqa_mc2"):
-            path = ROOT / "data" / "prepared" / "tasks" / f"{name}.jsonl"
-            docs = [json.loads(line)["doc"] for line in path.read_text().splitlines()[: a.items]]
-            reqs += [build_request(m, TASKS[name], d) for d in docs]
+        for path in sorted((ROOT / "data" / "prepared" / "tasks").glob("*.jsonl")):
+            task = TASKS[path.stem]
+            if task.generative:
+                continue
+            rows = [json.loads(line) for line in path.read_text().splitlines()[: a.items]]
+            reqs += [build_request(m, task, r["doc"], r.get("fewshot", [])) for r in rows]
         t0 = time.perf_counter()
         scorer = ChoiceScorer(m)
         shared = [scorer.score(r) for r in reqs]
@@ -40,7 +47,8 @@ def main() -> None:
         t_naive = time.perf_counter() - t0
     diff = np.abs(np.concatenate(shared) - np.concatenate(naive))
     same_pred = np.mean([np.argmax(s) == np.argmax(n) for s, n in zip(shared, naive)])
-    print(f"{gguf.name}: {len(reqs)} questions, {sum(len(r.continuations) for r in reqs)} choices")
+    mode = "F32 KV, no flash attention" if a.exact else "llama.cpp defaults (F16 KV)"
+    print(f"{gguf.name} ({mode}): {len(reqs)} questions, {sum(len(r.continuations) for r in reqs)} choices")
     print(f"  naive  : {t_naive:7.2f} s")
     print(f"  shared : {t_shared:7.2f} s")
     print(f"  speed-up shared / naive: {t_naive / t_shared:.2f}x (target >= 1.5x)")

@@ -19,16 +19,20 @@ from edgellm.tasks import TASKS
 N_CTX = 128
 
 
-def llama_perplexity(gguf, text_file, n_ctx, chunks, extra=()):
-    out = subprocess.run(
-        [str(tool("llama-perplexity")), "-m", str(gguf), "-f", str(text_file), "-c", str(n_ctx),
-         "--chunks", str(chunks), "-t", "2", *extra], capture_output=True, text=True, check=True)
-    log = out.stdout + out.stderr
-    if "--kl-divergence" in extra:
-        return None, None, log
-    m = re.search(r"Final estimate: PPL = ([0-9.]+) \+/- ([0-9.]+)", log)
-    assert m, log[-2000:]
-    return float(m.group(1)), float(m.group(2)), log
+def llama_perplexity(gguf, text_file, n_ctx, chunks, extra=(), attempts=2):
+    for _ in range(attempts):
+        out = subprocess.run(
+            [str(tool("llama-perplexity")), "-m", str(gguf), "-f", str(text_file), "-c", str(n_ctx),
+             "--chunks", str(chunks), "-t", "2", *extra], capture_output=True, text=True, check=True)
+        log = out.stdout + out.stderr
+        if "--kl-divergence" in extra:
+            return None, None, log
+        m = re.search(r"Final estimate: PPL = ([0-9.]+) \+/- ([0-9.]+)", log)
+        if m:
+            return float(m.group(1)), float(m.group(2)), log
+        # llama.cpp logs from a background thread; on a loaded machine the process has been seen
+        # to exit before the last lines were flushed (exit code 0, the log cut after chunk 18)
+    raise AssertionError(f"no final estimate in llama-perplexity's output:\n{log[-2000:]}")
 
 
 def ppl_model(path):
@@ -87,26 +91,29 @@ def test_encode_pair_moves_trailing_space_to_continuation(tiny_gguf):
         assert np.array_equal(np.concatenate([ctx, cont]), whole)
 
 
-def test_shared_prefix_scoring_equals_naive(tiny_gguf, data_dir):
-    from edgellm import data
+@pytest.mark.parametrize("exact", [False, True])
+def test_shared_prefix_scoring_equals_naive(tiny_gguf, data_dir, exact):
     from edgellm.evaluate import build_request
+    from edgellm.tasks import select_items
 
-    with Model(tiny_gguf["F32"], n_ctx=2048, n_batch=2048, n_seq_max=16, n_threads=2) as m:
+    kw = {"kv_f32": True, "flash_attn": 0} if exact else {}
+    with Model(tiny_gguf["F32"], n_ctx=8192, n_batch=8192, n_seq_max=16, n_threads=2, **kw) as m:
         scorer = ChoiceScorer(m)
-        for name in ("arc_easy", "truthfulqa_mc1", "hellaswag"):
+        for name in ("arc_easy", "truthfulqa_mc1", "hellaswag", "mmlu_5shot"):
             task = TASKS[name]
-            ds = data.load(task.data, data_dir)
-            reqs = []
-            for i in range(4):
-                doc = task.process_docs(ds[i]) if task.process_docs else ds[i]
-                reqs.append(build_request(m, task, doc))
+            it = select_items(task, data_dir, 3, seed=9)
+            reqs = [build_request(m, task, d, s) for d, s in zip(it.docs, it.shots)]
             shared = [scorer.score(r) for r in reqs]  # consecutive questions reuse the cached prefix
             naive = [score_naive(m, r) for r in reqs]
             scorer.model.clear()
             scorer._cached = scorer._cached[:0]
-            # Same tokens, different batch shapes: llama.cpp's F16 KV cache and kernels round
-            # differently, so equality holds to rounding, and every prediction is the same.
-            np.testing.assert_allclose(np.concatenate(shared), np.concatenate(naive), atol=2e-3, rtol=5e-4)
+            if exact:
+                # F32 KV cache, no flash attention: only float32 accumulation order differs
+                np.testing.assert_allclose(np.concatenate(shared), np.concatenate(naive), atol=1e-4, rtol=2e-6)
+            else:
+                # llama.cpp's default F16 KV cache rounds differently for different batch shapes
+                # (up to ~0.01 nats after MMLU 5-shot's 2,000-token prompts)
+                np.testing.assert_allclose(np.concatenate(shared), np.concatenate(naive), atol=2e-2, rtol=5e-4)
             assert [int(np.argmax(s)) for s in shared] == [int(np.argmax(n)) for n in naive]
 
 

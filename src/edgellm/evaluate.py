@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they render in executed notebooks (tqdm.auto needs ipywidgets)
 
 from .runtime import Batch, Model, log_softmax_rows
 from .tasks import Task
@@ -164,6 +164,13 @@ def kl_summary(kld: np.ndarray, same_top: np.ndarray) -> dict:
 
 # --------------------------------------------------------------------------- multiple choice
 @dataclass
+class Generation:
+    text: str
+    tokens: list[int]
+    stop: str  # "until", "eog" or "length"
+
+
+@dataclass
 class Request:
     """One question: its context tokens and one continuation per choice."""
 
@@ -186,8 +193,8 @@ def encode_pair(model: Model, context: str, continuation: str) -> tuple[np.ndarr
     return ctx, whole[len(ctx) :]
 
 
-def build_request(model: Model, task: Task, doc: dict) -> Request:
-    context = task.doc_to_text(doc)
+def build_request(model: Model, task: Task, doc: dict, shots: Sequence[dict] = ()) -> Request:
+    context = task.context(doc, shots)
     conts = []
     ctx = None
     for choice in task.doc_to_choice(doc):
@@ -267,6 +274,53 @@ class ChoiceScorer:
         self._cached = req.context
         return out
 
+    def generate(self, context: np.ndarray, max_new_tokens: int, until: Sequence[str] = ()) -> Generation:
+        """Greedy continuation of ``context``, stopped at end-of-generation, at the first of
+        ``until`` in the text (which is cut there, as lm-eval cuts it) or after ``max_new_tokens``.
+
+        The context reuses the cached prefix of the previous request (for TruthfulQA the
+        six-shot preamble), so only the question and the answer are decoded.
+        """
+        m, b = self.model, self.batch
+        if len(context) + max_new_tokens > m.n_ctx:
+            raise ValueError(f"prompt of {len(context)} tokens + {max_new_tokens} new > n_ctx {m.n_ctx}")
+        keep = self._common_prefix(context)
+        if keep == 0:
+            m.clear()
+        else:
+            m.seq_keep(0)
+            m.seq_rm(0, keep, -1)
+        pos = keep
+        pending = context[keep:]
+        out: list[int] = []
+        stop = "length"
+        text = ""
+        while True:
+            for start in range(0, len(pending), m.n_batch):  # long prompts in n_batch pieces
+                piece = pending[start : start + m.n_batch]
+                b.clear()
+                mask = np.zeros(len(piece), dtype=bool)
+                mask[-1] = True
+                b.add(piece, pos, [0], mask)
+                logits = m.decode(b)
+                pos += len(piece)
+            tok = int(np.argmax(logits[0]))
+            if m.is_eog(tok):
+                stop = "eog"
+                break
+            out.append(tok)
+            text = m.detokenize(out)
+            hit = [text.index(u) for u in until if u in text]
+            if hit:
+                text, stop = text[: min(hit)], "until"
+                break
+            if len(out) >= max_new_tokens:
+                break
+            pending = np.asarray([tok], dtype=np.int32)
+        # the KV cache now holds the context and every generated token but the last
+        self._cached = np.concatenate([context, np.asarray(out[:-1], dtype=np.int32)]) if out else context
+        return Generation(text, out, stop)
+
 
 def score_naive(model: Model, req: Request) -> list[float]:
     """The plain way, one full decode per choice: the reference for the shared-prefix scorer."""
@@ -318,11 +372,14 @@ def mean_stderr(xs: Iterable[float]) -> float:
 
 
 def evaluate_task(
-    scorer: ChoiceScorer, task: Task, docs: Sequence[dict], indices: Sequence[int], progress: bool = True
+    scorer: ChoiceScorer, task: Task, docs: Sequence[dict], indices: Sequence[int],
+    shots: Sequence[Sequence[dict]] | None = None, progress: bool = True,
 ) -> tuple[dict, list[ItemResult]]:
+    """Score a multiple-choice task's items; ``shots[i]`` are item i's few-shot documents."""
     items = []
-    for idx, doc in tqdm(list(zip(indices, docs)), desc=task.name, disable=not progress):
-        req = build_request(scorer.model, task, doc)
+    shots = shots or [()] * len(docs)
+    for idx, doc, sh in tqdm(list(zip(indices, docs, shots)), desc=task.name, disable=not progress, mininterval=5):
+        req = build_request(scorer.model, task, doc, sh)
         lls = scorer.score(req)
         acc, acc_norm = item_metrics(task, doc, lls)
         items.append(ItemResult(int(idx), lls, task.doc_to_target(doc), acc, acc_norm))
@@ -332,3 +389,32 @@ def evaluate_task(
         norms = [it.acc_norm for it in items]
         summary |= {"acc_norm": float(np.mean(norms)), "acc_norm_stderr": mean_stderr(norms)}
     return summary, items
+
+
+@dataclass
+class GenerationResult:
+    index: int
+    prompt_tokens: int
+    completion: str
+    tokens: list[int]
+    stop: str
+
+
+def generate_task(
+    scorer: ChoiceScorer, task: Task, docs: Sequence[dict], indices: Sequence[int], max_new_tokens: int,
+    progress: bool = True,
+) -> tuple[dict, list[GenerationResult]]:
+    """Greedy answers for a generative task; judging them is ``edgellm.judge``'s job."""
+    import time
+
+    out = []
+    t0 = time.perf_counter()
+    for idx, doc in tqdm(list(zip(indices, docs)), desc=task.name, disable=not progress, mininterval=5):
+        ctx = scorer.model.tokenize(task.context(doc))
+        g = scorer.generate(ctx, max_new_tokens, task.until)
+        out.append(GenerationResult(int(idx), int(len(ctx)), g.text, g.tokens, g.stop))
+    seconds = time.perf_counter() - t0
+    n_tok = sum(len(g.tokens) for g in out)
+    summary = {"n": len(out), "max_new_tokens": max_new_tokens, "generated_tokens": n_tok,
+               "truncated": sum(g.stop == "length" for g in out), "seconds": seconds}
+    return summary, out

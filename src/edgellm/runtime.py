@@ -135,6 +135,8 @@ class Model:
         n_threads: int | None = None,
         kv_unified: bool = True,
         use_mmap: bool = True,
+        kv_f32: bool = False,
+        flash_attn: int | None = None,
     ):
         _backend()
         self.path = check_gguf(path)
@@ -145,8 +147,9 @@ class Model:
         if not self._model:
             raise ModelFileError(f"{self.path}: llama.cpp could not load this model (truncated or unsupported file?)")
         self._ctx = None
+        self.kv_f32 = kv_f32
         self.new_context(n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_ubatch, n_seq_max=n_seq_max,
-                         n_threads=n_threads, kv_unified=kv_unified)
+                         n_threads=n_threads, kv_unified=kv_unified, flash_attn=flash_attn)
         self.load_seconds = time.perf_counter() - t0
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
@@ -171,6 +174,8 @@ class Model:
         cparams.n_threads_batch = n_threads
         cparams.kv_unified = kv_unified
         cparams.no_perf = True
+        if self.kv_f32:  # llama.cpp keeps K and V in F16 by default; F32 to compare with float32 references
+            cparams.type_k = cparams.type_v = llama_cpp.GGML_TYPE_F32
         if flash_attn is not None:
             cparams.flash_attn_type = flash_attn
         ctx = llama_cpp.llama_init_from_model(self._model, cparams)
@@ -195,6 +200,10 @@ class Model:
             buf = (llama_cpp.llama_token * cap)()
             n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
         return np.ctypeslib.as_array(buf)[:n].astype(np.int32)
+
+    def is_eog(self, token: int) -> bool:
+        """End of generation (EOS, EOT, ...), as llama.cpp's samplers decide it."""
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, int(token)))
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         out = bytearray()
