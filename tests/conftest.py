@@ -9,6 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("EDGELLM_ROOT", str(ROOT))
+# Tests never download: the hub is unreachable here, and a library that tries would only time out.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
 def _data_dir() -> Path:
