@@ -18,7 +18,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgellm-installed
 
-.PHONY: all setup tools repro test bench clean-venv
+.PHONY: all setup tools repro test bench agree clean-venv
 
 all: repro
 
@@ -63,7 +63,7 @@ tools: $(TOOLS_HOME)/.built
 repro: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 	@$(PY) -c "import pandas as pd; pd.set_option('display.width', 200); \
-	  print(pd.read_csv('results/results.csv')[['variant', 'hf_params', 'bpw', 'file_mb', 'ppl', 'kld', 'gen_acc', 'halluc_mc1', 'mc2', 'tg_ts']].round(3).to_string(index=False))"
+	  print(pd.read_csv('results/results.csv')[['variant', 'hf_params', 'bpw', 'file_mb', 'ppl', 'kld', 'gen_acc', 'halluc_mc1', 'mc2', 'halluc_gen_rougeL', 'halluc_gen_embed', 'tg_ts']].round(3).to_string(index=False))"
 
 # a private base temp dir: concurrent pytest sessions prune each other's default /tmp/pytest-of-* dirs
 test: setup
@@ -73,6 +73,11 @@ bench: setup
 	$(PY) benchmarks/bench_perplexity.py
 	$(PY) benchmarks/bench_profile.py
 	$(PY) benchmarks/bench_prefix.py
+	$(PY) benchmarks/bench_prefix.py --exact
+
+# lm-evaluation-harness itself against the project on the embedded model, 100 items per task (~40 min on 2 cores)
+agree: setup
+	$(PY) benchmarks/agree_lm_eval.py --items 100
 
 clean-venv:
 	rm -rf $(VENV)

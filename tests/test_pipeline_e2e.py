@@ -35,8 +35,10 @@ def _smoke_params(path: Path, types: list[str], distill_tokens: int = 256) -> No
     p["data"]["local_dir"] = str((ROOT / p["data"]["local_dir"]).resolve())
     p["quantization"]["types"] = types
     p["evaluate"]["perplexity"] = {"n_ctx": 128, "max_chunks": 4, "n_batch": 512}
-    p["evaluate"]["n_ctx"] = 2048
+    p["evaluate"]["n_ctx"] = 4096
     p["evaluate"]["tasks"] = {t: 3 for t in p["evaluate"]["tasks"]}
+    p["evaluate"]["generation"] = {"max_new_tokens": 16}
+    p["report"]["bootstrap"] = 500
     p["profile"] = {"threads": [2], "n_prompt": 32, "n_gen": 8, "repetitions": 2, "ttft_prompt": 16}
     depth = {"method": "depth", "layers": 8}
     p["compress"] = {"types": ["Q4_0"], "calibration": {"tokens": 512, "seq_len": 128},
@@ -95,8 +97,24 @@ def test_smoke_study_end_to_end(tmp_path):
     assert "lineage" in (repo / "results" / "results.csv").read_text().splitlines()[0]
     for name in ("quality", "resources", "tensor_types", "compression"):
         assert "\\begin{tabular}" in (repo / "paper" / "tables" / f"{name}.tex").read_text()
+    # generated answers, judged; every headline metric with an interval and a paired test
+    judged = json.loads((repo / "results" / "hallucination.json").read_text())
+    assert set(judged["variants"]) == set(summary) - {"distillation_recovery"}
+    gen = judged["variants"]["smollm2-135m-Q4_0"]["truthfulqa_gen"]
+    assert gen["n"] == 3 and {"completion", "answer", "halluc_rougeL", "halluc_embed"} <= set(gen["items"][0])
+    for v, m in summary.items():
+        if v != "distillation_recovery":
+            assert m["gen_acc_ci_low"] <= m["gen_acc"] <= m["gen_acc_ci_high"], v
+            assert 0 <= m["halluc_gen_embed"] <= 1 and 0 <= m["halluc_gen_rougeL"] <= 1, v
+    comp = (repo / "results" / "comparisons.csv").read_text().splitlines()
+    assert comp[0].startswith("variant,reference,metric,")
+    assert any(line.startswith("smollm2-135m-Q4_0,smollm2-135m-F16,gen_acc,") for line in comp)
+    assert any(line.startswith("smollm2-135m-depth-Q4_0,smollm2-135m-Q4_0,halluc_gen_embed,") for line in comp)
+    assert (repo / "figures" / "quality_significance.png").stat().st_size > 10_000
+    assert "\\dagger" in (repo / "paper" / "tables" / "hallucination.tex").read_text()
     executed = sorted(p.name for p in (repo / "results" / "notebooks").glob("*.ipynb"))
     assert "05_evaluate-smollm2-135m-Q4_0.ipynb" in executed and "07_report.ipynb" in executed
+    assert "05b_judge.ipynb" in executed
     record = json.loads((repo / "results" / "gguf" / "smollm2-135m-Q4_0.json").read_text())
     assert "Q4_0" in record["tensor_types"] and record["tensors"]
 

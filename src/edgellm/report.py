@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import stats
 from .config import Params
 from .io import atomic_path, read_json, write_json, write_text
 
@@ -20,8 +21,21 @@ TASK_LABELS = {
     "arc_challenge": "ARC-Challenge",
     "hellaswag": "HellaSwag",
     "piqa": "PIQA",
+    "boolq": "BoolQ",
+    "mmlu": "MMLU",
+    "mmlu_5shot": "MMLU 5-shot",
     "truthfulqa_mc1": "TruthfulQA MC1",
     "truthfulqa_mc2": "TruthfulQA MC2",
+    "truthfulqa_gen": "TruthfulQA (generated)",
+}
+#: Headline quality metrics: name -> (label, higher is better, 0/1 per item)
+HEADLINE = {
+    "gen_acc": ("Generalization accuracy", True, True),
+    "halluc_mc1": ("Hallucination: TruthfulQA MC1 error", False, True),
+    "mc2": ("TruthfulQA MC2 (mass on true answers)", True, False),
+    "halluc_gen_rougeL": ("Hallucination: generated, ROUGE-L judge", False, True),
+    "halluc_gen_bleu": ("Hallucination: generated, BLEU judge", False, True),
+    "halluc_gen_embed": ("Hallucination: generated, embedding judge", False, True),
 }
 
 
@@ -82,10 +96,65 @@ def kind(ck: dict | None) -> str:
     return label + (" + KD" if pr and ck.get("distill") else "")
 
 
-def collect(params: Params, lay) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per variant (main table) and one row per variant x thread count (speed)."""
+def item_scores(lay, variant: str, gen: list[str], judged: dict) -> dict[str, dict[str, np.ndarray]]:
+    """Per-item scores of one variant, metric -> task -> array in the prepared items' order."""
+    items = _read(lay.items(variant), "per-item evaluation")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for t, rows in items.items():
+        if rows and "acc" in rows[0]:
+            out[f"{t}_acc"] = {t: np.array([r["acc"] for r in rows], dtype=np.float64)}
+    if gen:
+        out["gen_acc"] = {t: out[f"{t}_acc"][t] for t in gen}
+    if "truthfulqa_mc1_acc" in out:
+        out["halluc_mc1"] = {"truthfulqa_mc1": 1.0 - out["truthfulqa_mc1_acc"]["truthfulqa_mc1"]}
+    if "truthfulqa_mc2_acc" in out:
+        out["mc2"] = {"truthfulqa_mc2": out.pop("truthfulqa_mc2_acc")["truthfulqa_mc2"]}
+    for t, res in (judged.get("variants", {}).get(variant) or {}).items():
+        for judge in ("rougeL", "bleu", "embed"):
+            key = f"halluc_{judge}"
+            if res["items"] and key in res["items"][0]:
+                out[f"halluc_gen_{judge}"] = {t: np.array([r[key] for r in res["items"]], dtype=np.float64)}
+    return out
+
+
+def reference_variant(var, params: Params) -> str | None:
+    """What a variant is compared with: a compressed variant with its base model at the same type
+    (the effect of compression alone), a quantized base with the base at ``evaluate.kl_base``."""
+    types = params.quantization.types
+    if var.recipe:
+        return f"{var.base}-{var.qtype if var.qtype in types else params.evaluate.kl_base}"
+    return None if var.qtype == params.evaluate.kl_base else f"{var.base}-{params.evaluate.kl_base}"
+
+
+def comparisons(params: Params, per_item: dict) -> pd.DataFrame:
+    """Every variant against its reference on the same items, for every headline metric."""
+    rep = params.report
+    out = []
+    for var in params.all_variants():
+        ref = reference_variant(var, params)
+        if ref is None or ref not in per_item:
+            continue
+        for metric, (label, higher, binary) in HEADLINE.items():
+            a, b = per_item[ref].get(metric), per_item[var.name].get(metric)
+            if a is None or b is None:
+                continue
+            c = stats.compare(a, b, binary, rep.bootstrap, rep.confidence, rep.alpha,
+                              stats.rng_for(params.seed, var.name, ref, metric))
+            worse = (c["delta"] < 0) if higher else (c["delta"] > 0)
+            out.append({"variant": var.name, "reference": ref, "metric": metric, "label": label,
+                        "n": int(sum(len(x) for x in b.values())), **c,
+                        "direction": "worse" if worse and c["delta"] != 0 else ("better" if c["delta"] else "same")})
+    cols = ["variant", "reference", "metric", "label", "n", "delta", "ci_low", "ci_high", "p", "test",
+            "significant", "direction", "only_ref", "only_variant"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def collect(params: Params, lay) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """One row per variant (main table), one row per variant x thread count (speed), per-item scores."""
     rows, speed_rows = [], []
     gen = params.report.generalization
+    judged = read_json(lay.judged) if lay.judged.is_file() else {}
+    per_item: dict = {}
     for var in params.all_variants():
         v, model, qtype = var.name, var.checkpoint, var.qtype
         g = _read(lay.gguf_record(v), "conversion")
@@ -113,6 +182,8 @@ def collect(params: Params, lay) -> tuple[pd.DataFrame, pd.DataFrame]:
             "same_top_p": kl.get("same_top_p"),
         }
         for t, s in e["tasks"].items():
+            if "acc" not in s:  # generative: judged in the judge stage
+                continue
             row[f"{t}_acc"] = s["acc"]
             row[f"{t}_acc_stderr"] = s["acc_stderr"]
             if "acc_norm" in s:
@@ -126,6 +197,14 @@ def collect(params: Params, lay) -> tuple[pd.DataFrame, pd.DataFrame]:
             row["halluc_mc1_stderr"] = row["truthfulqa_mc1_acc_stderr"]
         if "truthfulqa_mc2_acc" in row:
             row["mc2"] = row["truthfulqa_mc2_acc"]
+            row["mc2_stderr"] = row["truthfulqa_mc2_acc_stderr"]
+        per_item[v] = item_scores(lay, v, gen, judged)
+        for metric, groups in per_item[v].items():
+            if metric in HEADLINE or metric.endswith("_acc"):
+                point, lo, hi = stats.bootstrap_ci(list(groups.values()), params.report.bootstrap,
+                                                   params.report.confidence, stats.rng_for(params.seed, v, metric))
+                row[metric] = point
+                row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = lo, hi
         row["load_s"] = p["load_seconds"]
         row["peak_rss_mb"] = p["peak_rss_bytes"] / 1e6
         best = max(p["runs"], key=lambda r: r["threads"])
@@ -141,7 +220,7 @@ def collect(params: Params, lay) -> tuple[pd.DataFrame, pd.DataFrame]:
                 speed_rows.append({"variant": v, "model": model, "type": qtype, "bpw": g["bpw"],
                                    "device": p["device"]["name"], "threads": r["threads"], "test": test,
                                    "avg_ts": r[test]["avg_ts"], "stddev_ts": r[test]["stddev_ts"]})
-    return pd.DataFrame(rows), pd.DataFrame(speed_rows)
+    return pd.DataFrame(rows), pd.DataFrame(speed_rows), per_item
 
 
 # --------------------------------------------------------------------------- outputs
@@ -152,8 +231,9 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 
 def metrics(df: pd.DataFrame) -> dict:
     """A compact view for ``dvc metrics show`` / ``dvc metrics diff``."""
-    keep = ["hf_params", "param_reduction", "file_mb", "bpw", "ppl", "kld", "same_top_p", "gen_acc", "halluc_mc1",
-            "mc2", "tg_ts", "pp_ts", "peak_rss_mb"]
+    keep = ["hf_params", "param_reduction", "file_mb", "bpw", "ppl", "kld", "same_top_p", "gen_acc",
+            "gen_acc_ci_low", "gen_acc_ci_high", "halluc_mc1", "mc2", "halluc_gen_rougeL", "halluc_gen_bleu",
+            "halluc_gen_embed", "tg_ts", "pp_ts", "peak_rss_mb"]
     out = {}
     for _, r in df.iterrows():
         out[r["variant"]] = {k: (None if pd.isna(r.get(k)) else round(float(r[k]), 6)) for k in keep if k in r}
@@ -179,7 +259,8 @@ def _label_points(ax, df: pd.DataFrame, x: str, y: str) -> None:
                     fontsize=7)
 
 
-def figures(df_all: pd.DataFrame, speed_all: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
+def figures(df_all: pd.DataFrame, speed_all: pd.DataFrame, out_dir: Path, base_note: str,
+            gen: list[str]) -> list[Path]:
     """The quantization curves (base models at every GGUF type), one line per model."""
     df = df_all[df_all["kind"] == "quantized"]
     speed = speed_all[speed_all["variant"].isin(df["variant"])]
@@ -210,7 +291,7 @@ def figures(df_all: pd.DataFrame, speed_all: pd.DataFrame, out_dir: Path, base_n
         plt.close(fig)
 
     scatter("file_mb", "gen_acc", "gen_acc_stderr", "GGUF file size (MB)",
-            "Generalization accuracy (mean acc, 4 tasks)", "Accuracy vs model size", "accuracy_vs_size")
+            f"Generalization accuracy (mean acc, {len(gen)} tasks)", "Accuracy vs model size", "accuracy_vs_size")
     scatter("bpw", "ppl", "ppl_stderr", "Bits per weight (all tensors)", "WikiText-2 perplexity",
             "Perplexity vs bits per weight", "perplexity_vs_bpw")
     sub = df[df["kld"].fillna(0) > 0]
@@ -244,8 +325,9 @@ def figures(df_all: pd.DataFrame, speed_all: pd.DataFrame, out_dir: Path, base_n
     if "halluc_mc1" in df:
         long = pd.concat([
             df.assign(metric="MC1 error (1 - MC1 acc)", value=df["halluc_mc1"], err=df["halluc_mc1_stderr"]),
-            df.assign(metric="1 - MC2 (mass on false answers)", value=1 - df["mc2"],
-                      err=df.get("truthfulqa_mc2_acc_stderr")),
+            df.assign(metric="1 - MC2 (mass on false answers)", value=1 - df["mc2"], err=df.get("mc2_stderr")),
+            *[df.assign(metric=f"generated, {label} judge", value=df[col], err=np.nan)
+              for col, label in (("halluc_gen_rougeL", "ROUGE-L"), ("halluc_gen_embed", "embedding")) if col in df],
         ])
         fig, ax = plt.subplots(figsize=(5.2, 3.6))
         sns.lineplot(data=long.sort_values("bpw"), x="bpw", y="value", hue="metric", style=hue, marker="o", ax=ax)
@@ -255,7 +337,9 @@ def figures(df_all: pd.DataFrame, speed_all: pd.DataFrame, out_dir: Path, base_n
         ax.set(xlabel="Bits per weight (all tensors)", ylabel="Hallucination rate on TruthfulQA",
                title="Hallucination vs bits per weight")
         ax.legend(fontsize=7)
-        fig.text(0.01, -0.04, "lm-eval's TruthfulQA prompt; error bars: standard error. " + caption,
+        fig.text(0.01, -0.04, "lm-eval's TruthfulQA prompts; error bars: standard error (MC metrics); generated "
+                 "answers count as hallucinated when closer to an incorrect reference than to every correct one. "
+                 + caption,
                  fontsize=6, ha="left", va="top", wrap=True)
         written.extend(_savefig(fig, out_dir / "hallucination_vs_bpw"))
         plt.close(fig)
@@ -403,7 +487,7 @@ def _latex_table(header: list[str], rows: list[list[str]], caption: str, label: 
     return "\n".join(lines)
 
 
-def tables(df: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
+def tables(df: pd.DataFrame, out_dir: Path, base_note: str, gen: list[str]) -> list[Path]:
     q_rows = []
     for _, r in df.iterrows():
         q_rows.append([r["variant"], _fmt(r["bpw"], 2), _fmt(r["file_mb"], 1),
@@ -414,7 +498,8 @@ def tables(df: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
     quality = _latex_table(
         ["Variant", "BPW", "MB", "PPL", "KLD", "Top-1 \\%", "Gen. acc", "MC1 err", "MC2"], q_rows,
         "Quality of each GGUF variant: WikiText-2 perplexity (llama-perplexity protocol), KL divergence and "
-        "top-1 agreement with F16, generalization accuracy (mean acc over ARC-E, ARC-C, HellaSwag, PIQA) and "
+        "top-1 agreement with F16, generalization accuracy (mean acc over "
+        + ", ".join(TASK_LABELS.get(t, t) for t in gen) + ") and "
         f"TruthfulQA hallucination (MC1 error, MC2). {base_note}",
         "tab:quality", "lrrrrrrrr")
     r_rows = [[r["variant"], _fmt(r["file_mb"], 1), _fmt(r["peak_rss_mb"], 0), _fmt(r["load_s"], 2),
@@ -459,13 +544,102 @@ def base_note(params: Params, lay) -> str:
     return " ".join(notes)
 
 
+def add_significance(df: pd.DataFrame, comp: pd.DataFrame) -> pd.DataFrame:
+    """Per variant and headline metric: the reference, the change, its p-value and whether it is significant."""
+    df = df.copy()
+    df["reference"] = None
+    for _, c in comp.iterrows():
+        i = df.index[df["variant"] == c["variant"]][0]
+        df.loc[i, "reference"] = c["reference"]
+        for k in ("delta", "p", "significant"):
+            df.loc[i, f"{c['metric']}_{k}"] = c[k]
+    return df
+
+
+def significance_figure(df: pd.DataFrame, comp: pd.DataFrame, out_dir: Path, confidence: float, alpha: float,
+                        note: str) -> list[Path]:
+    """Forest plot: each headline metric per variant with its CI; significant changes vs the reference marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    metrics_ = [m for m in HEADLINE if m in df and df[m].notna().any()]
+    fig, axes = plt.subplots(1, len(metrics_), figsize=(2.6 * len(metrics_) + 1.5, 0.32 * len(df) + 1.6),
+                             sharey=True, squeeze=False)
+    order = df.sort_values(["base", "recipe", "bpw"], ascending=[True, True, False])
+    y = np.arange(len(order))
+    for ax, m in zip(axes[0], metrics_):
+        label, higher, _ = HEADLINE[m]
+        for yi, (_, r) in zip(y, order.iterrows()):
+            sig = comp[(comp["variant"] == r["variant"]) & (comp["metric"] == m)]
+            is_sig = bool(len(sig) and sig["significant"].iloc[0])
+            worse = bool(len(sig) and sig["direction"].iloc[0] == "worse")
+            color = ("#c0392b" if worse else "#1e8449") if is_sig else ("black" if pd.isna(r.get("reference")) else "grey")
+            lo, hi = r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high")
+            if pd.notna(lo):
+                ax.plot([lo, hi], [yi, yi], color=color, lw=1.5)
+            ax.plot(r[m], yi, "o", color=color, mfc=color if is_sig else "white", ms=5)
+        ax.set_title(label.replace(": ", ":\n"), fontsize=8)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_xlabel("higher is better" if higher else "lower is better", fontsize=7)
+    axes[0][0].set_yticks(y)
+    axes[0][0].set_yticklabels(order["variant"], fontsize=7)
+    axes[0][0].invert_yaxis()
+    fig.suptitle(f"Accuracy and hallucination per variant with {confidence:.0%} bootstrap intervals", fontsize=10)
+    fig.text(0.01, -0.02, f"Filled markers: significantly different from the variant's reference on the same items "
+             f"(red worse, green better; McNemar exact test for 0/1 scores, paired bootstrap for MC2; alpha = {alpha}, "
+             "not corrected for multiple comparisons). Black: reference variants. Reference: the base model at the "
+             "same GGUF type for compressed variants, the base model's F16 for quantized ones. " + note,
+             fontsize=6.5, ha="left", va="top", wrap=True)
+    fig.tight_layout()
+    written = _savefig(fig, out_dir / "quality_significance")
+    plt.close(fig)
+    return written
+
+
+def _ci(r, m, nd=3) -> str:
+    if m not in r or pd.isna(r.get(m)):
+        return "--"
+    return f"{_fmt(r[m], nd)} [{_fmt(r[f'{m}_ci_low'], 2)}, {_fmt(r[f'{m}_ci_high'], 2)}]"
+
+
+def hallucination_table(df: pd.DataFrame, gen: list[str], confidence: float, alpha: float, note: str) -> str:
+    rows = []
+    for _, r in df.iterrows():
+        cells = [r["variant"]]
+        for m in HEADLINE:
+            cell = _ci(r, m)
+            sig = r.get(f"{m}_significant")
+            if sig is not None and not pd.isna(sig) and bool(sig):
+                cell += r"$^\dagger$"
+            cells.append(cell)
+        rows.append(cells)
+    tasks = ", ".join(TASK_LABELS.get(t, t) for t in gen)
+    caption = (
+        f"Generalization accuracy (mean acc over {tasks}) and hallucination rates with {confidence:.0%} bootstrap "
+        r"intervals. Generated answers (lm-eval's truthfulqa\_gen prompt, greedy) count as hallucinated when they "
+        "are not closer to a correct reference answer than to every incorrect one, by ROUGE-L, BLEU (lm-eval's "
+        r"metrics) or all-MiniLM-L6-v2 embedding similarity. $\dagger$: significantly different from the "
+        r"variant's reference on the same items (McNemar exact test / paired bootstrap, $\alpha = "
+        + f"{alpha}$). " + note)
+    table = _latex_table(["Variant", "Gen. acc", "MC1 err", "MC2", "Gen. halluc. ROUGE-L", "BLEU", "Embedding"],
+                         rows, caption, "tab:hallucination", "lllllll")
+    return table.replace(r"\begin{table}[t]", r"\begin{table*}[t]").replace(r"\end{table}", r"\end{table*}")
+
+
 def build(params: Params, lay) -> dict:
-    df, speed = collect(params, lay)
+    df, speed, per_item = collect(params, lay)
     root = lay.root
     rec = recovery(df, params)
+    comp = comparisons(params, per_item)
+    df = add_significance(df, comp)
     _write_csv(df, root / "results" / "results.csv")
     _write_csv(speed, root / "results" / "speed.csv")
     _write_csv(rec, root / "results" / "recovery.csv")
+    _write_csv(comp, root / "results" / "comparisons.csv")
     summary = metrics(df)
     if len(rec):
         summary["distillation_recovery"] = {
@@ -474,13 +648,19 @@ def build(params: Params, lay) -> dict:
                                      "gen_acc_base", "gen_acc_pruned", "gen_acc_distilled", "distill_seconds")
                            if k in r} for _, r in rec.iterrows()}
     write_json(root / "metrics" / "summary.json", summary)
-    plot_cols = ["variant", "model", "kind", "type", "bpw", "file_mb", "ppl", "kld", "gen_acc", "halluc_mc1", "mc2", "tg_ts", "pp_ts"]
+    plot_cols = ["variant", "model", "kind", "type", "bpw", "file_mb", "ppl", "kld", "gen_acc", "halluc_mc1", "mc2",
+                 "halluc_gen_rougeL", "halluc_gen_embed", "tg_ts", "pp_ts"]
     _write_csv(df[[c for c in plot_cols if c in df]], root / "plots" / "variants.csv")
     note = base_note(params, lay)
-    figs = figures(df, speed, root / "figures", note)
+    figs = figures(df, speed, root / "figures", note, params.report.generalization)
     histories = {r: read_json(lay.model_record(ck))["history"] for ck, (_, r) in params.checkpoints().items()
                  if r and params.compress.recipes[r].distill is not None}
     figs += compression_figures(df, rec, histories, root / "figures", note)
-    tabs = tables(df, root / "paper" / "tables", note)
+    figs += significance_figure(df, comp, root / "figures", params.report.confidence, params.report.alpha, note)
+    tabs = tables(df, root / "paper" / "tables", note, params.report.generalization)
+    path = root / "paper" / "tables" / "hallucination.tex"
+    write_text(path, hallucination_table(df, params.report.generalization, params.report.confidence,
+                                         params.report.alpha, note))
+    tabs.append(path)
     return {"rows": len(df), "figures": [str(p.relative_to(root)) for p in figs],
             "tables": [str(p.relative_to(root)) for p in tabs]}
