@@ -66,6 +66,20 @@ def test_lexical_judge_is_lm_eval_s_rule():
     assert bad["rougeL_acc"] == 0 and bad["bleu_acc"] == 0 and bad["rougeL_diff"] < 0
 
 
+def test_lexical_judge_equals_lm_eval_process_results_gen(data_dir):
+    from lm_eval.tasks.truthfulqa.utils import process_results_gen
+
+    it = select_items(TASKS["truthfulqa_gen"], data_dir, 5, seed=8)
+    for k, doc in enumerate(it.docs):
+        for completion in ("\nA: " + doc["incorrect_answers"][0], " " + doc["correct_answers"][-1],
+                           "\nA: I think . it is " + doc["question"].lower(), ""):
+            ours = lexical_scores(completion, doc["correct_answers"], doc["incorrect_answers"])
+            theirs = process_results_gen(doc, [completion])
+            assert set(ours) == set(theirs)
+            for key, v in theirs.items():
+                assert ours[key] == pytest.approx(float(v), abs=1e-9), (k, completion, key)
+
+
 def test_embedding_judge_and_verdicts(data_dir):
     """The real all-MiniLM-L6-v2 from its PyPI package: reference answers judge themselves."""
     it = select_items(TASKS["truthfulqa_gen"], data_dir, 6, seed=4)
