@@ -33,7 +33,7 @@ from _common import ROOT  # noqa: E402
 from edgellm import lmeval  # noqa: E402
 from edgellm.config import data_dir, load_params  # noqa: E402
 from edgellm.convert import convert_hf  # noqa: E402
-from edgellm.evaluate import ChoiceScorer, evaluate_task, generate_task  # noqa: E402
+from edgellm.evaluate import ChoiceScorer, run_tasks  # noqa: E402
 from edgellm.io import read_json, write_json  # noqa: E402
 from edgellm.judge import lexical_scores  # noqa: E402
 from edgellm.runtime import Model  # noqa: E402
@@ -41,20 +41,12 @@ from edgellm.tasks import TASKS, select_items  # noqa: E402
 
 
 def ours(gguf: Path, items: dict, max_new: int, exact: bool) -> dict:
-    out = {}
     kw = {"kv_f32": True, "flash_attn": 0} if exact else {}
+    t0 = time.perf_counter()
     with Model(gguf, n_ctx=8192, n_batch=8192, n_seq_max=32, n_threads=2, **kw) as m:
-        scorer = ChoiceScorer(m)
-        for name, it in items.items():
-            task = TASKS[name]
-            t0 = time.perf_counter()
-            if task.generative:
-                _, res = generate_task(scorer, task, it.docs, it.indices, max_new, progress=False)
-            else:
-                _, res = evaluate_task(scorer, task, it.docs, it.indices, it.shots, progress=False)
-            out[name] = {r.index: r for r in res}
-            print(f"  ours ({'exact' if exact else 'study'}) {name}: {time.perf_counter() - t0:.1f} s", flush=True)
-    return out
+        results = run_tasks(ChoiceScorer(m), items, max_new, progress=False)
+    print(f"  ours ({'exact' if exact else 'study'}): {time.perf_counter() - t0:.1f} s", flush=True)
+    return {name: {r.index: r for r in res} for name, (_, res) in results.items()}
 
 
 def compare(name: str, ref: dict, mine: dict, items) -> dict:

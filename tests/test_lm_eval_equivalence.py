@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edgellm import lmeval
-from edgellm.evaluate import ChoiceScorer, evaluate_task, generate_task
+from edgellm.evaluate import ChoiceScorer, run_tasks
 from edgellm.judge import lexical_scores
 from edgellm.runtime import Model
 from edgellm.tasks import TASKS, select_items
@@ -42,18 +42,10 @@ def reference(tiny_hf, items, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ours(tiny_gguf, items):
-    out = {}
     with Model(tiny_gguf["F32"], n_ctx=8192, n_batch=8192, n_seq_max=32, n_threads=2,
                kv_f32=True, flash_attn=0) as m:
-        scorer = ChoiceScorer(m)
-        for name, it in items.items():
-            task = TASKS[name]
-            if task.generative:
-                _, res = generate_task(scorer, task, it.docs, it.indices, MAX_NEW, progress=False)
-            else:
-                _, res = evaluate_task(scorer, task, it.docs, it.indices, it.shots, progress=False)
-            out[name] = {r.index: r for r in res}
-    return out
+        results = run_tasks(ChoiceScorer(m), items, MAX_NEW, progress=False)
+    return {name: {r.index: r for r in res} for name, (_, res) in results.items()}
 
 
 @pytest.mark.parametrize("name", [n for n in ITEMS if not TASKS[n].generative])

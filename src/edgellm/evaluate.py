@@ -418,3 +418,18 @@ def generate_task(
     summary = {"n": len(out), "max_new_tokens": max_new_tokens, "generated_tokens": n_tok,
                "truncated": sum(g.stop == "length" for g in out), "seconds": seconds}
     return summary, out
+
+
+def run_tasks(scorer: ChoiceScorer, items: dict, max_new_tokens: int, progress: bool = True) -> dict:
+    """Every task's items with one scorer (its KV cache carries prefixes from task to task):
+    task name -> (summary, per-item results). ``items``: task name -> ``TaskItems``."""
+    from .tasks import TASKS
+
+    out = {}
+    for name, it in items.items():
+        task = TASKS[name]
+        if task.generative:
+            out[name] = generate_task(scorer, task, it.docs, it.indices, max_new_tokens, progress)
+        else:
+            out[name] = evaluate_task(scorer, task, it.docs, it.indices, it.shots, progress)
+    return out

@@ -71,8 +71,12 @@ class Layout:
     def eval_record(self, variant: str) -> Path:
         return self.root / "results" / "eval" / f"{variant}.json"
 
+    @property
+    def items_dir(self) -> Path:
+        return self.root / "results" / "items"
+
     def items(self, variant: str) -> Path:
-        return self.root / "results" / "items" / f"{variant}.json"
+        return self.items_dir / f"{variant}.json"
 
     @property
     def judged(self) -> Path:
@@ -135,8 +139,8 @@ def stage_data(params_path: str | Path | None = None) -> dict:
                     if task.fewshot:  # the item's few-shot examples travel with it
                         row["fewshot"] = shots
                     f.write(json.dumps(row, sort_keys=True) + "\n")
-            rows = len(data_mod.load(task.data, ddir))
-            info["files"][f"tasks/{name}.jsonl"] = {"dataset": task.data.describe(), "rows": rows, "selected": len(it.indices)}
+            info["files"][f"tasks/{name}.jsonl"] = {"dataset": task.data.describe(), "rows": it.rows,
+                                                    "selected": len(it.indices)}
         for f in sorted(tmp.rglob("*")):
             if f.is_file():
                 info["files"].setdefault(str(f.relative_to(tmp)), {})["sha256"] = sha256_file(f)
@@ -302,7 +306,7 @@ def stage_kl_reference(model_name: str, params_path: str | Path | None = None, p
 
 
 def stage_evaluate(variant: str, params_path: str | Path | None = None, progress: bool = True) -> dict:
-    from .evaluate import ChoiceScorer, evaluate_task, generate_task, perplexity
+    from .evaluate import ChoiceScorer, perplexity, run_tasks
     from .runtime import Model
     from .tasks import TASKS
 
@@ -334,16 +338,10 @@ def stage_evaluate(variant: str, params_path: str | Path | None = None, progress
     max_choices = max([len(t.doc_to_choice(d)) for t, it in loaded.values() if not t.generative for d in it.docs],
                       default=1)
     model.new_context(n_ctx=ev.n_ctx, n_batch=ev.n_ctx, n_seq_max=max_choices, n_threads=params.threads)
-    scorer = ChoiceScorer(model)
-    record["tasks"] = {}
-    items: dict = {}
-    for name, (task, it) in loaded.items():
-        if task.generative:
-            summary, res = generate_task(scorer, task, it.docs, it.indices, ev.generation.max_new_tokens, progress)
-        else:
-            summary, res = evaluate_task(scorer, task, it.docs, it.indices, it.shots, progress)
-        record["tasks"][name] = summary
-        items[name] = [asdict(r) for r in res]
+    results = run_tasks(ChoiceScorer(model), {name: it for name, (_, it) in loaded.items()},
+                        ev.generation.max_new_tokens, progress)
+    record["tasks"] = {name: summary for name, (summary, _) in results.items()}
+    items = {name: [asdict(r) for r in res] for name, (_, res) in results.items()}
     model.close()
     record["versions"] = versions()
     write_json(lay.items(variant), items)
@@ -370,7 +368,7 @@ def stage_judge(params_path: str | Path | None = None, embed: bool = True) -> di
     if gen_tasks:
         embedder = EmbeddingJudge(params.threads) if embed else None
         prepared = {t: load_task_items(lay, t) for t in gen_tasks}
-        for path in sorted(lay.items("x").parent.glob("*.json")):
+        for path in sorted(lay.items_dir.glob("*.json")):
             name = path.stem
             items = _read_items(lay, name)
             if not any(t in items for t in gen_tasks):

@@ -234,6 +234,7 @@ class TaskItems:
     indices: list[int]
     docs: list[Doc]
     shots: list[list[Doc]]
+    rows: int = 0  # documents in the split the items were drawn from
 
     def as_tuple(self) -> tuple[list[int], list[Doc], list[list[Doc]]]:
         return self.indices, self.docs, self.shots
@@ -254,4 +255,4 @@ def select_items(task: Task, data_dir: Path | None, limit: int | None, seed: int
             doc = task.process_docs(doc)
         docs.append(doc)
         shots.append(task.select_fewshot(doc, pool))
-    return TaskItems(idx, docs, shots)
+    return TaskItems(idx, docs, shots, len(ds))
