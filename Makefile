@@ -13,16 +13,31 @@ CPU_KEY := $(shell (grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; u
 CACHE ?= $(HOME)/.cache/edgellm
 WHEELHOUSE := $(CACHE)/wheels-$(CPU_KEY)
 TOOLS_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-$(CPU_KEY)
-TOOLS := llama-quantize llama-perplexity llama-bench llama-imatrix
-VENV := .venv
-PY := $(VENV)/bin/python
-STAMP := $(VENV)/.edgellm-installed
+TOOLS := llama-quantize llama-perplexity llama-bench llama-imatrix llama-completion
+# the aarch64 build for the device bundles: static, for any Armv8.2-A core with the dot product extension
+# (Raspberry Pi 5, Jetson Orin, Pixel 8; not a Pi Zero 2 W / Pi 3 whose Cortex-A53 lacks both)
+TOOLS_BUILT = $(TOOLS_HOME)/.built-$(shell echo $(TOOLS) | sha256sum | cut -c1-8)
+CROSS_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-aarch64
+CROSS_TOOLS := llama-bench llama-completion llama-perplexity
+ARM_ARCH := armv8.2-a+dotprod
+# Debian packages the study needs (installed by `make sysdeps` where missing): the cross compiler and qemu
+# for the device bundles, OpenSSH for the ssh runner's test, latexmk and a small TeX Live for the paper
+SYSDEPS := cmake gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static openssh-client openssh-server \
+  latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
 
-.PHONY: all setup tools repro test bench agree clean-venv
+.PHONY: all setup sysdeps tools cross repro test bench agree clean-venv
 
 all: repro
 
-setup: $(STAMP) tools
+setup: sysdeps $(STAMP) tools cross
+
+# ---- Debian packages (cross compiler, qemu, OpenSSH, TeX), installed with apt where missing
+sysdeps:
+	@missing=""; for pkg in $(SYSDEPS); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2> /dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then echo ">> installing Debian packages:$$missing"; \
+	  sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; fi
 
 # ---- the llama-cpp-python wheel, built once per machine from PyPI's sdist
 $(WHEELHOUSE)/.llama-cpp-python-$(LLAMA_CPP_PYTHON):
@@ -41,7 +56,7 @@ $(STAMP): pyproject.toml requirements.lock $(WHEELHOUSE)/.llama-cpp-python-$(LLA
 	@touch $@
 
 # ---- llama.cpp's source tree (converter, gguf-py) and tools, from the same sdist as the runtime
-$(TOOLS_HOME)/.built:
+$(TOOLS_BUILT):
 	@mkdir -p $(TOOLS_HOME)
 	@echo ">> building llama.cpp tools ($(TOOLS)) from llama-cpp-python $(LLAMA_CPP_PYTHON)'s vendored tree"
 	rm -rf $(TOOLS_HOME)/dl $(TOOLS_HOME)/src
@@ -56,8 +71,23 @@ $(TOOLS_HOME)/.built:
 	mkdir -p $(TOOLS_HOME)/bin && cp $(addprefix $(TOOLS_HOME)/build/bin/,$(TOOLS)) $(TOOLS_HOME)/bin/
 	@touch $@
 
-tools: $(TOOLS_HOME)/.built
+tools: $(TOOLS_BUILT)
 	@ln -sfn $(TOOLS_HOME) .llama.cpp
+
+# ---- the same llama.cpp tree cross-compiled for aarch64 Linux (device bundles; checked under qemu)
+$(CROSS_HOME)/.built: $(TOOLS_BUILT)
+	@echo ">> cross-compiling llama.cpp ($(CROSS_TOOLS)) for aarch64 ($(ARM_ARCH), static; first time: ~8 min)"
+	cmake -S $(TOOLS_HOME)/src -B $(CROSS_HOME)/build -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64 \
+	  -DCMAKE_C_COMPILER=aarch64-linux-gnu-gcc -DCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++ \
+	  -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DCMAKE_EXE_LINKER_FLAGS=-static \
+	  -DGGML_NATIVE=OFF -DGGML_CPU_ARM_ARCH=$(ARM_ARCH) -DGGML_OPENMP=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+	  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF > $(CROSS_HOME).log
+	cmake --build $(CROSS_HOME)/build -j$$(nproc) --target $(CROSS_TOOLS) >> $(CROSS_HOME).log
+	mkdir -p $(CROSS_HOME)/bin && cp $(addprefix $(CROSS_HOME)/build/bin/,$(CROSS_TOOLS)) $(CROSS_HOME)/bin/
+	@touch $@
+
+cross: sysdeps $(CROSS_HOME)/.built
+	@ln -sfn $(CROSS_HOME) .llama.cpp-aarch64
 
 # ---- the two commands
 repro: setup

@@ -21,13 +21,16 @@ def _copy_repo(dst: Path) -> None:
                            capture_output=True, text=True, check=True).stdout.split("\0")
     for rel in filter(None, files):
         src = ROOT / rel
-        if not src.is_file() or rel.startswith(("results/", "figures/", "paper/tables/", "metrics/", "plots/")) \
-                or rel == "dvc.lock":
+        if not src.is_file() or rel.startswith(("results/", "figures/", "paper/tables/", "paper/generated/",
+                                                "metrics/", "plots/")) or rel in ("dvc.lock", "paper/main.pdf"):
             continue
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / rel)
     (dst / "results" / "notebooks").mkdir(parents=True, exist_ok=True)
+    (dst / "results" / "measured").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "results" / "measured" / "README.md", dst / "results" / "measured" / "README.md")
     os.symlink((ROOT / ".llama.cpp").resolve(), dst / ".llama.cpp")
+    os.symlink((ROOT / ".llama.cpp-aarch64").resolve(), dst / ".llama.cpp-aarch64")
 
 
 def _smoke_params(path: Path, types: list[str], distill_tokens: int = 256) -> None:
@@ -39,6 +42,7 @@ def _smoke_params(path: Path, types: list[str], distill_tokens: int = 256) -> No
     p["evaluate"]["tasks"] = {t: 3 for t in p["evaluate"]["tasks"]}
     p["evaluate"]["generation"] = {"max_new_tokens": 16}
     p["report"]["bootstrap"] = 500
+    p["devices"] = {"emulation_check": {"n_ctx": 64, "chunks": 2}, "repetitions": 2}
     p["profile"] = {"threads": [2], "n_prompt": 32, "n_gen": 8, "repetitions": 2, "ttft_prompt": 16}
     depth = {"method": "depth", "layers": 8}
     p["compress"] = {"types": ["Q4_0"], "calibration": {"tokens": 512, "seq_len": 128},
@@ -119,6 +123,42 @@ def test_smoke_study_end_to_end(tmp_path):
     record = json.loads((repo / "results" / "gguf" / "smollm2-135m-Q4_0.json").read_text())
     assert "Q4_0" in record["tensor_types"] and record["tensors"]
 
+    # devices: bundles with manifests, the aarch64 build checked under qemu, measured and projected speeds
+    for v in ("smollm2-135m-Q4_0", "smollm2-135m-depth-Q4_0"):
+        b = json.loads((repo / "results" / "bundles" / f"{v}.json").read_text())
+        assert {"this-host", "raspberry-pi-5", "jetson-orin-nano", "pixel-8"} <= set(b["bundles"]), v
+        assert "iphone-15-pro" not in b["bundles"]
+        c = b["emulation_check"]
+        assert c["ppl_host"] > 1 and c["ppl_aarch64"] > 1 and c["rel_diff"] < 0.05, c
+        man = json.loads((repo / "bundles" / v / "raspberry-pi-5" / "manifest.json").read_text())
+        assert man["isa"] == "aarch64" and len(man["files"]) == 5
+    fleet = (repo / "results" / "fleet.csv").read_text().splitlines()
+    header = fleet[0].split(",")
+    rows = [dict(zip(header, line.split(","))) for line in fleet[1:]]
+    assert len(rows) == 5 * 6  # 5 variants x (this host + 5 fleet devices)
+    for r in rows:
+        measured = r["device"] == "this-host"
+        assert r["measured"] == str(measured) and r["speed_source"].startswith("measured" if measured else "projected")
+        assert r["energy_source"].startswith("estimated")
+    acc = (repo / "results" / "accessibility.csv").read_text().splitlines()
+    assert acc[0].startswith("variant,fleet_share") and len(acc) == 6
+    for name in ("accessibility_heatmap", "energy_per_token"):
+        assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
+    for name in ("devices", "accessibility", "bundles"):
+        assert "\\begin{tabular}" in (repo / "paper" / "tables" / f"{name}.tex").read_text()
+    # the paper: built from the pipeline's files, every macro and reference defined
+    from edgellm.paper import check_log
+
+    info = check_log(repo / "paper" / "main.log")
+    assert 8 <= info["pages"] <= 30, info
+    pdf = (repo / "paper" / "main.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 100_000
+    numbers = (repo / "paper" / "generated" / "numbers.tex").read_text()
+    assert "\\newcommand{\\refVariant}{smollm2-135m-F16}" in numbers
+    art = (repo / "results" / "artifacts.csv").read_text()
+    assert "gguf,models/gguf/smollm2-135m/Q4_0.gguf," in art and "checkpoint,models/hf/smollm2-135m-depth/" in art
+    assert "bundle,bundles/smollm2-135m-Q4_0/raspberry-pi-5/SHA256SUMS," in art
+
     # nothing changed: nothing runs
     out = _dvc(repo, "repro")
     assert "Running stage" not in out, out
@@ -128,7 +168,16 @@ def test_smoke_study_end_to_end(tmp_path):
     out = _dvc(repo, "status", "--json")
     stale = set(json.JSONDecoder().raw_decode(out[out.index("{"):])[0])
     assert stale == {"quantize@smollm2-135m-Q8_0", "evaluate@smollm2-135m-Q8_0", "profile@smollm2-135m-Q8_0",
-                   "report"}, out
+                     "bundle@smollm2-135m-Q8_0", "report"}, out
+
+    # one accessibility parameter changed: the fleet table, the report (and through them the paper) only
+    _smoke_params(repo / "params.yaml", ["F16", "Q4_0"])
+    p = yaml.safe_load((repo / "params.yaml").read_text())
+    p["devices"]["min_tg_ts"] = 25.0
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    out = _dvc(repo, "status", "--json")
+    stale = set(json.JSONDecoder().raw_decode(out[out.index("{"):])[0])
+    assert stale == {"fleet", "report"}, out
 
     # one distillation budget changed: only that checkpoint (and, through its files, its variants) and
     # the report are stale; the other recipes sharing the same pruning are not

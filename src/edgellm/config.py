@@ -260,6 +260,56 @@ class Report(_Strict):
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
 
 
+class HostPower(_Strict):
+    """Whole-machine power of this host when it cannot be read (a VM has no RAPL): an assumption, labelled."""
+
+    idle: Annotated[float, Field(gt=0)] = 2.0
+    load: Annotated[float, Field(gt=0)] = 10.0
+    peak: Annotated[float, Field(gt=0)] = 15.0
+
+
+class EmulationCheck(_Strict):
+    """The aarch64 build under qemu vs the host build: llama-perplexity on a short text."""
+
+    n_ctx: Annotated[int, Field(ge=16)] = 128
+    chunks: Annotated[int, Field(ge=1)] = 2
+    #: relative perplexity difference reported as "the same" (ok: true/false in the record)
+    tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.001
+    #: beyond this the aarch64 build is broken and the stage fails (x86 and ARM kernels quantize activations
+    #: with different rounding, so quantized files differ slightly even when both builds are right)
+    fail_above: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    #: llama-perplexity options for both builds (the same numerics on both ISAs as far as llama.cpp allows)
+    options: list[str] = ["-nr", "-fa", "off", "-ctk", "f32", "-ctv", "f32"]
+
+
+class Devices(_Strict):
+    #: device profiles (src/edgellm/profiles/<name>.yaml) the variants are projected onto
+    fleet: Annotated[list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]], Field(min_length=1)] = [
+        "raspberry-pi-5", "jetson-orin-nano", "pixel-8", "iphone-15-pro", "raspberry-pi-zero-2w"]
+    #: share of a device's RAM the model may take (the OS and other apps keep the rest)
+    memory_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    #: usable generation speed (tokens/s)
+    min_tg_ts: Annotated[float, Field(gt=0)] = 10.0
+    #: context the memory budget must hold (KV cache)
+    n_ctx: Annotated[int, Field(ge=16)] = 2048
+    #: llama-bench repetitions in a bundle's run.sh
+    repetitions: Annotated[int, Field(ge=1)] = 5
+    host_power_w: HostPower = HostPower()
+    emulation_check: EmulationCheck = EmulationCheck()
+
+    @field_validator("fleet")
+    @classmethod
+    def _profiles_exist(cls, fleet: list[str]) -> list[str]:
+        known = sorted(p.stem for p in (Path(__file__).with_name("profiles")).glob("*.yaml"))
+        unknown = [d for d in fleet if d not in known]
+        if unknown:
+            raise ValueError(f"no device profile for {unknown}; known: {known} (src/edgellm/profiles/)")
+        dupes = sorted({d for d in fleet if fleet.count(d) > 1})
+        if dupes:
+            raise ValueError(f"duplicate device(s) {dupes}")
+        return fleet
+
+
 class Data(_Strict):
     #: Local mirror of the hub datasets (relative to the project root); null = the hub.
     local_dir: str | None = "../shared/data"
@@ -275,6 +325,7 @@ class Params(_Strict):
     evaluate: Evaluate
     profile: Profile = Profile()
     report: Report = Report()
+    devices: Devices = Devices()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:

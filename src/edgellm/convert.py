@@ -141,8 +141,9 @@ def inspect_gguf(path: Path) -> dict:
 def tool_versions(root: Path | None = None) -> dict:
     """The llama.cpp build the tools came from (recorded with every result)."""
     try:
-        proc = subprocess.run([str(tool("llama-quantize", root)), "--version"], capture_output=True, text=True)
+        # llama-quantize has no --version; llama-perplexity is built from the same tree
+        proc = subprocess.run([str(tool("llama-perplexity", root)), "--version"], capture_output=True, text=True)
         text = (proc.stdout + proc.stderr).strip().splitlines()
-        return {"llama.cpp": " ".join(line for line in text if "version" in line or "built" in line)}
+        return {"llama.cpp": " ".join(line.strip() for line in text if line.startswith(("version", "built")))}
     except ToolchainError:
         return {"llama.cpp": None}

@@ -15,7 +15,7 @@ from . import data as data_mod
 from .config import Params, ParamsError, data_dir, load_params, project_root, resolve_variant
 import numpy as np
 
-from .io import write_json
+from .io import read_json, write_json
 
 
 class Layout:
@@ -85,6 +85,31 @@ class Layout:
 
     def profile_record(self, variant: str) -> Path:
         return self.root / "results" / "profile" / f"{variant}.json"
+
+    def bundle(self, variant: str, device: str) -> Path:
+        """A deployment bundle: everything ``variant`` needs on ``device`` (hard links to the GGUF file)."""
+        return self.root / "bundles" / variant / device
+
+    def bundle_record(self, variant: str) -> Path:
+        """A variant's bundles (manifests) and the aarch64-under-qemu perplexity check."""
+        return self.root / "results" / "bundles" / f"{variant}.json"
+
+    @property
+    def host_record(self) -> Path:
+        """This host as a device profile, with its measured bandwidth."""
+        return self.root / "results" / "devices" / "this-host.json"
+
+    @property
+    def measured_dir(self) -> Path:
+        """Measurements a runner brought back from a real device (committed by whoever took them)."""
+        return self.root / "results" / "measured"
+
+    def measured(self, device: str, variant: str) -> Path:
+        return self.measured_dir / device / f"{variant}.json"
+
+    @property
+    def fleet_table(self) -> Path:
+        return self.root / "results" / "fleet.csv"
 
 
 def context(params_path: str | Path | None = None) -> tuple[Params, Layout]:
@@ -412,6 +437,65 @@ def stage_profile(variant: str, params_path: str | Path | None = None) -> dict:
               "measured": True, **res, "versions": versions()}
     write_json(lay.profile_record(variant), record)
     return record
+
+
+def stage_bundle(variant: str, params_path: str | Path | None = None) -> dict:
+    """Bundles of ``variant`` for this host and every fleet device with a runner, and the qemu check."""
+    import tempfile
+
+    from . import bundle, fleet
+
+    params, lay = context(params_path)
+    v = resolve_variant(variant, params)
+    gguf = lay.gguf(v.checkpoint, v.qtype)
+    dp, pr = params.devices, params.profile
+    devices = [fleet.host_device(params.threads, dp.host_power_w.model_dump(), bandwidth_gbs=1.0)]
+    devices += [d for d in fleet.load_fleet(dp.fleet) if d.bundle_isa]
+    prov = {"params": {"variant": _variant_fields(v), "threads": params.threads,
+                       "profile": {"n_prompt": pr.n_prompt, "n_gen": pr.n_gen},
+                       "devices": dp.model_dump(mode="json", include={"fleet", "repetitions", "emulation_check"})},
+            "versions": {"llama-cpp-python": versions()["llama-cpp-python"], **bundle.build_versions()}}
+    hashes: dict = {}
+    manifests = {}
+    for d in devices:
+        m = bundle.make_bundle(lay.bundle(variant, d.name), d, variant, gguf, n_prompt=pr.n_prompt,
+                               n_gen=pr.n_gen, reps=dp.repetitions, provenance=prov, root=lay.root, hashes=hashes)
+        manifests[d.name] = {"path": str(lay.bundle(variant, d.name).relative_to(lay.root)), "isa": d.cpu.isa,
+                             "files": m["files"]}
+    ec = dp.emulation_check
+    with tempfile.TemporaryDirectory() as tmp:
+        text = bundle.short_text(lay.wikitext, Path(tmp) / "short.txt")
+        check = bundle.emulation_check(gguf, text, n_ctx=ec.n_ctx, chunks=ec.chunks, tolerance=ec.tolerance,
+                                       options=ec.options, threads=params.threads, root=lay.root)
+    if check["rel_diff"] > ec.fail_above:
+        raise bundle.BundleError(
+            f"{variant}: the aarch64 build's perplexity under qemu ({check['ppl_aarch64']:.4f}) differs from the "
+            f"host build's ({check['ppl_host']:.4f}) by {check['rel_diff']:.2%} > devices.emulation_check.fail_above")
+    record = {**_variant_fields(v), "bundles": manifests, "emulation_check": check, "versions": prov["versions"]}
+    write_json(lay.bundle_record(variant), record)
+    return record
+
+
+def stage_host(params_path: str | Path | None = None) -> dict:
+    """This host as a device profile (bandwidth measured once here, so the fleet stage reruns identically)."""
+    from .fleet import host_device
+
+    params, lay = context(params_path)
+    host = host_device(params.threads, params.devices.host_power_w.model_dump())
+    record = {**host.model_dump(mode="json", by_alias=True), "versions": versions()}
+    write_json(lay.host_record, record)
+    return record
+
+
+def stage_fleet(params_path: str | Path | None = None) -> dict:
+    """Every variant on every device: measured here or by a runner, else projected; accessibility; energy."""
+    from .fleet import Device
+    from .projection import build_fleet
+
+    params, lay = context(params_path)
+    raw = read_json(lay.host_record)
+    raw.pop("versions", None)
+    return build_fleet(params, lay, Device.model_validate(raw))
 
 
 def stage_report(params_path: str | Path | None = None) -> dict:

@@ -480,10 +480,12 @@ def _fmt(x, nd=3):
 
 def _latex_table(header: list[str], rows: list[list[str]], caption: str, label: str, align: str) -> str:
     esc = lambda s: str(s).replace("_", r"\_").replace("%", r"\%")  # noqa: E731
+    # the tabular goes into a box first and is scaled down only when it is wider than the text (graphicx)
     lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{caption}}}", rf"\label{{{label}}}",
-             rf"\begin{{tabular}}{{{align}}}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+             rf"\sbox0{{\begin{{tabular}}{{{align}}}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
     lines += [" & ".join(esc(c) for c in r) + r" \\" for r in rows]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    lines += [r"\bottomrule", r"\end{tabular}}",
+              r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi", r"\end{table}", ""]
     return "\n".join(lines)
 
 
@@ -619,9 +621,9 @@ def hallucination_table(df: pd.DataFrame, gen: list[str], confidence: float, alp
         rows.append(cells)
     tasks = ", ".join(TASK_LABELS.get(t, t) for t in gen)
     caption = (
-        f"Generalization accuracy (mean acc over {tasks}) and hallucination rates with {confidence:.0%} bootstrap "
-        r"intervals. Generated answers (lm-eval's truthfulqa\_gen prompt, greedy) count as hallucinated when they "
-        "are not closer to a correct reference answer than to every incorrect one, by ROUGE-L, BLEU (lm-eval's "
+        f"Generalization accuracy (mean acc over {tasks}) and hallucination rates with {100 * confidence:.0f}\\% "
+        r"bootstrap intervals. Generated answers (lm-eval's truthfulqa\_gen prompt, greedy) count as hallucinated "
+        "when they are not closer to a correct reference answer than to every incorrect one, by ROUGE-L, BLEU (lm-eval's "
         r"metrics) or all-MiniLM-L6-v2 embedding similarity. $\dagger$: significantly different from the "
         r"variant's reference on the same items (McNemar exact test / paired bootstrap, $\alpha = "
         + f"{alpha}$). " + note)
@@ -662,5 +664,17 @@ def build(params: Params, lay) -> dict:
     write_text(path, hallucination_table(df, params.report.generalization, params.report.confidence,
                                          params.report.alpha, note))
     tabs.append(path)
+    from . import devices_report, paper
+    from .pipeline import versions
+
+    dev_figs, dev_tabs, dev_numbers = devices_report.build_devices(params, lay, root / "figures",
+                                                                   root / "paper" / "tables")
+    figs += dev_figs
+    tabs += dev_tabs
+    tool_versions = versions()
+    for v in params.variants():
+        if lay.bundle_record(v).is_file():
+            tool_versions.update({k: x for k, x in read_json(lay.bundle_record(v))["versions"].items() if x})
+    tabs += paper.write_paper_inputs(params, lay, df, comp, rec, dev_numbers, tool_versions)
     return {"rows": len(df), "figures": [str(p.relative_to(root)) for p in figs],
             "tables": [str(p.relative_to(root)) for p in tabs]}

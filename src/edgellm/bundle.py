@@ -1,0 +1,195 @@
+"""Deployment bundles: one folder per device and variant that runs on the device with one command.
+
+A bundle holds the GGUF file (``model.gguf``), llama.cpp's ``llama-bench``,
+``llama-completion`` and ``llama-perplexity`` built for the device's ISA
+(aarch64 binaries are cross-compiled by ``make cross`` with Debian's
+``gcc-aarch64-linux-gnu``, statically linked so that they run on any aarch64
+Linux or Android without a matching C library), ``run.sh``, a ``SHA256SUMS``
+file (``sha256sum -c``) and ``manifest.json`` with the sha256, size and role
+of every file plus what produced it.
+
+The ARM build is proven here, not on a device: :func:`emulation_check` runs
+the aarch64 ``llama-perplexity`` under ``qemu-aarch64-static`` on a short text
+and compares its perplexity with the host build's. Timings under emulation
+mean nothing and are never recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from .convert import ToolchainError, llama_cpp_home
+from .fleet import Device
+from .io import atomic_dir
+
+BUNDLE_TOOLS = ("llama-bench", "llama-completion", "llama-perplexity")
+CROSS_ENV = "EDGELLM_LLAMA_CPP_AARCH64"
+QEMU = "qemu-aarch64-static"
+RUN_SH = Path(__file__).with_name("run.sh.in")
+FINAL_PPL = re.compile(r"Final estimate: PPL = ([0-9.]+) \+/- ([0-9.]+)")
+CHUNK_PPL = re.compile(r"\[(\d+)\]([0-9.]+),")
+
+
+class BundleError(RuntimeError):
+    pass
+
+
+def host_isa() -> str:
+    import platform
+
+    return "aarch64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+
+
+def binaries_dir(isa: str, root: Path | None = None) -> Path:
+    """Where the llama.cpp binaries for ``isa`` are: the host's tools, or the aarch64 cross build."""
+    if isa == host_isa():
+        d = llama_cpp_home(root) / "bin"
+    else:
+        if isa != "aarch64":
+            raise BundleError(f"no {isa} build: only the host's ISA and aarch64 (make cross) are built")
+        from .config import project_root
+
+        d = Path(os.environ.get(CROSS_ENV) or ((root or project_root()) / ".llama.cpp-aarch64")) / "bin"
+    missing = [t for t in BUNDLE_TOOLS if not (d / t).is_file()]
+    if missing:
+        hint = "make tools" if isa == host_isa() else "make cross"
+        raise ToolchainError(f"{missing} not found in {d}; run `{hint}`")
+    return d
+
+
+def sha256(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link where possible: seven variants x five devices of copies would be gigabytes."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def render_run_sh(device: Device, variant: str, n_prompt: int, n_gen: int, reps: int) -> str:
+    subs = {"VARIANT": variant, "DEVICE": device.name, "ISA": device.cpu.isa, "THREADS": str(device.cpu.cores),
+            "REPS": str(reps), "SENSOR": device.sensor, "N_PROMPT": str(n_prompt), "N_GEN": str(n_gen)}
+    text = RUN_SH.read_text()
+    for k, v in subs.items():
+        text = text.replace(f"@{k}@", v)
+    if "@" in re.sub(r"\S+@\S+", "", text.replace('"$@"', "")):
+        raise BundleError("run.sh.in has an unfilled placeholder")
+    return text
+
+
+def make_bundle(out: Path, device: Device, variant: str, gguf: Path, *, n_prompt: int, n_gen: int, reps: int,
+                provenance: dict, root: Path | None = None, hashes: dict[Path, str] | None = None) -> dict:
+    """Write the bundle folder ``out`` atomically and return its manifest.
+
+    ``hashes`` caches sha256 by source path, so one variant's GGUF is hashed
+    once for all devices.
+    """
+    if device.bundle_isa is None:
+        raise BundleError(f"{device.name}: no bundle: llama.cpp's CLI binaries cannot run there (runner 'none'), "
+                          "or its CPU lacks the dot product extension the aarch64 build needs")
+    bins = binaries_dir(device.bundle_isa, root)
+    hashes = {} if hashes is None else hashes
+    files = {"model.gguf": (Path(gguf), "model")}
+    files.update({f"bin/{t}": (bins / t, "binary") for t in BUNDLE_TOOLS})
+    with atomic_dir(out) as tmp:
+        tmp.chmod(0o755)
+        (tmp / "bin").mkdir()
+        entries = []
+        for rel, (src, role) in files.items():
+            _link_or_copy(src, tmp / rel)
+            if src not in hashes:
+                hashes[src] = sha256(src)
+            entries.append({"path": rel, "role": role, "sha256": hashes[src], "bytes": src.stat().st_size})
+        run_sh = tmp / "run.sh"
+        run_sh.write_text(render_run_sh(device, variant, n_prompt, n_gen, reps))
+        run_sh.chmod(0o755)
+        entries.append({"path": "run.sh", "role": "script", "sha256": sha256(run_sh), "bytes": run_sh.stat().st_size})
+        (tmp / "SHA256SUMS").write_text("".join(f"{e['sha256']}  {e['path']}\n" for e in entries))
+        manifest = {"variant": variant, "device": device.name, "isa": device.cpu.isa, "threads": device.cpu.cores,
+                    "sensor": device.sensor, "runner": device.runner, "files": entries, **provenance}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def verify_bundle(path: Path) -> list[str]:
+    """Files whose bytes differ from the manifest (empty: the bundle is intact)."""
+    manifest = json.loads((Path(path) / "manifest.json").read_text())
+    bad = []
+    for e in manifest["files"]:
+        f = Path(path) / e["path"]
+        if not f.is_file() or f.stat().st_size != e["bytes"] or sha256(f) != e["sha256"]:
+            bad.append(e["path"])
+    return bad
+
+
+# --------------------------------------------------------------------------- the ARM build under emulation
+def perplexity(binary: Path, gguf: Path, text: Path, n_ctx: int, chunks: int, threads: int = 2,
+               emulator: str | None = None, options: list[str] = (), attempts: int = 3) -> dict:
+    """llama-perplexity's estimate (and per-chunk values) from ``binary``, optionally under an emulator."""
+    cmd = ([emulator] if emulator else []) + [str(binary), "-m", str(gguf), "-f", str(text), "-c", str(n_ctx),
+                                              "--chunks", str(chunks), "-b", str(n_ctx), "-t", str(threads),
+                                              *options]
+    log = ""
+    for _ in range(attempts):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        log = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise BundleError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{log[-1500:]}")
+        m = FINAL_PPL.search(log)
+        chunks_seen = [float(v) for _, v in CHUNK_PPL.findall(log)]
+        if m:
+            return {"ppl": float(m.group(1)), "ppl_stderr": float(m.group(2)), "chunks": chunks_seen}
+        # llama.cpp logs from a background thread; on a loaded machine its last lines can be lost
+    raise BundleError(f"no perplexity estimate in the output of {' '.join(cmd)}:\n{log[-1500:]}")
+
+
+def short_text(source: Path, out: Path, chars: int = 16000) -> Path:
+    """The first ``chars`` characters of ``source``: enough tokens for a few short chunks, quick to tokenize."""
+    with open(source, encoding="utf-8") as f:
+        out.write_text(f.read(chars), encoding="utf-8")
+    return out
+
+
+def emulation_check(gguf: Path, text: Path, *, n_ctx: int, chunks: int, tolerance: float, threads: int = 2,
+                    options: list[str] = (), root: Path | None = None) -> dict:
+    """Host build vs aarch64 build (under qemu) on the same GGUF file and text: the same perplexity?"""
+    if shutil.which(QEMU) is None:
+        raise ToolchainError(f"{QEMU} not found; `make cross` installs qemu-user-static")
+    host = perplexity(binaries_dir(host_isa(), root) / "llama-perplexity", gguf, text, n_ctx, chunks, threads,
+                      options=options)
+    arm = perplexity(binaries_dir("aarch64", root) / "llama-perplexity", gguf, text, n_ctx, chunks, threads,
+                     emulator=QEMU, options=options)
+    rel = abs(arm["ppl"] - host["ppl"]) / host["ppl"]
+    return {"n_ctx": n_ctx, "chunks": chunks, "tokens_scored": chunks * (n_ctx - n_ctx // 2),
+            "ppl_host": host["ppl"], "ppl_aarch64": arm["ppl"], "ppl_host_chunks": host["chunks"],
+            "ppl_aarch64_chunks": arm["chunks"], "rel_diff": rel, "tolerance": tolerance, "ok": rel <= tolerance,
+            "emulator": QEMU, "host_isa": host_isa(), "options": list(options)}
+
+
+def build_versions(root: Path | None = None) -> dict:
+    """``--version`` of the host and the aarch64 llama.cpp builds (the latter under qemu: instant)."""
+    out = {}
+    for isa in (host_isa(), "aarch64"):
+        try:
+            exe = binaries_dir(isa, root) / "llama-bench"
+        except ToolchainError:
+            out[f"llama.cpp-{isa}"] = None
+            continue
+        cmd = ([QEMU] if isa != host_isa() else []) + [str(exe), "--version"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        out[f"llama.cpp-{isa}"] = " ".join(ln.strip() for ln in (proc.stdout + proc.stderr).splitlines()
+                                           if ln.startswith(("version", "built")))
+    return out

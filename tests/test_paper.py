@@ -1,0 +1,51 @@
+"""The paper's generated numbers: macros LaTeX really expands, and undefined ones caught in the log."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+from edgellm.paper import PaperError, check_log, numbers_tex, tex_escape
+
+pytestmark = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs TeX Live (make sysdeps)")
+
+
+def _build(tmp_path, body: str) -> subprocess.CompletedProcess:
+    df = pd.DataFrame([{"variant": "m-Q4_K_M", "ppl": 25.0102, "file_mb": 105.45}])
+    (tmp_path / "numbers.tex").write_text(numbers_tex({"refPpl": "23.91", "refVariant": tex_escape("m-F16")}, df))
+    (tmp_path / "doc.tex").write_text("\\documentclass{article}\n\\input{numbers}\n\\begin{document}\n"
+                                      + body + "\n\\end{document}\n")
+    return subprocess.run(["pdflatex", "-interaction=nonstopmode", "doc.tex"], cwd=tmp_path, capture_output=True,
+                          text=True)
+
+
+def test_defined_values_expand(tmp_path):
+    _build(tmp_path, r"\typeout{VALUES [\refPpl] [\val{m-Q4_K_M}{ppl}] [\val{m-Q4_K_M}{file_mb}]}"
+                     r"PPL \refPpl{} of \refVariant; \val{m-Q4_K_M}{ppl} and \val{m-Q4_K_M}{file_mb} MB.")
+    assert check_log(tmp_path / "doc.log")["pages"] == 1
+    assert "VALUES [23.91] [25.010] [105.5]" in (tmp_path / "doc.log").read_text()
+
+
+@pytest.mark.parametrize("body, culprit", [
+    (r"\val{m-Q4_K_M}{kld}", "m-Q4_K_M/kld"),          # a metric the pipeline did not produce
+    (r"\val{m-Q2_K}{ppl}", "m-Q2_K/ppl"),              # a variant that is not in the study
+    (r"\refKld", "Undefined control sequence"),        # a study-level macro that does not exist
+    (r"see Table~\ref{tab:nothing}", "tab:nothing"),   # a broken reference
+])
+def test_undefined_numbers_and_references_fail_the_check(tmp_path, body, culprit):
+    _build(tmp_path, body)
+    with pytest.raises(PaperError, match=culprit):
+        check_log(tmp_path / "doc.log")
+
+
+def test_macro_names_must_be_letters():
+    with pytest.raises(ValueError, match="letters only"):
+        numbers_tex({"ppl2": "1"}, pd.DataFrame(columns=["variant"]))
+
+
+def test_tex_escape():
+    assert tex_escape("smollm2-135m-Q4_K_M") == r"smollm2-135m-Q4\_K\_M"
+    assert tex_escape("50% & {x}") == r"50\% \& \{x\}"
