@@ -93,7 +93,12 @@ cross: sysdeps $(CROSS_HOME)/.built
 repro: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 	@$(PY) -c "import pandas as pd; pd.set_option('display.width', 200); \
-	  print(pd.read_csv('results/results.csv')[['variant', 'hf_params', 'bpw', 'file_mb', 'ppl', 'kld', 'gen_acc', 'halluc_mc1', 'mc2', 'halluc_gen_rougeL', 'halluc_gen_embed', 'tg_ts']].round(3).to_string(index=False))"
+	  print(pd.read_csv('results/results.csv')[['variant', 'hf_params', 'bpw', 'file_mb', 'ppl', 'kld', 'gen_acc', 'halluc_mc1', 'mc2', 'halluc_gen_rougeL', 'halluc_gen_embed', 'tg_ts']].round(3).to_string(index=False)); \
+	  f = pd.read_csv('results/fleet.csv'); print(); print('generation tokens/s per device (* measured, others projected):'); \
+	  f['tg'] = f.tg_ts.round(0).astype(int).astype(str) + f.measured.map({True: '*', False: ''}); \
+	  print(f.pivot(index='variant', columns='device', values='tg').to_string()); \
+	  print(pd.read_csv('results/accessibility.csv').to_string(index=False))"
+	@echo "paper: paper/main.pdf"
 
 # a private base temp dir: concurrent pytest sessions prune each other's default /tmp/pytest-of-* dirs
 test: setup

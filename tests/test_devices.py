@@ -206,9 +206,9 @@ def test_aarch64_bundle_under_qemu(tmp_path, tiny_gguf, wiki_file):
     kind = subprocess.run(["file", "-b", str(tmp_path / "pi" / "bin" / "llama-bench")], capture_output=True, text=True)
     assert "aarch64" in kind.stdout and "statically linked" in kind.stdout, kind.stdout
     text = bundle.short_text(wiki_file, tmp_path / "short.txt")
-    checks = {q: bundle.emulation_check(tiny_gguf[q], text, n_ctx=64, chunks=4, tolerance=1e-3,
-                                        options=["-nr", "-fa", "off", "-ctk", "f32", "-ctv", "f32"], root=ROOT)
-              for q in ("F32", "Q8_0", "Q4_K_M")}
+    opts = ["-nr", "-fa", "off", "-ctk", "f32", "-ctv", "f32"]
+    checks = {q: bundle.compare_builds(tiny_gguf[q], text, n_ctx=64, chunks=4, tolerance=1e-3, options=opts,
+                                       root=ROOT) for q in ("F32", "Q8_0", "Q4_K_M")}
     print({q: (c["ppl_host"], c["ppl_aarch64"], c["rel_diff"]) for q, c in checks.items()})
     for q, c in checks.items():
         assert c["ppl_host"] > 1 and len(c["ppl_aarch64_chunks"]) == 4, q
@@ -218,6 +218,11 @@ def test_aarch64_bundle_under_qemu(tmp_path, tiny_gguf, wiki_file):
     # model the perplexities agree within the 0.1 % asked for (measured: 0.06 % Q8_0, 0.02 % Q4_K_M)
     for q in ("Q8_0", "Q4_K_M"):
         assert checks[q]["ok"], checks[q]
+    # the stage's check: the file as deployed, and the same weights dequantized to F32 as the control
+    full = bundle.emulation_check(tiny_gguf["Q4_K_M"], text, n_ctx=64, chunks=2, tolerance=1e-3, control_n_ctx=32,
+                                  options=opts, root=ROOT)
+    assert full["control_f32"]["ok"] and full["control_f32"]["n_ctx"] == 32, full
+    assert full["control_f32"]["ppl_host"] != full["ppl_host"]  # a different file: the dequantized weights
 
 
 # --------------------------------------------------------------------------- runners

@@ -42,7 +42,7 @@ def _smoke_params(path: Path, types: list[str], distill_tokens: int = 256) -> No
     p["evaluate"]["tasks"] = {t: 3 for t in p["evaluate"]["tasks"]}
     p["evaluate"]["generation"] = {"max_new_tokens": 16}
     p["report"]["bootstrap"] = 500
-    p["devices"] = {"emulation_check": {"n_ctx": 64, "chunks": 2}, "repetitions": 2}
+    p["devices"] = {"emulation_check": {"n_ctx": 32, "chunks": 2, "control_n_ctx": 16}, "repetitions": 2}
     p["profile"] = {"threads": [2], "n_prompt": 32, "n_gen": 8, "repetitions": 2, "ttft_prompt": 16}
     depth = {"method": "depth", "layers": 8}
     p["compress"] = {"types": ["Q4_0"], "calibration": {"tokens": 512, "seq_len": 128},
@@ -129,7 +129,7 @@ def test_smoke_study_end_to_end(tmp_path):
         assert {"this-host", "raspberry-pi-5", "jetson-orin-nano", "pixel-8"} <= set(b["bundles"]), v
         assert "iphone-15-pro" not in b["bundles"]
         c = b["emulation_check"]
-        assert c["ppl_host"] > 1 and c["ppl_aarch64"] > 1 and c["rel_diff"] < 0.05, c
+        assert c["ppl_host"] > 1 and c["ppl_aarch64"] > 1 and c["control_f32"]["ok"], c
         man = json.loads((repo / "bundles" / v / "raspberry-pi-5" / "manifest.json").read_text())
         assert man["isa"] == "aarch64" and len(man["files"]) == 5
     fleet = (repo / "results" / "fleet.csv").read_text().splitlines()

@@ -163,8 +163,8 @@ def short_text(source: Path, out: Path, chars: int = 16000) -> Path:
     return out
 
 
-def emulation_check(gguf: Path, text: Path, *, n_ctx: int, chunks: int, tolerance: float, threads: int = 2,
-                    options: list[str] = (), root: Path | None = None) -> dict:
+def compare_builds(gguf: Path, text: Path, *, n_ctx: int, chunks: int, tolerance: float, threads: int = 2,
+                   options: list[str] = (), root: Path | None = None) -> dict:
     """Host build vs aarch64 build (under qemu) on the same GGUF file and text: the same perplexity?"""
     if shutil.which(QEMU) is None:
         raise ToolchainError(f"{QEMU} not found; `make cross` installs qemu-user-static")
@@ -177,6 +177,32 @@ def emulation_check(gguf: Path, text: Path, *, n_ctx: int, chunks: int, toleranc
             "ppl_host": host["ppl"], "ppl_aarch64": arm["ppl"], "ppl_host_chunks": host["chunks"],
             "ppl_aarch64_chunks": arm["chunks"], "rel_diff": rel, "tolerance": tolerance, "ok": rel <= tolerance,
             "emulator": QEMU, "host_isa": host_isa(), "options": list(options)}
+
+
+def emulation_check(gguf: Path, text: Path, *, n_ctx: int, chunks: int, tolerance: float, control_n_ctx: int,
+                    threads: int = 2, options: list[str] = (), root: Path | None = None) -> dict:
+    """The GGUF file as deployed, and a control: the same weights dequantized to F32.
+
+    x86 and ARM kernels quantize the activations of a quantized matrix product
+    (to Q8_0 / Q8_K) with different rounding code, so a quantized file's
+    perplexity differs slightly between correct builds, the more so the
+    flatter the model's predictions. In float32 both builds do the same
+    arithmetic: the control must agree within ``tolerance``, or the ARM
+    build is wrong.
+    """
+    import tempfile
+
+    from .convert import tool
+
+    out = compare_builds(gguf, text, n_ctx=n_ctx, chunks=chunks, tolerance=tolerance, threads=threads,
+                         options=options, root=root)
+    with tempfile.TemporaryDirectory() as tmp:
+        f32 = Path(tmp) / "F32.gguf"
+        subprocess.run([str(tool("llama-quantize", root)), "--allow-requantize", str(gguf), str(f32), "F32",
+                        str(threads)], capture_output=True, check=True)
+        out["control_f32"] = compare_builds(f32, text, n_ctx=control_n_ctx, chunks=chunks, tolerance=tolerance,
+                                            threads=threads, options=options, root=root)
+    return out
 
 
 def build_versions(root: Path | None = None) -> dict:

@@ -271,13 +271,13 @@ class HostPower(_Strict):
 class EmulationCheck(_Strict):
     """The aarch64 build under qemu vs the host build: llama-perplexity on a short text."""
 
-    n_ctx: Annotated[int, Field(ge=16)] = 128
+    n_ctx: Annotated[int, Field(ge=16)] = 64
     chunks: Annotated[int, Field(ge=1)] = 2
-    #: relative perplexity difference reported as "the same" (ok: true/false in the record)
+    #: context of the control run (the same weights dequantized to F32; float arithmetic is slow under qemu)
+    control_n_ctx: Annotated[int, Field(ge=16)] = 32
+    #: relative perplexity difference accepted as "the same"; the F32 control must meet it or the stage fails
+    #: (the quantized file is reported against it: x86 and ARM round quantized activations differently)
     tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.001
-    #: beyond this the aarch64 build is broken and the stage fails (x86 and ARM kernels quantize activations
-    #: with different rounding, so quantized files differ slightly even when both builds are right)
-    fail_above: Annotated[float, Field(gt=0, lt=1)] = 0.05
     #: llama-perplexity options for both builds (the same numerics on both ISAs as far as llama.cpp allows)
     options: list[str] = ["-nr", "-fa", "off", "-ctk", "f32", "-ctv", "f32"]
 
