@@ -14,9 +14,12 @@ CACHE ?= $(HOME)/.cache/edgellm
 WHEELHOUSE := $(CACHE)/wheels-$(CPU_KEY)
 TOOLS_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-$(CPU_KEY)
 TOOLS := llama-quantize llama-perplexity llama-bench llama-imatrix llama-completion
-# the aarch64 build for the device bundles: static, for any Armv8.2-A core with the dot product extension
-# (Raspberry Pi 5, Jetson Orin, Pixel 8; not a Pi Zero 2 W / Pi 3 whose Cortex-A53 lacks both)
 TOOLS_BUILT = $(TOOLS_HOME)/.built-$(shell echo $(TOOLS) | sha256sum | cut -c1-8)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.edgellm-installed
+# the aarch64 build for the device bundles: static, for any Armv8.2-A core with the dot product extension
+# (Raspberry Pi 5, Jetson Orin, Pixel 8; not a Pi Zero 2 W / Pi 3 whose Cortex-A53 lacks it)
 CROSS_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-aarch64
 CROSS_TOOLS := llama-bench llama-completion llama-perplexity
 ARM_ARCH := armv8.2-a+dotprod
