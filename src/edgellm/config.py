@@ -83,14 +83,20 @@ class Imatrix(_Strict):
     n_ctx: Annotated[int, Field(ge=64)] = 512
 
 
-def _check_types(types: list[str]) -> list[str]:
-    unknown = [t for t in types if t not in QUANT_TYPES]
+def _check_names(names: list[str], known, unknown_msg: str, what: str) -> list[str]:
+    """Every name known (``unknown_msg`` is formatted with the unknown ones and the known), none twice."""
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown quantization type(s) {unknown}; llama-quantize knows {sorted(QUANT_TYPES)}")
-    dupes = sorted({t for t in types if types.count(t) > 1})
+        raise ValueError(unknown_msg.format(unknown=unknown, known=sorted(known)))
+    dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ValueError(f"duplicate quantization type(s) {dupes}")
-    return types
+        raise ValueError(f"duplicate {what} {dupes}")
+    return names
+
+
+def _check_types(types: list[str]) -> list[str]:
+    return _check_names(types, QUANT_TYPES, "unknown quantization type(s) {unknown}; llama-quantize knows {known}",
+                        "quantization type(s)")
 
 
 class Quantization(_Strict):
@@ -300,14 +306,9 @@ class Devices(_Strict):
     @field_validator("fleet")
     @classmethod
     def _profiles_exist(cls, fleet: list[str]) -> list[str]:
-        known = sorted(p.stem for p in (Path(__file__).with_name("profiles")).glob("*.yaml"))
-        unknown = [d for d in fleet if d not in known]
-        if unknown:
-            raise ValueError(f"no device profile for {unknown}; known: {known} (src/edgellm/profiles/)")
-        dupes = sorted({d for d in fleet if fleet.count(d) > 1})
-        if dupes:
-            raise ValueError(f"duplicate device(s) {dupes}")
-        return fleet
+        known = {p.stem for p in (Path(__file__).with_name("profiles")).glob("*.yaml")}
+        return _check_names(fleet, known, "no device profile for {unknown}; known: {known} (src/edgellm/profiles/)",
+                            "device(s)")
 
 
 class Data(_Strict):
