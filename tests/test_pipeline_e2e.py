@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -133,9 +134,8 @@ def test_smoke_study_end_to_end(tmp_path):
         assert c["ppl_host"] > 1 and c["ppl_aarch64"] > 1 and c["control_f32"]["ok"], c
         man = json.loads((repo / "bundles" / v / "raspberry-pi-5" / "manifest.json").read_text())
         assert man["isa"] == "aarch64" and len(man["files"]) == 5
-    fleet = (repo / "results" / "fleet.csv").read_text().splitlines()
-    header = fleet[0].split(",")
-    rows = [dict(zip(header, line.split(","))) for line in fleet[1:]]
+    with open(repo / "results" / "fleet.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
     assert len(rows) == 5 * 6  # 5 variants x (this host + 5 fleet devices)
     for r in rows:
         measured = r["device"] == "this-host"
@@ -174,11 +174,13 @@ def test_smoke_study_end_to_end(tmp_path):
     # one accessibility parameter changed: the fleet table, the report (and through them the paper) only
     _smoke_params(repo / "params.yaml", ["F16", "Q4_0"])
     p = yaml.safe_load((repo / "params.yaml").read_text())
-    p["devices"]["min_tg_ts"] = 25.0
+    min_tg_ts, p["devices"]["min_tg_ts"] = p["devices"]["min_tg_ts"], 25.0
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     out = _dvc(repo, "status", "--json")
     stale = set(json.JSONDecoder().raw_decode(out[out.index("{"):])[0])
     assert stale == {"fleet", "report"}, out
+    p["devices"]["min_tg_ts"] = min_tg_ts
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
 
     # one distillation budget changed: only that checkpoint (and, through its files, its variants) and
     # the report are stale; the other recipes sharing the same pruning are not
