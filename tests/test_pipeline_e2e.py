@@ -59,6 +59,12 @@ def _smoke_params(path: Path, types: list[str], distill_tokens: int = 256) -> No
     path.write_text(yaml.safe_dump(p, sort_keys=False))
 
 
+def _stale(repo: Path) -> tuple[set[str], str]:
+    """The stages `dvc status` finds stale, and its output for the assertion message."""
+    out = _dvc(repo, "status", "--json")
+    return set(json.JSONDecoder().raw_decode(out[out.index("{"):])[0]), out
+
+
 def _dvc(repo: Path, *args: str) -> str:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     env.pop("EDGELLM_ROOT", None)
@@ -166,8 +172,7 @@ def test_smoke_study_end_to_end(tmp_path):
 
     # one type changed: only that variant's stages and the report are stale
     _smoke_params(repo / "params.yaml", ["F16", "Q8_0"])
-    out = _dvc(repo, "status", "--json")
-    stale = set(json.JSONDecoder().raw_decode(out[out.index("{"):])[0])
+    stale, out = _stale(repo)
     assert stale == {"quantize@smollm2-135m-Q8_0", "evaluate@smollm2-135m-Q8_0", "profile@smollm2-135m-Q8_0",
                      "bundle@smollm2-135m-Q8_0", "report"}, out
 
@@ -176,8 +181,7 @@ def test_smoke_study_end_to_end(tmp_path):
     p = yaml.safe_load((repo / "params.yaml").read_text())
     min_tg_ts, p["devices"]["min_tg_ts"] = p["devices"]["min_tg_ts"], 25.0
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-    out = _dvc(repo, "status", "--json")
-    stale = set(json.JSONDecoder().raw_decode(out[out.index("{"):])[0])
+    stale, out = _stale(repo)
     assert stale == {"fleet", "report"}, out
     p["devices"]["min_tg_ts"] = min_tg_ts
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
@@ -185,8 +189,7 @@ def test_smoke_study_end_to_end(tmp_path):
     # one distillation budget changed: only that checkpoint (and, through its files, its variants) and
     # the report are stale; the other recipes sharing the same pruning are not
     _smoke_params(repo / "params.yaml", ["F16", "Q4_0"], distill_tokens=384)
-    out = _dvc(repo, "status", "--json")
-    stale = set(json.JSONDecoder().raw_decode(out[out.index("{"):])[0])
+    stale, out = _stale(repo)
     assert stale == {"compress@smollm2-135m-depth-kd", "report"}, out
 
 
