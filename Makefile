@@ -28,7 +28,7 @@ ARM_ARCH := armv8.2-a+dotprod
 SYSDEPS := cmake gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static openssh-client openssh-server \
   latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
 
-.PHONY: all setup sysdeps tools cross repro test bench agree clean-venv
+.PHONY: all setup sysdeps tools cross generic repro test bench agree clean-venv
 
 all: repro
 
@@ -92,6 +92,22 @@ $(CROSS_HOME)/.built: $(TOOLS_BUILT)
 cross: sysdeps $(CROSS_HOME)/.built
 	@ln -sfn $(CROSS_HOME) .llama.cpp-aarch64
 
+# ---- a second x86 build of llama-perplexity with ggml's generic C kernels (no SIMD, no llamafile): the noise
+# floor of benchmarks/bench_cross_build.py (two correct builds of a quantized model differ; ~8 min the first time)
+GENERIC_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-x86-generic
+$(GENERIC_HOME)/.built: $(TOOLS_BUILT)
+	@echo ">> building llama-perplexity with generic C kernels (first time: ~8 min)"
+	cmake -S $(TOOLS_HOME)/src -B $(GENERIC_HOME)/build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+	  -DGGML_NATIVE=OFF -DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF -DGGML_SSE42=OFF \
+	  -DGGML_AVX512=OFF -DGGML_BMI2=OFF -DGGML_LLAMAFILE=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+	  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF > $(GENERIC_HOME).log
+	cmake --build $(GENERIC_HOME)/build -j$$(nproc) --target llama-perplexity >> $(GENERIC_HOME).log
+	mkdir -p $(GENERIC_HOME)/bin && cp $(GENERIC_HOME)/build/bin/llama-perplexity $(GENERIC_HOME)/bin/
+	@touch $@
+
+generic: $(GENERIC_HOME)/.built
+	@ln -sfn $(GENERIC_HOME) .llama.cpp-generic
+
 # ---- the two commands
 repro: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
@@ -107,7 +123,8 @@ repro: setup
 test: setup
 	@d=$$(mktemp -d); $(PY) -m pytest -q --basetemp="$$d"; rc=$$?; rm -rf "$$d"; exit $$rc
 
-bench: setup
+bench: setup generic
+	$(PY) benchmarks/bench_cross_build.py
 	$(PY) benchmarks/bench_perplexity.py
 	$(PY) benchmarks/bench_profile.py
 	$(PY) benchmarks/bench_prefix.py

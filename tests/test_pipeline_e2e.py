@@ -137,7 +137,8 @@ def test_smoke_study_end_to_end(tmp_path):
         assert {"this-host", "raspberry-pi-5", "jetson-orin-nano", "pixel-8"} <= set(b["bundles"]), v
         assert "iphone-15-pro" not in b["bundles"]
         c = b["emulation_check"]
-        assert c["ppl_host"] > 1 and c["ppl_aarch64"] > 1 and c["control_f32"]["ok"], c
+        assert c["ppl_host"] > 1 and c["ppl_aarch64"] > 1 and c["control_f32"]["ok"] and c["ok"], c
+        assert c["same_ppl"] or c["kld"] <= c["kld_tolerance"], c
         man = json.loads((repo / "bundles" / v / "raspberry-pi-5" / "manifest.json").read_text())
         assert man["isa"] == "aarch64" and len(man["files"]) == 5
     with open(repo / "results" / "fleet.csv", newline="") as f:

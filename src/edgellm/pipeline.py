@@ -466,13 +466,18 @@ def stage_bundle(variant: str, params_path: str | Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         text = bundle.short_text(lay.wikitext, Path(tmp) / "short.txt")
         check = bundle.emulation_check(gguf, text, n_ctx=ec.n_ctx, chunks=ec.chunks, tolerance=ec.tolerance,
-                                       control_n_ctx=ec.control_n_ctx, options=ec.options, threads=params.threads,
-                                       root=lay.root)
+                                       kld_tolerance=ec.kld_tolerance, control_n_ctx=ec.control_n_ctx,
+                                       options=ec.options, threads=params.threads, root=lay.root)
     c = check["control_f32"]
     if not c["ok"]:
         raise bundle.BundleError(
             f"{variant}: in float32 the aarch64 build's perplexity under qemu ({c['ppl_aarch64']:.4f}) differs from "
             f"the host build's ({c['ppl_host']:.4f}) by {c['rel_diff']:.2%} > devices.emulation_check.tolerance")
+    if not check["ok"]:
+        raise bundle.BundleError(
+            f"{variant}: the aarch64 build under qemu computes another model: perplexity {check['ppl_aarch64']:.4f} "
+            f"vs the host build's {check['ppl_host']:.4f} ({check['rel_diff']:.2%} > devices.emulation_check."
+            f"tolerance) and KL divergence {check['kld']:.4f} nats > devices.emulation_check.kld_tolerance")
     record = {**_variant_fields(v), "bundles": manifests, "emulation_check": check, "versions": prov["versions"]}
     write_json(lay.bundle_record(variant), record)
     return record
