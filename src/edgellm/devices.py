@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .energy import RaplCounter, from_counter
 from .runtime import Batch, Model
 
 
@@ -100,16 +101,24 @@ def _generate(model: Model, batch: Batch, n_gen: int, rng: np.random.Generator) 
 
 
 def bench_tg(model: Model, n_gen: int, threads: int, reps: int, rng: np.random.Generator) -> dict:
+    """tg tokens/s; with readable RAPL counters also the energy per generated token (whole package)."""
     model.new_context(n_ctx=n_gen, n_batch=2048, n_threads=threads)
     batch = Batch(1, 1)
     _generate(model, batch, 1, rng)  # warm-up
-    times = []
+    rapl = RaplCounter.open()
+    times, joules = [], 0.0
     for _ in range(reps):
         model.clear()
+        e0 = rapl.read() if rapl else None
         t0 = time.perf_counter_ns()
         _generate(model, batch, n_gen, rng)
         times.append((time.perf_counter_ns() - t0) / 1e9)
-    return _speed(n_gen, times)
+        if rapl:
+            joules += rapl.joules_since(e0)
+    out = _speed(n_gen, times)
+    if rapl:
+        out["energy"] = from_counter(joules, sum(times), n_gen * reps, "rapl")
+    return out
 
 
 def bench_ttft(model: Model, n_prompt: int, threads: int, reps: int, rng: np.random.Generator) -> dict:

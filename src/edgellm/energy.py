@@ -14,6 +14,9 @@ depends on the sensor:
   phones, so its magnitude is used; the phone must run on battery, e.g. adb
   over Wi-Fi, or the charger supplies part of the power).
 
+On this host the profile stage reads the RAPL counters itself around each
+timed generation run (:class:`RaplCounter`), when they are readable.
+
 Without a sensor the energy is the profile's whole-device load power times the
 measured or projected time per token, and is labelled ``estimated``.
 """
@@ -74,6 +77,39 @@ def measured(samples: np.ndarray, sensor: str, tokens_per_s: float) -> dict:
     watts, seconds = mean_power(samples, sensor)
     return {"j_per_token": watts / tokens_per_s, "power_w": watts, "seconds": seconds,
             "samples": int(len(samples)), "energy_source": f"measured ({sensor})"}
+
+
+class RaplCounter:
+    """This host's package energy counters (Linux powercap), read around a measurement.
+
+    The profile stage uses it so that this host's energy per token is measured
+    whenever the counters are readable (x86 Linux, not in most VMs; root on
+    kernels that restrict ``energy_uj``), like a bundle's ``run.sh`` on a device.
+    """
+
+    def __init__(self, domains: list[Path]) -> None:
+        self.domains = domains
+        self.ranges = [int((d / "max_energy_range_uj").read_text()) for d in domains]
+
+    @classmethod
+    def open(cls) -> "RaplCounter | None":
+        from .fleet import rapl_domains
+
+        domains = rapl_domains()
+        return cls(domains) if domains else None
+
+    def read(self) -> list[int]:
+        return [int((d / "energy_uj").read_text()) for d in self.domains]
+
+    def joules_since(self, start: list[int]) -> float:
+        """Energy of all packages since ``start`` (a counter wraps around at its range)."""
+        return sum((b - a) % r for a, b, r in zip(start, self.read(), self.ranges)) / 1e6
+
+
+def from_counter(joules: float, seconds: float, tokens: int, sensor: str) -> dict:
+    """A measurement from an energy counter read before and after ``tokens`` tokens."""
+    return {"j_per_token": joules / tokens, "power_w": joules / seconds, "seconds": seconds, "samples": 2,
+            "energy_source": f"measured ({sensor})"}
 
 
 def estimated(load_power_w: float, tokens_per_s: float) -> dict:

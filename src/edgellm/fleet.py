@@ -252,4 +252,6 @@ def host_device(threads: int, power_w: dict, bandwidth_gbs: float | None = None)
 def rapl_domains(root: str | Path | None = None) -> list[Path]:
     """Package-level RAPL energy counters (``intel-rapl:N``), readable on x86 Linux with powercap."""
     base = Path(root or os.environ.get("EDGELLM_POWERCAP", "/sys/class/powercap"))
-    return sorted(p for p in base.glob("intel-rapl:*") if p.name.count(":") == 1 and (p / "energy_uj").is_file())
+    # readable, not only present: kernels since 5.10 keep energy_uj root-only (CVE-2020-8694)
+    return sorted(p for p in base.glob("intel-rapl:*")
+                  if p.name.count(":") == 1 and os.access(p / "energy_uj", os.R_OK))

@@ -50,7 +50,8 @@ def build_fleet(params: Params, lay, host: Device) -> dict:
                    "pp_ts_projected": proj["pp_ts"], "tg_ts_projected": proj["tg_ts"], "tg_bound": proj["tg_bound"]}
             meas = None
             if d.name == HOST:
-                meas = {"pp_ts": pp, "tg_ts": tg, "source": "measured (profile stage, this host)"}
+                meas = {"pp_ts": pp, "tg_ts": tg, "energy_tg": run[f"tg{pr.n_gen}"].get("energy"),
+                        "source": "measured (profile stage, this host)"}
             elif lay.measured(d.name, v.name).is_file():
                 m = read_json(lay.measured(d.name, v.name))
                 meas = {"pp_ts": m["pp_ts"], "tg_ts": m["tg_ts"], "energy_tg": m.get("energy_tg"),
