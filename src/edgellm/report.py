@@ -7,6 +7,7 @@ so a figure can never disagree with the metrics files it was drawn from.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -416,7 +417,9 @@ def compression_figures(df: pd.DataFrame, rec: pd.DataFrame, histories: dict[str
     note = ("Sparse variants store their zeros densely in GGUF: same size and speed as the dense model. "
             + base_note)
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    # drawn at the paper's text width (2 x 2: three panels and the legend), so that it prints legibly
+    fig, grid = plt.subplots(2, 2, figsize=(7.2, 5.8))
+    axes, legend_ax = grid.flat[:3], grid.flat[3]
     for ax, (y, err, ylabel, better_high, logy) in zip(axes, (
             ("gen_acc", "gen_acc_stderr", "Generalization accuracy (± s.e.)", True, False),
             ("ppl", "ppl_stderr", "WikiText-2 perplexity (± s.e.)", False, True),
@@ -429,19 +432,24 @@ def compression_figures(df: pd.DataFrame, rec: pd.DataFrame, histories: dict[str
                 label="Pareto front" if ax is axes[0] else None)
         for _, r in df.iterrows():
             label = r["recipe"] + ("/" if r["recipe"] else "") + r["type"]
-            ax.annotate(label, (r["file_mb"], r[y]), textcoords="offset points", xytext=(3, 3), fontsize=5.5)
+            ax.annotate(label, (r["file_mb"], r[y]), textcoords="offset points", xytext=(3, 3), fontsize=6)
         if logy:
             ax.set_yscale("log")
-        ax.set(xlabel="GGUF file size (MB)", ylabel=ylabel)
-    axes[0].legend(fontsize=6, title=None, loc="lower right")
+        ax.set_xlabel("GGUF file size (MB)", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].get_legend().remove()
+    legend_ax.axis("off")
+    legend_ax.legend(handles, labels, fontsize=8, title=None, loc="center")
     fig.suptitle("All variants: quality and speed against size (black: Pareto front)", fontsize=10)
-    fig.text(0.01, -0.03, note, fontsize=6.5, ha="left", va="top", wrap=True)
+    fig.text(0.01, -0.01, note, fontsize=7, ha="left", va="top", wrap=True)
     fig.tight_layout()
     written.extend(_savefig(fig, out_dir / "pareto_size"))
     plt.close(fig)
 
     if len(rec) and "ppl_pruned" in rec:
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.2, 3.3))  # at the paper's text width
         bars = []
         for _, r in rec.iterrows():
             for stage, col in (("base", "ppl_base"), ("pruned", "ppl_pruned"), ("pruned + KD", "ppl_distilled")):
@@ -569,11 +577,16 @@ def significance_figure(df: pd.DataFrame, comp: pd.DataFrame, out_dir: Path, con
 
     sns.set_theme(style="whitegrid", context="paper")
     metrics_ = [m for m in HEADLINE if m in df and df[m].notna().any()]
-    fig, axes = plt.subplots(1, len(metrics_), figsize=(2.6 * len(metrics_) + 1.5, 0.32 * len(df) + 1.6),
-                             sharey=True, squeeze=False)
+    # drawn at the paper's text width, three panels a row, so that it prints legibly
+    ncols = min(3, len(metrics_))
+    nrows = -(-len(metrics_) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.2, nrows * (0.2 * len(df) + 1.1) + 0.4), sharey=True,
+                             squeeze=False)
+    for ax in axes.flat[len(metrics_):]:
+        ax.axis("off")
     order = df.sort_values(["base", "recipe", "bpw"], ascending=[True, True, False])
     y = np.arange(len(order))
-    for ax, m in zip(axes[0], metrics_):
+    for ax, m in zip(axes.flat, metrics_):
         label, higher, _ = HEADLINE[m]
         for yi, (_, r) in zip(y, order.iterrows()):
             sig = comp[(comp["variant"] == r["variant"]) & (comp["metric"] == m)]
@@ -584,18 +597,20 @@ def significance_figure(df: pd.DataFrame, comp: pd.DataFrame, out_dir: Path, con
             if pd.notna(lo):
                 ax.plot([lo, hi], [yi, yi], color=color, lw=1.5)
             ax.plot(r[m], yi, "o", color=color, mfc=color if is_sig else "white", ms=5)
-        ax.set_title(label.replace(": ", ":\n"), fontsize=8)
+        ax.set_title(textwrap.fill(label, 27), fontsize=8)
         ax.set_xlim(-0.02, 1.02)
         ax.set_xlabel("higher is better" if higher else "lower is better", fontsize=7)
-    axes[0][0].set_yticks(y)
-    axes[0][0].set_yticklabels(order["variant"], fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+    for row in axes:
+        row[0].set_yticks(y)
+        row[0].set_yticklabels(order["variant"], fontsize=7)
     axes[0][0].invert_yaxis()
     fig.suptitle(f"Accuracy and hallucination per variant with {confidence:.0%} bootstrap intervals", fontsize=10)
-    fig.text(0.01, -0.02, f"Filled markers: significantly different from the variant's reference on the same items "
+    fig.text(0.01, -0.01, f"Filled markers: significantly different from the variant's reference on the same items "
              f"(red worse, green better; McNemar exact test for 0/1 scores, paired bootstrap for MC2; alpha = {alpha}, "
              "not corrected for multiple comparisons). Black: reference variants. Reference: the base model at the "
              "same GGUF type for compressed variants, the base model's F16 for quantized ones. " + note,
-             fontsize=6.5, ha="left", va="top", wrap=True)
+             fontsize=7, ha="left", va="top", wrap=True)
     fig.tight_layout()
     written = _savefig(fig, out_dir / "quality_significance")
     plt.close(fig)
