@@ -254,6 +254,9 @@ def test_bundle_runs_a_completion(host_bundle):
     assert out.stdout.lstrip().startswith(b"The") and len(out.stdout.strip()) > len(b"The")
 
 
+OPTS = ["-nr", "-fa", "off", "-ctk", "f32", "-ctv", "f32"]  # the stage's: no repacking, no flash attention, F32 KV
+
+
 def test_aarch64_bundle_under_qemu(tmp_path, tiny_gguf, wiki_file):
     """The cross-compiled binaries are aarch64 and load the GGUF under qemu; the same perplexity as the host."""
     pi = fleet.load_fleet(["raspberry-pi-5"])[0]
@@ -280,9 +283,6 @@ def test_aarch64_bundle_under_qemu(tmp_path, tiny_gguf, wiki_file):
                                   control_n_ctx=32, options=OPTS, root=ROOT)
     assert full["ok"] and full["control_f32"]["ok"] and full["control_f32"]["n_ctx"] == 32, full
     assert full["control_f32"]["ppl_host"] != full["ppl_host"]  # a different file: the dequantized weights
-
-
-OPTS = ["-nr", "-fa", "off", "-ctk", "f32", "-ctv", "f32"]
 
 
 def test_emulation_check_catches_a_build_that_computes_another_model(tmp_path, tiny_gguf, wiki_file):

@@ -108,8 +108,6 @@ def devices_table(host: Device, fleet: list[Device]) -> str:
 
 def _header_lines(name: str, width: int = 16) -> str:
     """A device name as a column header of short lines, so that long names do not widen the table."""
-    import textwrap
-
     lines = textwrap.wrap(name, width)
     if len(lines) < 2:
         return _esc(name)
