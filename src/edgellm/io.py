@@ -1,7 +1,9 @@
-"""Atomic writes: a stage that fails leaves the previous output or nothing, never half a file."""
+"""Files in and out: atomic writes (a stage that fails leaves the previous output or nothing, never half a
+file), JSON without NaN, CSV as every table of the study is written, and the one sha256 of a file."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -66,3 +68,18 @@ def write_text(path: str | Path, text: str) -> None:
 
 def read_json(path: str | Path):
     return json.loads(Path(path).read_text())
+
+
+def write_csv(df, path: str | Path) -> None:
+    """A pandas table as every results CSV of the study is written (6 significant digits, LF)."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    """The sha256 of a file, read in chunks (GGUF files and checkpoints are hundreds of MB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

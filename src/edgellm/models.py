@@ -7,7 +7,6 @@ own converter both read, plus a provenance record (source, licence, sha256).
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -16,19 +15,12 @@ import zipfile
 from pathlib import Path
 
 from .config import HubModel, LocalModel, ModelSpec, PypiGGUFModel
-from .io import atomic_dir, write_json
+from .io import atomic_dir, sha256_file
+from .records import BaseModelRecord
 
 
 class ModelSourceError(ValueError):
     """A model that cannot be obtained; the message names the package, id or path."""
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- sources
@@ -159,5 +151,5 @@ def save_base(spec: ModelSpec, out_dir: Path, provenance_path: Path) -> dict:
                   "num_key_value_heads", "vocab_size", "max_position_embeddings", "tie_word_embeddings")
     }
     prov["files"] = checkpoint_files(out_dir)
-    write_json(provenance_path, prov)
+    BaseModelRecord.model_validate(prov).write(provenance_path)
     return prov

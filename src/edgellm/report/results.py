@@ -1,0 +1,266 @@
+"""The results table: one row per variant from the stage records, per-item scores and paired comparisons.
+
+Everything a reader sees is regenerated from the per-variant JSON records
+(:mod:`edgellm.records`), so a figure can never disagree with the metrics files
+it was drawn from.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..config import Params
+from ..eval import stats
+from ..io import read_json
+from ..paths import Layout
+from ..records import (
+    BaseModelRecord,
+    CompressedModelRecord,
+    EvalRecord,
+    GgufRecord,
+    ProfileRecord,
+    RecordMissing,
+    load_model_record,
+)
+
+TASK_LABELS = {
+    "arc_easy": "ARC-Easy",
+    "arc_challenge": "ARC-Challenge",
+    "hellaswag": "HellaSwag",
+    "piqa": "PIQA",
+    "boolq": "BoolQ",
+    "mmlu": "MMLU",
+    "mmlu_5shot": "MMLU 5-shot",
+    "truthfulqa_mc1": "TruthfulQA MC1",
+    "truthfulqa_mc2": "TruthfulQA MC2",
+    "truthfulqa_gen": "TruthfulQA (generated)",
+}
+#: Headline quality metrics: name -> (label, higher is better, 0/1 per item)
+HEADLINE = {
+    "gen_acc": ("Generalization accuracy", True, True),
+    "halluc_mc1": ("Hallucination: TruthfulQA MC1 error", False, True),
+    "mc2": ("TruthfulQA MC2 (mass on true answers)", True, False),
+    "halluc_gen_rougeL": ("Hallucination: generated, ROUGE-L judge", False, True),
+    "halluc_gen_bleu": ("Hallucination: generated, BLEU judge", False, True),
+    "halluc_gen_embed": ("Hallucination: generated, embedding judge", False, True),
+}
+
+#: a stage record the report needs is missing (the message names the file and the stage)
+ReportError = RecordMissing
+
+
+def describe_prune(prune: dict | None) -> str:
+    """A short human label of a pruning step, from its record."""
+    if not prune:
+        return ""
+    m = prune["method"]
+    if m == "depth":
+        return f"depth -{len(prune['removed'])} layers ({prune['metric']})"
+    if m == "width":
+        return (f"width h{prune['hidden_size']} ffn{prune['intermediate_size']} "
+                f"heads{prune['num_attention_heads']}/{prune['num_key_value_heads']}")
+    return f"{m} {prune['pattern'] or format(prune['sparsity'], '.0%')} (dense zeros)"
+
+
+def lineage(base: str, ck: CompressedModelRecord | None, qtype: str) -> str:
+    """base -> pruned -> distilled -> quantized, as one readable string."""
+    steps = [base]
+    if ck:
+        if ck.prune:
+            steps.append(describe_prune(ck.prune))
+        if ck.distill:
+            spec = ck.recipe_spec.distill
+            steps.append(f"KD {spec.tokens:,} tok ({spec.text})")
+    steps.append(qtype)
+    return " -> ".join(steps)
+
+
+def kind(ck: CompressedModelRecord | None) -> str:
+    """The family a variant belongs to in the figures."""
+    if not ck:
+        return "quantized"
+    pr = (ck.prune or {}).get("method")
+    structured = pr in ("depth", "width")
+    if pr and not structured:
+        label = "sparse (dense zeros)"
+    elif pr:
+        label = f"{pr}-pruned"
+    else:
+        label = "distilled"
+    return label + (" + KD" if pr and ck.distill else "")
+
+
+def item_scores(lay: Layout, variant: str, gen: list[str], judged: dict) -> dict[str, dict[str, np.ndarray]]:
+    """Per-item scores of one variant, metric -> task -> array in the prepared items' order."""
+    path = lay.items(variant)
+    if not path.is_file():
+        raise RecordMissing(f"{path}: per-item evaluation record missing; run its stage (dvc repro evaluate)")
+    items = read_json(path)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for t, rows in items.items():
+        if rows and "acc" in rows[0]:
+            out[f"{t}_acc"] = {t: np.array([r["acc"] for r in rows], dtype=np.float64)}
+    if gen:
+        out["gen_acc"] = {t: out[f"{t}_acc"][t] for t in gen}
+    if "truthfulqa_mc1_acc" in out:
+        out["halluc_mc1"] = {"truthfulqa_mc1": 1.0 - out["truthfulqa_mc1_acc"]["truthfulqa_mc1"]}
+    if "truthfulqa_mc2_acc" in out:
+        out["mc2"] = {"truthfulqa_mc2": out.pop("truthfulqa_mc2_acc")["truthfulqa_mc2"]}
+    for t, res in (judged.get("variants", {}).get(variant) or {}).items():
+        for judge in ("rougeL", "bleu", "embed"):
+            key = f"halluc_{judge}"
+            if res["items"] and key in res["items"][0]:
+                out[f"halluc_gen_{judge}"] = {t: np.array([r[key] for r in res["items"]], dtype=np.float64)}
+    return out
+
+
+def reference_variant(var, params: Params) -> str | None:
+    """What a variant is compared with: a compressed variant with its base model at the same type
+    (the effect of compression alone), a quantized base with the base at ``evaluate.kl_base``."""
+    types = params.quantization.types
+    if var.recipe:
+        return f"{var.base}-{var.qtype if var.qtype in types else params.evaluate.kl_base}"
+    return None if var.qtype == params.evaluate.kl_base else f"{var.base}-{params.evaluate.kl_base}"
+
+
+def comparisons(params: Params, per_item: dict) -> pd.DataFrame:
+    """Every variant against its reference on the same items, for every headline metric."""
+    rep = params.report
+    out = []
+    for var in params.all_variants():
+        ref = reference_variant(var, params)
+        if ref is None or ref not in per_item:
+            continue
+        for metric, (label, higher, binary) in HEADLINE.items():
+            a, b = per_item[ref].get(metric), per_item[var.name].get(metric)
+            if a is None or b is None:
+                continue
+            c = stats.compare(a, b, binary, rep.bootstrap, rep.confidence, rep.alpha,
+                              stats.rng_for(params.seed, var.name, ref, metric))
+            worse = (c["delta"] < 0) if higher else (c["delta"] > 0)
+            out.append({"variant": var.name, "reference": ref, "metric": metric, "label": label,
+                        "n": int(sum(len(x) for x in b.values())), **c,
+                        "direction": "worse" if worse and c["delta"] != 0 else ("better" if c["delta"] else "same")})
+    cols = ["variant", "reference", "metric", "label", "n", "delta", "ci_low", "ci_high", "p", "test",
+            "significant", "direction", "only_ref", "only_variant"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def variant_row(params: Params, lay: Layout, var) -> dict:
+    """The quality, size and speed columns of one variant, straight from its stage records."""
+    v, model, qtype = var.name, var.checkpoint, var.qtype
+    g = GgufRecord.load(lay.gguf_record(v))
+    e = EvalRecord.load(lay.eval_record(v))
+    ck = CompressedModelRecord.load(lay.model_record(model)) if var.recipe else None
+    ppl = e.perplexity
+    kl = ppl.kl
+    row = {
+        "variant": v, "model": model, "base": var.base, "recipe": var.recipe or "", "type": qtype,
+        "kind": kind(ck),
+        "lineage": lineage(var.base, ck, qtype),
+        "hf_params": ck.params.params if ck else BaseModelRecord.load(lay.model_record(model)).n_params,
+        "nonzero_share": ck.nonzero_share if ck else 1.0,
+        "param_reduction": ck.param_reduction if ck else 0.0,
+        "distill_seconds": ck.distill_seconds if ck else None,
+        "distill_tokens": ck.distill_tokens if ck else None,
+        "heldout_kl": ck.heldout_kl if ck else None,
+        "file_mb": g.file_mb, "bpw": g.bpw, "n_params": g.n_params,
+        "kquant_eligible_share": g.kquant_eligible_share,
+        "tensor_types": g.type_mix(),
+        "ppl": ppl.ppl, "ppl_stderr": ppl.ppl_stderr, "ppl_tokens": ppl.n_tokens,
+        "kld": kl.kld_mean if kl else None, "kld_stderr": kl.kld_stderr if kl else None,
+        "same_top_p": kl.same_top_p if kl else None,
+    }
+    for t, s in e.tasks.items():
+        if not s.scored:  # generative: judged in the judge stage
+            continue
+        row[f"{t}_acc"] = s.acc
+        row[f"{t}_acc_stderr"] = s.acc_stderr
+        if s.acc_norm is not None:
+            row[f"{t}_acc_norm"] = s.acc_norm
+            row[f"{t}_acc_norm_stderr"] = s.acc_norm_stderr
+        row[f"{t}_n"] = s.n
+    gen = params.report.generalization
+    row["gen_acc"] = float(np.mean([row[f"{t}_acc"] for t in gen]))
+    row["gen_acc_stderr"] = math.sqrt(sum(row[f"{t}_acc_stderr"] ** 2 for t in gen)) / len(gen)
+    if "truthfulqa_mc1_acc" in row:
+        row["halluc_mc1"] = 1.0 - row["truthfulqa_mc1_acc"]
+        row["halluc_mc1_stderr"] = row["truthfulqa_mc1_acc_stderr"]
+    if "truthfulqa_mc2_acc" in row:
+        row["mc2"] = row["truthfulqa_mc2_acc"]
+        row["mc2_stderr"] = row["truthfulqa_mc2_acc_stderr"]
+    return row
+
+
+def add_speed(row: dict, p: ProfileRecord) -> dict:
+    """The speed columns: the run with the most threads."""
+    best = p.best
+    row["load_s"] = p.load_seconds
+    row["peak_rss_mb"] = p.peak_rss_bytes / 1e6
+    row |= {"threads": best.threads, "pp_ts": best.pp.avg_ts, "pp_ts_sd": best.pp.stddev_ts,
+            "tg_ts": best.tg.avg_ts, "tg_ts_sd": best.tg.stddev_ts,
+            "ttft_ms": 1e3 * best.ttft.mean_s, "device": p.device.name,
+            "speed_source": "measured" if p.measured else "projected"}
+    return row
+
+
+def collect(params: Params, lay: Layout) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """One row per variant (main table), one row per variant x thread count (speed), per-item scores."""
+    rows, speed_rows = [], []
+    gen = params.report.generalization
+    judged = read_json(lay.judged) if lay.judged.is_file() else {}
+    per_item: dict = {}
+    for var in params.all_variants():
+        v = var.name
+        row = variant_row(params, lay, var)
+        per_item[v] = item_scores(lay, v, gen, judged)
+        for metric, groups in per_item[v].items():
+            if metric in HEADLINE or metric.endswith("_acc"):
+                point, lo, hi = stats.bootstrap_ci(list(groups.values()), params.report.bootstrap,
+                                                   params.report.confidence, stats.rng_for(params.seed, v, metric))
+                row[metric] = point
+                row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = lo, hi
+        p = ProfileRecord.load(lay.profile_record(v))
+        rows.append(add_speed(row, p))
+        for r in p.runs:
+            for test, b in r.tests.items():
+                speed_rows.append({"variant": v, "model": var.checkpoint, "type": var.qtype, "bpw": row["bpw"],
+                                   "device": p.device.name, "threads": r.threads, "test": test,
+                                   "avg_ts": b.avg_ts, "stddev_ts": b.stddev_ts})
+    return pd.DataFrame(rows), pd.DataFrame(speed_rows), per_item
+
+
+def metrics(df: pd.DataFrame) -> dict:
+    """A compact view for ``dvc metrics show`` / ``dvc metrics diff``."""
+    keep = ["hf_params", "param_reduction", "file_mb", "bpw", "ppl", "kld", "same_top_p", "gen_acc",
+            "gen_acc_ci_low", "gen_acc_ci_high", "halluc_mc1", "mc2", "halluc_gen_rougeL", "halluc_gen_bleu",
+            "halluc_gen_embed", "tg_ts", "pp_ts", "peak_rss_mb"]
+    out = {}
+    for _, r in df.iterrows():
+        out[r["variant"]] = {k: (None if pd.isna(r.get(k)) else round(float(r[k]), 6)) for k in keep if k in r}
+    return out
+
+
+def base_note(params: Params, lay: Layout) -> str:
+    """A caption's note on base models whose F16 is not the original full precision."""
+    notes = []
+    for m in params.models:
+        path = lay.model_record(m)
+        if path.is_file() and load_model_record(path).dequantized_from_gguf:
+            notes.append(f"{m}: weights dequantized from a 4-bit GGUF, so F16 is not the original full precision.")
+    return " ".join(notes)
+
+
+def add_significance(df: pd.DataFrame, comp: pd.DataFrame) -> pd.DataFrame:
+    """Per variant and headline metric: the reference, the change, its p-value and whether it is significant."""
+    df = df.copy()
+    df["reference"] = None
+    for _, c in comp.iterrows():
+        i = df.index[df["variant"] == c["variant"]][0]
+        df.loc[i, "reference"] = c["reference"]
+        for k in ("delta", "p", "significant"):
+            df.loc[i, f"{c['metric']}_{k}"] = c[k]
+    return df

@@ -1,0 +1,44 @@
+"""Stage ``bundle@<variant>``: bundles for this host and every fleet device with a runner, and the qemu check."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ..config import resolve_variant
+from ..devices import bundle
+from ..devices.fleet import load_fleet
+from ..devices.host_profile import host_device
+from ..provenance import versions
+from ..records import BundleRecord
+from .common import context, variant_fields
+
+
+def run(variant: str, params_path: str | Path | None = None) -> dict:
+    params, lay = context(params_path)
+    v = resolve_variant(variant, params)
+    gguf = lay.gguf(v.checkpoint, v.qtype)
+    dp, pr = params.devices, params.profile
+    devices = [host_device(params.threads, dp.host_power_w.model_dump(), bandwidth_gbs=1.0)]
+    devices += [d for d in load_fleet(dp.fleet) if d.bundle_isa]
+    prov = {"params": {"variant": variant_fields(v), "threads": params.threads,
+                       "profile": {"n_prompt": pr.n_prompt, "n_gen": pr.n_gen},
+                       "devices": dp.model_dump(mode="json", include={"fleet", "repetitions", "emulation_check"})},
+            "versions": {"llama-cpp-python": versions()["llama-cpp-python"], **bundle.build_versions()}}
+    hashes: dict = {}
+    manifests = {}
+    for d in devices:
+        m = bundle.make_bundle(lay.bundle(variant, d.name), d, variant, gguf, n_prompt=pr.n_prompt,
+                               n_gen=pr.n_gen, reps=dp.repetitions, provenance=prov, root=lay.root, hashes=hashes)
+        manifests[d.name] = {"path": str(lay.bundle(variant, d.name).relative_to(lay.root)), "isa": d.cpu.isa,
+                             "files": m["files"]}
+    ec = dp.emulation_check
+    with tempfile.TemporaryDirectory() as tmp:
+        text = bundle.short_text(lay.wikitext, Path(tmp) / "short.txt")
+        check = bundle.emulation_check(gguf, text, n_ctx=ec.n_ctx, chunks=ec.chunks, tolerance=ec.tolerance,
+                                       kld_tolerance=ec.kld_tolerance, control_n_ctx=ec.control_n_ctx,
+                                       options=ec.options, threads=params.threads, root=lay.root)
+    bundle.require_same_model(variant, check)
+    record = {**variant_fields(v), "bundles": manifests, "emulation_check": check, "versions": prov["versions"]}
+    BundleRecord.model_validate(record).write(lay.bundle_record(variant))
+    return record

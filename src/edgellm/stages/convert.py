@@ -1,0 +1,32 @@
+"""Stage ``convert@<checkpoint>``: checkpoint -> F32 GGUF (the exact weights), and the importance matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..io import atomic_dir, write_json
+from ..llamacpp.convert import compute_imatrix, convert_hf
+from ..llamacpp.gguf import inspect_gguf
+from .common import context
+
+
+def run(model: str, params_path: str | Path | None = None) -> dict:
+    """Every type is quantized from this file, so the F32 conversion is the only lossy-free step."""
+    params, lay = context(params_path)
+    out = convert_hf(lay.checkpoint(model), lay.f32(model), "f32", lay.root)
+    record = inspect_gguf(out)
+    record.pop("tensors")
+    return record
+
+
+def run_imatrix(model: str, params_path: str | Path | None = None) -> dict:
+    """Importance matrix from the calibration text, or a record that none is used."""
+    params, lay = context(params_path)
+    cfg = params.quantization.imatrix
+    with atomic_dir(lay.imatrix_dir(model)) as tmp:
+        info = {"enabled": cfg.enabled, **cfg.model_dump()}
+        if cfg.enabled:
+            compute_imatrix(lay.f32(model), lay.calibration, tmp / lay.imatrix(model).name, cfg.chunks, cfg.n_ctx,
+                            params.threads, lay.root)
+        write_json(tmp / "info.json", info)
+    return info

@@ -1,0 +1,22 @@
+"""Stage ``quantize@<variant>``: llama-quantize from the F32 file, and what the output really holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import resolve_variant
+from ..records import GgufRecord
+from ..llamacpp.convert import quantize
+from ..llamacpp.gguf import inspect_gguf
+from .common import context, variant_fields
+
+
+def run(variant: str, params_path: str | Path | None = None) -> dict:
+    params, lay = context(params_path)
+    v = resolve_variant(variant, params)
+    imatrix = lay.imatrix(v.checkpoint)
+    out = quantize(lay.f32(v.checkpoint), lay.gguf(v.checkpoint, v.qtype), v.qtype, params.threads,
+                   imatrix if imatrix.is_file() else None, lay.root)
+    record = {**variant_fields(v), "imatrix": imatrix.is_file(), **inspect_gguf(out)}
+    GgufRecord.model_validate(record).write(lay.gguf_record(variant))
+    return record
