@@ -1,15 +1,18 @@
-"""Shared set-up for the benchmarks: the study's GGUF files and llama.cpp's tools."""
+"""Shared set-up for the benchmarks: the study's folder and its GGUF files (where ``edgellm.paths`` says)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from edgellm.paths import Layout, project_root
+
+ROOT = project_root()
+LAYOUT = Layout(ROOT)
 
 
 def study_gguf(qtype: str, model: str = "smollm2-135m") -> Path:
-    path = ROOT / "models" / "gguf" / model / f"{qtype}.gguf"
+    path = LAYOUT.gguf(model, qtype)
     if not path.is_file():
         sys.exit(f"{path} not found: run `make repro` (or `dvc repro quantize`) first")
     return path

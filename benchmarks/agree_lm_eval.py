@@ -28,16 +28,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT  # noqa: E402
+from _common import LAYOUT, ROOT
 
-from edgellm import lmeval  # noqa: E402
-from edgellm.config import data_dir, load_params  # noqa: E402
-from edgellm.convert import convert_hf  # noqa: E402
-from edgellm.evaluate import ChoiceScorer, run_tasks  # noqa: E402
-from edgellm.io import read_json, write_json  # noqa: E402
-from edgellm.judge import lexical_scores  # noqa: E402
-from edgellm.runtime import Model  # noqa: E402
-from edgellm.tasks import TASKS, select_items  # noqa: E402
+from edgellm.config import data_dir, load_params
+from edgellm.eval import lmeval
+from edgellm.eval.judge import lexical_scores
+from edgellm.eval.scoring import ChoiceScorer, run_tasks
+from edgellm.eval.tasks import TASKS, select_items
+from edgellm.io import read_json, write_json
+from edgellm.llamacpp.convert import convert_hf
+from edgellm.llamacpp.runtime import Model
 
 
 def ours(gguf: Path, items: dict, max_new: int, exact: bool) -> dict:
@@ -83,9 +83,9 @@ def main() -> None:
     ap.add_argument("--ref-cache", type=Path, default=None, help="JSON file for lm-eval's outputs")
     args = ap.parse_args()
     counts = {t: args.items for t in args.tasks} | {k: int(v) for k, v in (x.split("=") for x in args.items_for)}
-    params = load_params(ROOT / "params.yaml")
+    params = load_params(LAYOUT.params)
     model = args.model or next(iter(params.models))
-    hf = ROOT / "models" / "hf" / model
+    hf = LAYOUT.checkpoint(model)
     if not (hf / "config.json").is_file():
         sys.exit(f"{hf}: base checkpoint missing; run `dvc repro models@{model}` first")
     ddir = data_dir(params, ROOT)
@@ -117,7 +117,7 @@ def main() -> None:
     report = {"model": model, "checkpoint": str(hf.relative_to(ROOT)), "items_per_task": counts,
               "seed": params.seed, "lm_eval": "0.4.13, HF backend, float32, batch 4", "lm_eval_seconds": t_ref,
               "max_new_tokens": args.max_new_tokens, "runs": runs}
-    write_json(ROOT / "results" / "lm_eval_agreement.json", report)
+    write_json(LAYOUT.lm_eval_agreement, report)
     for mode, r in runs.items():
         print(f"\n== project ({mode}, {r['seconds']:.0f} s) vs lm-eval ==")
         for t, row in r["tasks"].items():

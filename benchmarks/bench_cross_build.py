@@ -21,25 +21,29 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import ROOT
+from _common import LAYOUT, ROOT
 
-from edgellm import bundle
 from edgellm.config import load_params
+from edgellm.devices import bundle
+from edgellm.devices.host import host_isa
+from edgellm.llamacpp.tools import run_perplexity
+from edgellm.paths import generic_dir
 
 
 def main() -> None:
-    ec = load_params(ROOT / "params.yaml").devices.emulation_check
+    params = load_params(LAYOUT.params)
+    ec = params.devices.emulation_check
     ap = argparse.ArgumentParser()
     ap.add_argument("--n-ctx", type=int, default=ec.n_ctx)
     ap.add_argument("--chunks", type=int, default=ec.chunks)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    generic = ROOT / ".llama.cpp-generic" / "bin" / "llama-perplexity"
+    generic = generic_dir(ROOT) / "bin" / "llama-perplexity"
     if not generic.is_file():
         sys.exit(f"{generic} not found: run `make generic` first")
-    host = bundle.binaries_dir(bundle.host_isa(), ROOT) / "llama-perplexity"
+    host = bundle.binaries_dir(host_isa(), ROOT) / "llama-perplexity"
     arm = bundle.binaries_dir("aarch64", ROOT) / "llama-perplexity"
-    files = sorted(p for p in (ROOT / "models" / "gguf").glob("*/*.gguf") if p.stem != "F32")
+    files = sorted(p for p in (LAYOUT.gguf(v.checkpoint, v.qtype) for v in params.all_variants()) if p.is_file())
     if not files:
         sys.exit("no GGUF files under models/gguf: run `make repro` first")
     opts = ec.options
@@ -47,14 +51,14 @@ def main() -> None:
     print(f"{'file':42s} {'PPL host':>10s} {'generic':>10s} {'aarch64':>10s} {'diff gen':>9s} {'diff arm':>9s} "
           f"{'KLD gen':>8s} {'KLD arm':>8s} {'arm/gen':>7s}")
     with tempfile.TemporaryDirectory() as tmp:
-        text = bundle.short_text(ROOT / "data" / "prepared" / "wikitext-2-raw-v1-test.txt", Path(tmp) / "short.txt")
+        text = bundle.short_text(LAYOUT.wikitext, Path(tmp) / "short.txt")
         for f in files:
             base = Path(tmp) / "host.kld"
-            h = bundle.perplexity(host, f, text, a.n_ctx, a.chunks, a.threads, options=opts, kl_base=base)
-            g = bundle.perplexity(generic, f, text, a.n_ctx, a.chunks, a.threads, options=opts, kl_base=base,
-                                  kl_compare=True)
-            r = bundle.perplexity(arm, f, text, a.n_ctx, a.chunks, a.threads, emulator=bundle.QEMU, options=opts,
-                                  kl_base=base, kl_compare=True)
+            h = run_perplexity(host, f, text, a.n_ctx, a.chunks, a.threads, options=opts, kl_base=base)
+            g = run_perplexity(generic, f, text, a.n_ctx, a.chunks, a.threads, options=opts, kl_base=base,
+                               kl_compare=True)
+            r = run_perplexity(arm, f, text, a.n_ctx, a.chunks, a.threads, emulator=bundle.QEMU, options=opts,
+                               kl_base=base, kl_compare=True)
             vg = bundle.verdict(h, g, ec.tolerance, ec.kld_tolerance)
             vr = bundle.verdict(h, r, ec.tolerance, ec.kld_tolerance)
             ratio = vr["kld"] / vg["kld"] if vg["kld"] > 0 else float("nan")

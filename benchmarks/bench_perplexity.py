@@ -7,15 +7,13 @@ Usage: python benchmarks/bench_perplexity.py [--type Q4_K_M] [--chunks 16] [--n-
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
 import time
 
-from _common import ROOT, study_gguf
+from _common import LAYOUT, study_gguf
 
-from edgellm.convert import tool
-from edgellm.evaluate import perplexity
-from edgellm.runtime import Model
+from edgellm.eval.perplexity import perplexity
+from edgellm.llamacpp.runtime import Model
+from edgellm.llamacpp.tools import run_perplexity, tool
 
 
 def main() -> None:
@@ -26,15 +24,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     gguf = study_gguf(a.type)
-    text = (ROOT / "data" / "prepared" / "wikitext-2-raw-v1-test.txt")
+    text = LAYOUT.wikitext
     n_batch = 2048
 
     t0 = time.perf_counter()
-    proc = subprocess.run([str(tool("llama-perplexity")), "-m", str(gguf), "-f", str(text), "-c", str(a.n_ctx),
-                           "-b", str(n_batch), "--chunks", str(a.chunks), "-t", str(a.threads)],
-                          capture_output=True, text=True, check=True)
+    # the same batch as ours (n_batch // n_ctx sequences a decode): the later -b overrides run_perplexity's own
+    ref = run_perplexity(tool("llama-perplexity"), gguf, text, a.n_ctx, a.chunks, a.threads,
+                         options=["-b", str(n_batch)])["ppl"]
     t_ref = time.perf_counter() - t0
-    ref = float(re.search(r"Final estimate: PPL = ([0-9.]+)", proc.stdout + proc.stderr).group(1))
 
     t0 = time.perf_counter()
     n_seq = n_batch // a.n_ctx

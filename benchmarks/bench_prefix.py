@@ -10,15 +10,15 @@ Usage: python benchmarks/bench_prefix.py [--type F16] [--items 10] [--exact]
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
-from _common import ROOT, study_gguf
+from _common import LAYOUT, study_gguf
 
-from edgellm.evaluate import ChoiceScorer, build_request, score_naive
-from edgellm.runtime import Model
-from edgellm.tasks import TASKS
+from edgellm.eval.prepared import load_task_items
+from edgellm.eval.scoring import ChoiceScorer, build_request, score_naive
+from edgellm.eval.tasks import TASKS
+from edgellm.llamacpp.runtime import Model
 
 
 def main() -> None:
@@ -32,12 +32,12 @@ def main() -> None:
     kw = {"kv_f32": True, "flash_attn": 0} if a.exact else {}
     with Model(gguf, n_ctx=4096, n_batch=4096, n_seq_max=32, n_threads=a.threads, **kw) as m:
         reqs = []
-        for path in sorted((ROOT / "data" / "prepared" / "tasks").glob("*.jsonl")):
-            task = TASKS[path.stem]
-            if task.generative:
+        for name in sorted(TASKS):
+            task = TASKS[name]
+            if task.generative or not LAYOUT.task_items(name).is_file():
                 continue
-            rows = [json.loads(line) for line in path.read_text().splitlines()[: a.items]]
-            reqs += [build_request(m, task, r["doc"], r.get("fewshot", [])) for r in rows]
+            it = load_task_items(LAYOUT, name)
+            reqs += [build_request(m, task, d, s) for d, s in zip(it.docs[: a.items], it.shots[: a.items])]
         t0 = time.perf_counter()
         scorer = ChoiceScorer(m)
         shared = [scorer.score(r) for r in reqs]

@@ -6,15 +6,13 @@ Target: tg ratio >= 0.85. Usage: python benchmarks/bench_profile.py [--type Q4_K
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 
 import numpy as np
 from _common import study_gguf
 
-from edgellm.convert import tool
-from edgellm.devices import bench_pp, bench_tg
-from edgellm.runtime import Model
+from edgellm.devices.bench import bench_pp, bench_tg
+from edgellm.llamacpp.runtime import Model
+from edgellm.llamacpp.tools import run_llama_bench
 
 
 def main() -> None:
@@ -24,9 +22,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     gguf = study_gguf(a.type)
-    out = subprocess.run([str(tool("llama-bench")), "-m", str(gguf), "-p", "512", "-n", "128", "-r", str(a.reps),
-                          "-t", str(a.threads), "-o", "json"], capture_output=True, text=True, check=True).stdout
-    ref = {("pp" if r["n_prompt"] else "tg"): r for r in json.loads(out)}
+    bench = run_llama_bench(gguf, 512, 128, a.reps, a.threads)
+    ref = {"pp": bench["pp512"], "tg": bench["tg128"]}
     rng = np.random.default_rng(0)
     with Model(gguf, n_ctx=512, n_threads=a.threads) as m:
         pp = bench_pp(m, 512, a.threads, a.reps, rng)

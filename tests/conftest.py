@@ -1,4 +1,8 @@
-"""Shared fixtures: the real data mirror, and a tiny Llama model built and converted in the test."""
+"""Shared fixtures: the real data mirror, and a tiny Llama model built and converted in the test.
+
+The test folders mirror the packages of ``src/edgellm`` (``tests/eval`` for ``edgellm.eval``, ...);
+each is a package, so that same-named files in two folders do not collide.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def wiki_text(data_dir) -> str:
-    from edgellm.data import wikitext_document
+    from edgellm.eval.data import wikitext_document
 
     return wikitext_document(data_dir)[:60_000]
 
@@ -75,7 +79,7 @@ def tiny_hf(tmp_path_factory, wiki_text) -> Path:
 @pytest.fixture(scope="session")
 def tiny_gguf(tmp_path_factory, tiny_hf) -> dict[str, Path]:
     """The tiny model as GGUF files made by llama.cpp's converter and quantizer."""
-    from edgellm.convert import convert_hf, quantize
+    from edgellm.llamacpp.convert import convert_hf, quantize
 
     d = tmp_path_factory.mktemp("tiny_gguf")
     f32 = convert_hf(tiny_hf, d / "F32.gguf", "f32", ROOT)

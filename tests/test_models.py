@@ -1,4 +1,4 @@
-"""Model sources (local path, hub id through a hub-layout cache) and bad inputs."""
+"""Model sources (``edgellm.models``): a local path, a hub id through a hub-layout cache, and bad paths."""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ import sys
 import pytest
 
 from edgellm.config import LocalModel
-from edgellm.convert import quantize
-from edgellm.io import write_json
 from edgellm.models import ModelSourceError, save_base
-from edgellm.runtime import Model, ModelFileError, check_gguf
 
 
 def test_local_checkpoint_becomes_base(tiny_hf, tmp_path):
@@ -39,7 +36,7 @@ def test_hub_id_resolves_from_a_hub_layout_cache(tiny_hf, tmp_path):
         "from edgellm.models import save_base; d = Path(sys.argv[1]); "
         "print(json.dumps(save_base(HubModel(source='hub', id='edgellm/tiny'), d / 'base', d / 'p.json')))"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, check=False, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     prov = json.loads(proc.stdout.strip().splitlines()[-1])
     assert prov["id"] == "edgellm/tiny" and prov["source"] == "hub" and prov["n_params"] > 0
@@ -53,37 +50,3 @@ def test_missing_model_path_is_named(tmp_path):
     with pytest.raises(ModelSourceError, match="no config.json"):
         save_base(LocalModel(source="local", path=str(tmp_path / "empty")), tmp_path / "b", tmp_path / "p.json")
     assert not (tmp_path / "b").exists()
-
-
-def test_non_gguf_and_truncated_files_are_named(tiny_gguf, tmp_path):
-    txt = tmp_path / "model.gguf"
-    txt.write_text("not a model")
-    with pytest.raises(ModelFileError, match=r"model.gguf: not a GGUF file"):
-        check_gguf(txt)
-    with pytest.raises(ModelFileError, match="not found"):
-        check_gguf(tmp_path / "absent.gguf")
-    cut = tmp_path / "cut.gguf"
-    cut.write_bytes(tiny_gguf["Q8_0"].read_bytes()[: 200_000])
-    with pytest.raises(ModelFileError, match="cut.gguf"):
-        Model(cut, n_ctx=64)
-
-
-def test_failed_quantization_leaves_nothing(tiny_gguf, tmp_path):
-    out = tmp_path / "x.gguf"
-    with pytest.raises(RuntimeError, match="llama-quantize"):
-        quantize(tiny_gguf["F32"], out, "NOT_A_TYPE", threads=1)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_json_never_half_written(tmp_path):
-    path = tmp_path / "r.json"
-    write_json(path, {"a": 1, "nan": float("nan")})
-    assert json.loads(path.read_text()) == {"a": 1, "nan": None}
-
-    class Boom:
-        pass
-
-    with pytest.raises(TypeError):
-        write_json(path, {"a": Boom()})
-    assert json.loads(path.read_text()) == {"a": 1, "nan": None}
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]

@@ -1,4 +1,4 @@
-"""Pruning and distillation on tiny Llama models built in the test."""
+"""Pruning (``edgellm.compress.prune``, ``edgellm.compress.activations``) on tiny Llama models built in the test."""
 
 from __future__ import annotations
 
@@ -6,50 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from edgellm.compress.activations import LayerRunner, token_batches
-from edgellm.compress.distill import DistillConfig, distill, heldout_kl
-from edgellm.compress.prune import (count_params, layer_importance, prune_depth, prune_unstructured,
-                                    prune_width)
+from edgellm.compress.activations import token_batches
+from edgellm.compress.prune import (
+    count_params,
+    layer_importance,
+    prune_depth,
+    prune_unstructured,
+    prune_width,
+)
 
-ROWS, SEQ = 8, 32
-
-
-def tiny_llama(layers=4, hidden=64, inter=128, heads=4, kv=2, seed=0, vocab=512):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
-                      num_attention_heads=heads, num_key_value_heads=kv, head_dim=hidden // heads,
-                      max_position_embeddings=256, bos_token_id=1, eos_token_id=2, tie_word_embeddings=True)
-    model = LlamaForCausalLM(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(5.0)
-    return model
-
-
-@pytest.fixture(scope="module")
-def text_ids(tiny_hf, wiki_text) -> torch.Tensor:
-    """Real text (WikiText-2) in the tiny tokenizer's ids."""
-    import sentencepiece as spm
-
-    sp = spm.SentencePieceProcessor(model_file=str(tiny_hf / "tokenizer.model"))
-    return torch.tensor(sp.encode(wiki_text), dtype=torch.long)
-
-
-@pytest.fixture
-def batches(text_ids):
-    return token_batches(text_ids, SEQ, ROWS * SEQ, batch_size=4)
-
-
-def logits(model, ids):
-    with torch.no_grad():
-        return model(input_ids=ids).logits
-
-
-def block_weights(model):
-    return {n: p for n, p in model.named_parameters() if ".layers." in n and p.dim() == 2}
+from .tiny import ROWS, SEQ, block_weights, logits, tiny_llama
 
 
 # --------------------------------------------------------------------------- unstructured
@@ -82,16 +48,6 @@ def test_two_four_keeps_two_of_every_four(batches):
     for n, w in block_weights(model).items():
         groups = (w != 0).view(w.shape[0], -1, 4).sum(-1)
         assert torch.all(groups == 2), n
-
-
-def test_layer_runner_reproduces_the_model(batches):
-    model = tiny_llama()
-    runner = LayerRunner(model, batches)
-    for i in range(len(model.model.layers)):
-        runner.advance(runner.run(i))
-    final = [model.lm_head(model.model.norm(h)) for h, _ in runner.inputs]
-    for got, ids in zip(final, batches):
-        torch.testing.assert_close(got, logits(model, ids), rtol=1e-4, atol=1e-4)
 
 
 # --------------------------------------------------------------------------- depth
@@ -163,10 +119,9 @@ def test_pruned_checkpoints_convert_and_agree_with_llama_cpp(tmp_path, tiny_hf, 
 
     from transformers import AutoModelForCausalLM
 
-    from edgellm.convert import convert_hf
-    from edgellm.runtime import Batch, Model, log_softmax_rows
-
-    from conftest import ROOT
+    from edgellm.llamacpp.convert import convert_hf
+    from edgellm.llamacpp.runtime import Batch, Model, log_softmax_rows
+    from edgellm.paths import project_root
 
     base = AutoModelForCausalLM.from_pretrained(tiny_hf, dtype=torch.float32).eval()
     batches = token_batches(text_ids, SEQ, ROWS * SEQ, 4)
@@ -177,7 +132,7 @@ def test_pruned_checkpoints_convert_and_agree_with_llama_cpp(tmp_path, tiny_hf, 
         pruned.save_pretrained(d, safe_serialization=True)
         for f in ("tokenizer.model", "tokenizer_config.json"):
             shutil.copy(tiny_hf / f, d / f)
-        gguf = convert_hf(d, tmp_path / f"{name}.gguf", "f32", ROOT)
+        gguf = convert_hf(d, tmp_path / f"{name}.gguf", "f32", project_root())
         ref = torch.log_softmax(logits(pruned, ids[None])[0], -1).numpy()
         with Model(gguf, n_ctx=64, n_batch=64, n_threads=2) as m:
             batch = Batch(64, 1)
@@ -187,91 +142,3 @@ def test_pruned_checkpoints_convert_and_agree_with_llama_cpp(tmp_path, tiny_hf, 
         np.testing.assert_allclose(got, ref, atol=2e-2)
         assert np.abs(got - ref).mean() < 3e-3
         assert np.array_equal(got.argmax(-1), ref.argmax(-1))
-
-
-# --------------------------------------------------------------------------- distillation
-@pytest.fixture(scope="module")
-def teacher(text_ids):
-    """A tiny language model briefly trained on the text, so that it has something to teach."""
-    model = tiny_llama(layers=4, seed=1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(0.2)
-    rows = text_ids[: (len(text_ids) // SEQ) * SEQ].view(-1, SEQ)[:-8]
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    gen = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(40):
-        ids = rows[torch.randint(0, len(rows), (8,), generator=gen)]
-        loss = model(input_ids=ids, labels=ids).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval().requires_grad_(False)
-
-
-def _kd_setup(text_ids, teacher):
-    student, _ = prune_depth(teacher, token_batches(text_ids, SEQ, ROWS * SEQ, 4), 2)
-    rows = text_ids[: (len(text_ids) // SEQ) * SEQ].view(-1, SEQ)
-    return student, rows[:-8], rows[-8:]
-
-
-def test_distillation_lowers_heldout_kl(tmp_path, text_ids, teacher):
-    student, train, held = _kd_setup(text_ids, teacher)
-    before = heldout_kl(student, teacher, held, 4)
-    cfg = DistillConfig(tokens=40 * 4 * SEQ, seq_len=SEQ, batch_size=4, lr=3e-3, checkpoint_every=100,
-                        eval_every=20)
-    res = distill(student, teacher, train, held, cfg, tmp_path, seed=0, progress=False)
-    after = heldout_kl(student, teacher, held, 4)
-    assert res["complete"] and res["steps_done"] == 40
-    assert after < 0.5 * before
-    assert res["history"][-1]["heldout_kl"] == pytest.approx(after, rel=1e-5)
-    assert [h["step"] for h in res["history"]] == list(range(41))
-
-
-def test_resumed_distillation_equals_uninterrupted(tmp_path, text_ids, teacher):
-    cfg = DistillConfig(tokens=6 * 2 * SEQ, seq_len=SEQ, batch_size=2, lr=1e-3, checkpoint_every=2, eval_every=3)
-    a, train, held = _kd_setup(text_ids, teacher)
-    full = distill(a, teacher, train, held, cfg, tmp_path / "a", seed=3, progress=False)
-
-    b, _, _ = _kd_setup(text_ids, teacher)
-    part = distill(b, teacher, train, held, cfg, tmp_path / "b", seed=3, progress=False, stop_after=4)
-    assert not part["complete"] and part["steps_done"] == 4
-    b2, _, _ = _kd_setup(text_ids, teacher)  # a fresh process would start from the pruned weights again
-    rest = distill(b2, teacher, train, held, cfg, tmp_path / "b", seed=3, progress=False)
-    assert rest["complete"]
-    for (k, x), (_, y) in zip(a.state_dict().items(), b2.state_dict().items()):
-        assert torch.equal(x, y), k
-    strip = lambda h: [{k: v for k, v in r.items()} for r in h]  # noqa: E731
-    assert strip(rest["history"]) == strip(full["history"])
-
-
-def test_distillation_data_order_is_seeded():
-    from edgellm.compress.distill import _order
-
-    a, b, c = _order(10, 7, 3, 1), _order(10, 7, 3, 1), _order(10, 7, 3, 2)
-    assert np.array_equal(a, b) and not np.array_equal(a, c)
-    assert sorted(a.flatten()[:10].tolist()) == list(range(10))  # each epoch is a permutation
-
-
-def test_teacher_text_is_seeded_and_full_length(teacher):
-    from edgellm.compress.recipe import teacher_text
-
-    a = teacher_text(teacher, 3, 12, seed=5, bos_id=1, batch_size=2)
-    b = teacher_text(teacher, 3, 12, seed=5, bos_id=1, batch_size=2)
-    c = teacher_text(teacher, 3, 12, seed=6, bos_id=1, batch_size=2)
-    assert a.shape == (3, 12) and torch.all(a[:, 0] == 1)
-    assert torch.equal(a, b) and not torch.equal(a, c)
-
-
-def test_recipe_text_splits_are_disjoint():
-    from edgellm.compress.recipe import split_text
-    from edgellm.config import Calibration, DistillSpec
-
-    ids = list(range(10_000))
-    parts = split_text(ids, Calibration(tokens=1000, seq_len=100), DistillSpec(seq_len=64, heldout_rows=4))
-    cal, train, held = (set(parts[k].flatten().tolist()) for k in ("calibration", "train", "heldout"))
-    assert len(cal) == 1000 and len(held) == 4 * 64 and not (cal & train) and not (train & held) and not (cal & held)
-    with pytest.raises(ValueError, match="calibration text has"):
-        split_text(ids[:1100], Calibration(tokens=1000, seq_len=100), DistillSpec(seq_len=64, heldout_rows=4))

@@ -1,11 +1,15 @@
+"""The study's parameters (``edgellm.config``): the shipped params.yaml, and bad values named by key."""
+
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from edgellm.config import ParamsError, load_params, resolve_variant
+from edgellm.paths import project_root
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = project_root()
 
 
 def _write(tmp_path: Path, mutate) -> Path:
@@ -91,3 +95,11 @@ def test_model_sources_parse(tmp_path):
     assert p.models["mine"].path == "/data/ckpt"
     per_model = len(p.quantization.types) + len(p.compress.recipes) * len(p.compress.types)
     assert len(p.variants()) == 3 * per_model
+
+
+def test_default_file_is_the_project_s(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGELLM_ROOT", str(tmp_path))
+    with pytest.raises(ParamsError, match=f"{tmp_path / 'params.yaml'}: parameters file not found"):
+        load_params()
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    assert load_params().variants() == load_params(ROOT / "params.yaml").variants()

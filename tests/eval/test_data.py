@@ -1,9 +1,11 @@
+"""Datasets from the local mirror (``edgellm.eval.data``): hub schemas, lm-eval prompts, seeded samples, bad files."""
+
 import json
 
 import pytest
 
-from edgellm import data
-from edgellm.tasks import TASKS
+from edgellm.eval import data
+from edgellm.eval.tasks import TASKS
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -82,8 +84,7 @@ def test_hub_layout_directory(tmp_path, data_dir):
     (repo / "ARC-Easy").mkdir(parents=True)
     rows = [json.loads(line) for line in (data_dir / "ai2_arc/ARC-Easy/test.jsonl").read_text().splitlines()[:20]]
     with open(repo / "ARC-Easy" / "test.jsonl", "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
+        f.writelines(json.dumps(r) + "\n" for r in rows)
     (repo / "README.md").write_text(
         "---\nconfigs:\n- config_name: ARC-Easy\n  data_files:\n  - split: test\n    path: ARC-Easy/test.jsonl\n---\n"
     )

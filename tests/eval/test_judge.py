@@ -1,61 +1,23 @@
-"""Generated answers: greedy decoding with a reused prefix, and the hallucination judges."""
+"""The hallucination judges (``edgellm.eval.judge``): lm-eval's lexical rule and the embedding judge."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from edgellm.evaluate import ChoiceScorer, generate_task
-from edgellm.judge import EmbeddingJudge, answer_text, judge_generations, lexical_scores
-from edgellm.runtime import Batch, Model
-from edgellm.tasks import TASKS, select_items
+from edgellm.eval.judge import (
+    EmbeddingJudge,
+    answer_text,
+    judge_generations,
+    judge_variants,
+    lexical_scores,
+    truthful,
+)
+from edgellm.eval.tasks import TASKS, select_items
 
 
-def greedy_from_scratch(m: Model, prompt: np.ndarray, n: int) -> list[int]:
-    """The plain way: the whole sequence decoded again for every new token."""
-    out: list[int] = []
-    b = Batch(m.n_batch, 1)
-    for _ in range(n):
-        m.clear()
-        b.clear()
-        seq = np.concatenate([prompt, np.asarray(out, dtype=np.int32)])
-        mask = np.zeros(len(seq), dtype=bool)
-        mask[-1] = True
-        b.add(seq, 0, [0], mask)
-        tok = int(np.argmax(m.decode(b)[0]))
-        if m.is_eog(tok):
-            break
-        out.append(tok)
-    return out
-
-
-def test_greedy_generation_with_cached_prefix_equals_plain_decoding(tiny_gguf, data_dir):
-    task = TASKS["truthfulqa_gen"]
-    it = select_items(task, data_dir, 3, seed=2)
-    with Model(tiny_gguf["F32"], n_ctx=2048, n_batch=2048, n_threads=2, kv_f32=True, flash_attn=0) as m:
-        scorer = ChoiceScorer(m)
-        _, res = generate_task(scorer, task, it.docs, it.indices, max_new_tokens=10, progress=False)
-        for r, doc in zip(res, it.docs):
-            assert r.stop in ("length", "until", "eog") and 0 < r.prompt_tokens
-            plain = greedy_from_scratch(m, m.tokenize(task.context(doc)), 10)
-            assert r.tokens == plain[: len(r.tokens)]
-            if r.stop == "length":
-                assert len(r.tokens) == 10 and r.completion == m.detokenize(r.tokens)
-
-
-def test_generation_stops_at_until_and_cuts_the_text(tiny_gguf):
-    with Model(tiny_gguf["F32"], n_ctx=1024, n_batch=1024, n_threads=2) as m:
-        scorer = ChoiceScorer(m)
-        prompt = m.tokenize("The")
-        free = scorer.generate(prompt, 12, ())
-        assert free.stop in ("length", "eog")
-        text = free.text
-        # an ASCII character the model is going to produce (the tiny model also emits raw bytes)
-        cut = text[next(i for i, ch in enumerate(text) if i > 0 and ch.isascii() and ch.isprintable())]
-        g = scorer.generate(prompt, 12, (cut,))
-        assert g.stop == "until" and g.text == text[: text.index(cut)]
-        with pytest.raises(ValueError, match="n_ctx"):
-            scorer.generate(prompt, 2000, ())
+def test_the_one_rule_counts_ties_as_hallucinated():
+    assert truthful(0.9, 0.5) == 1.0 and truthful(0.5, 0.9) == 0.0
+    assert truthful(0.7, 0.7) == 0.0  # not closer to a correct reference: hallucinated (lm-eval's *_acc)
 
 
 def test_lexical_judge_is_lm_eval_s_rule():
@@ -84,14 +46,34 @@ def test_embedding_judge_and_verdicts(data_dir):
     """The real all-MiniLM-L6-v2 from its PyPI package: reference answers judge themselves."""
     it = select_items(TASKS["truthfulqa_gen"], data_dir, 6, seed=4)
     judge = EmbeddingJudge(threads=2)
-    truthful = [d["correct_answers"][0] for d in it.docs]
+    truthful_answers = [d["correct_answers"][0] for d in it.docs]
     false = [d["incorrect_answers"][0] for d in it.docs]
-    rows_t = judge_generations(["\nA: " + a for a in truthful], it.docs, judge)
+    rows_t = judge_generations(["\nA: " + a for a in truthful_answers], it.docs, judge)
     rows_f = judge_generations(["\nA: " + a for a in false], it.docs, judge)
-    assert [r["answer"] for r in rows_t] == truthful
+    assert [r["answer"] for r in rows_t] == truthful_answers
     assert all(r["halluc_embed"] == 0 and r["embed_max"] == pytest.approx(1, abs=1e-5) for r in rows_t)
     assert all(r["halluc_embed"] == 1 for r in rows_f)
     assert all(r["halluc_rougeL"] == 1 for r in rows_f) and all(r["halluc_rougeL"] == 0 for r in rows_t)
+
+
+def test_judge_variants_keeps_only_files_of_the_prepared_items(data_dir):
+    """Per variant and task: the mean verdicts over exactly the prepared items; a stale file is skipped."""
+    it = select_items(TASKS["truthfulqa_gen"], data_dir, 3, seed=4)
+
+    def gens(answers, indices):
+        return [{"index": i, "completion": "\nA: " + a, "tokens": [1, 2], "stop": "until"}
+                for i, a in zip(indices, answers)]
+
+    items = {"good": {"truthfulqa_gen": gens([d["correct_answers"][0] for d in it.docs], it.indices)},
+             "bad": {"truthfulqa_gen": gens([d["incorrect_answers"][0] for d in it.docs], it.indices)},
+             "stale": {"truthfulqa_gen": gens(["x"], it.indices[:1])},
+             "other": {"arc_easy": []}}
+    out = judge_variants(items, {"truthfulqa_gen": it}, None)
+    assert set(out) == {"good", "bad", "stale"} and out["stale"] == {}
+    good, bad = out["good"]["truthfulqa_gen"], out["bad"]["truthfulqa_gen"]
+    assert good["n"] == bad["n"] == 3 and "halluc_embed" not in good  # no embedder: the lexical judge only
+    assert good["halluc_rougeL"] == 0 and bad["halluc_rougeL"] == 1
+    assert [r["index"] for r in good["items"]] == it.indices and good["items"][0]["tokens"] == 2
 
 
 def test_answer_text_drops_the_echoed_prefix():

@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgellm import lmeval
-from edgellm.evaluate import ChoiceScorer, run_tasks
-from edgellm.judge import lexical_scores
-from edgellm.runtime import Model
-from edgellm.tasks import TASKS, select_items
+from edgellm.eval import lmeval
+from edgellm.eval.judge import lexical_scores
+from edgellm.eval.scoring import ChoiceScorer, run_tasks
+from edgellm.eval.tasks import TASKS, select_items
+from edgellm.llamacpp.runtime import Model
 
 ITEMS = {"arc_easy": 5, "arc_challenge": 5, "hellaswag": 5, "piqa": 5, "boolq": 4, "mmlu": 5, "mmlu_5shot": 3,
          "truthfulqa_mc1": 4, "truthfulqa_mc2": 4, "truthfulqa_gen": 4}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from edgellm import stats
+from edgellm.eval import stats
 
 
 @pytest.mark.parametrize("only_a, only_b, both, neither", [(0, 0, 5, 5), (7, 1, 10, 2), (3, 12, 0, 4), (20, 20, 1, 1)])

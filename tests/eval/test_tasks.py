@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgellm.tasks import TASKS, TaskFileError, load_tasks, select_items
+from edgellm.eval.tasks import TASKS, TaskFileError, load_tasks, select_items
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_every_task_renders_real_items(name, data_dir):
 
 
 def test_mmlu_five_shot_is_first_n_of_the_subject(data_dir):
-    from edgellm import data
+    from edgellm.eval import data
 
     task = TASKS["mmlu_5shot"]
     it = select_items(task, data_dir, 3, seed=5)

@@ -8,7 +8,8 @@ import subprocess
 import pandas as pd
 import pytest
 
-from edgellm.paper import PaperError, check_log, numbers_tex, tex_escape
+from edgellm.report.latex import tex_escape
+from edgellm.report.paper import PaperError, check_log, numbers_tex
 
 pytestmark = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs TeX Live (make sysdeps)")
 

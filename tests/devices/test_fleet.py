@@ -1,0 +1,64 @@
+"""Device profiles (``edgellm.devices.fleet``): the shipped fleet, and bad profiles named by file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgellm.devices import fleet
+from edgellm.paths import PROFILES_DIR, project_root
+
+
+def test_every_shipped_profile_is_valid_and_sourced():
+    names = fleet.available()
+    assert {"raspberry-pi-5", "jetson-orin-nano", "pixel-8", "iphone-15-pro"} <= set(names)
+    for d in fleet.load_fleet(names):
+        assert set(fleet.NUMBERS) <= set(d.sources), d.name
+        assert all(s.startswith("https://") for s in d.sources.values()), d.name
+        assert d.cpu.isa == "aarch64" and d.class_ in ("phone", "single-board-computer", "edge-gpu-board")
+    assert fleet.load_fleet(["iphone-15-pro"])[0].bundle_isa is None  # no CLI binaries on iOS
+    assert fleet.load_fleet(["raspberry-pi-zero-2w"])[0].bundle_isa is None  # Cortex-A53: no dot product
+    assert fleet.load_fleet(["raspberry-pi-5"])[0].bundle_isa == "aarch64"
+
+
+def _profile(tmp_path, **change) -> Path:
+    raw = yaml.safe_load((PROFILES_DIR / "raspberry-pi-5.yaml").read_text())
+    for key, value in change.items():
+        node = raw
+        *path, last = key.split("__")
+        for p in path:
+            node = node[p]
+        if value is None:
+            del node[last]
+        else:
+            node[last] = value
+    p = tmp_path / "raspberry-pi-5.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    return p
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"sources__memory_bandwidth_gbs": None}, "no source for ['memory_bandwidth_gbs']"),
+    ({"cpu__peak_gflops_fp32": 500.0}, "cpu.peak_gflops_fp32 is 500.0 but the clusters give 153.6"),
+    ({"cpu__cores": 8}, "cpu.cores is 8 but the clusters hold 4"),
+    ({"ram": 8}, "'ram': unknown key"),
+    ({"power_w__idle": 30.0}, "idle <= load <= peak"),
+    ({"sources__ram_gb": "the box"}, "sources must be links"),
+])
+def test_bad_profile_names_file_and_key(tmp_path, change, message):
+    path = _profile(tmp_path, **change)
+    with pytest.raises(fleet.FleetError) as e:
+        fleet.load_device(path)
+    assert str(path) in str(e.value) and message in str(e.value)
+
+
+def test_unknown_device_in_params_is_named(tmp_path):
+    from edgellm.config import ParamsError, load_params
+
+    raw = yaml.safe_load((project_root() / "params.yaml").read_text())
+    raw["devices"] = {"fleet": ["raspberry-pi-5", "commodore-64"]}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match=r"devices.fleet.*no device profile for \['commodore-64'\]"):
+        load_params(tmp_path / "params.yaml")

@@ -1,0 +1,127 @@
+"""The report built from copies of the committed records: tables, figures, numbers, and the analyses."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from edgellm.report import build as build_mod
+from edgellm.report.analysis import pareto_front, recovery
+from edgellm.report.latex import Tex, latex_table, tex_escape
+from edgellm.report.paper import VALUE_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[2]
+#: columns that depend only on the committed records (not on the per-item scores, which are not committed)
+ITEM_FREE = ("variant", "model", "base", "recipe", "type", "kind", "lineage", "hf_params", "nonzero_share",
+             "param_reduction", "distill_seconds", "distill_tokens", "heldout_kl", "file_mb", "bpw", "n_params",
+             "kquant_eligible_share", "tensor_types", "ppl", "ppl_stderr", "ppl_tokens", "kld", "kld_stderr",
+             "same_top_p", "gen_acc_stderr", "halluc_mc1_stderr", "mc2_stderr", "load_s", "peak_rss_mb", "threads",
+             "pp_ts", "pp_ts_sd", "tg_ts", "tg_ts_sd", "ttft_ms", "device", "speed_source")
+
+
+@pytest.fixture(scope="module")
+def built(study):
+    params, lay = study
+    return params, lay, build_mod.build(params, lay)
+
+
+def _committed(path: str) -> str:
+    return subprocess.run(["git", "show", f"HEAD:{path}"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_quality_columns_equal_the_committed_table(built):
+    _, lay, out = built
+    assert out["rows"] == 7
+    new = pd.read_csv(lay.results_table, dtype=str, keep_default_na=False)
+    old = pd.read_csv(io.StringIO(_committed("results/results.csv")), dtype=str, keep_default_na=False)
+    assert list(new.columns) == list(old.columns)
+    for c in ITEM_FREE:
+        assert new[c].tolist() == old[c].tolist(), c
+    for c in [c for c in old.columns if c.endswith(("_acc", "_acc_norm", "_n"))] + ["gen_acc", "halluc_mc1"]:
+        assert new[c].tolist() == old[c].tolist(), c
+
+
+def test_speed_recovery_artifacts_equal_the_committed_tables(built):
+    _, lay, _ = built
+    for path in (lay.speed_table, lay.recovery_table, lay.artifacts_table):
+        assert path.read_text() == _committed(path.relative_to(lay.root).as_posix()), path.name
+
+
+def test_every_figure_exists_and_has_its_function(built):
+    _, lay, out = built
+    stems = {Path(p).stem for p in out["figures"]}
+    assert stems == set(build_mod.FIGURES)
+    for stem, fn in build_mod.FIGURES.items():
+        assert fn.__name__ == stem
+        png, pdf = lay.figures / f"{stem}.png", lay.figures / f"{stem}.pdf"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+
+
+def test_tables_escape_underscores(built):
+    _, lay, out = built
+    assert {Path(p).stem for p in out["tables"] if "tables/" in p} == set(build_mod.TABLES)
+    for name in ("quality", "resources", "compression", "hallucination", "accessibility", "bundles"):
+        text = (lay.tables / f"{name}.tex").read_text()
+        body = [ln for ln in text.splitlines() if ln.endswith(r"\\")]
+        assert body and all(not re.search(r"(?<!\\)_", ln) for ln in body), name
+        assert r"smollm2-135m-Q4\_K\_M" in text
+
+
+def test_every_macro_is_defined_and_traced(built):
+    _, lay, _ = built
+    text = (lay.generated / "numbers.tex").read_text()
+    macros = re.findall(r"^\\newcommand\{\\([A-Za-z]+)\}\{.*\} % (edgellm\.report\.[a-z_.]+) <- (.+)$", text, re.MULTILINE)
+    defined = re.findall(r"^\\newcommand\{\\([A-Za-z]+)\}", text, re.MULTILINE)
+    assert len(macros) == len(defined) - 1 > 40  # \val itself carries no value
+    for name, origin, source in macros:
+        assert origin in ("edgellm.report.paper.study_numbers", "edgellm.report.devices.device_numbers"), name
+        assert source.strip()
+    assert ("recShare", "edgellm.report.paper.study_numbers",
+            "results/recovery.csv: ppl_recovered_share (first distilled variant)") in macros
+    vals = re.findall(r"^\\@namedef\{edgellm@([^@]+)@([a-zA-Z_]+)\}\{[^}]*\} % results/results\.csv: (\w+)", text, re.MULTILINE)
+    assert vals and all(col == src for _, col, src in vals)
+    assert {c for _, c, _ in vals} <= set(VALUE_COLUMNS)
+    used = set(re.findall(r"\\([A-Za-z]+)", (ROOT / "paper" / "main.tex").read_text()))
+    assert {n for n, _, _ in macros} & used
+
+
+def test_pareto_front_is_non_dominated():
+    df = pd.DataFrame({"size": [1, 2, 3, 4, 5, 2.5], "acc": [0.1, 0.5, 0.4, 0.7, 0.6, 0.5]})
+    front = pareto_front(df, "size", "acc", True)
+    assert front["size"].tolist() == [1, 2, 4]
+    for _, r in front.iterrows():
+        assert not ((df["size"] <= r["size"]) & (df["acc"] > r["acc"])).any()
+    low = pareto_front(df.assign(acc=-df["acc"]), "size", "acc", False)
+    assert low["size"].tolist() == [1, 2, 4]
+
+
+def test_recovery_share(study):
+    params, _ = study
+    rec = params.compress.recipes
+    kd = next(n for n, s in rec.items() if s.distill is not None and s.prune is not None)
+    twin = next(n for n, s in rec.items() if s.distill is None and s.prune == rec[kd].prune)
+    rows = [{"variant": "b", "model": "m", "base": "m", "recipe": "", "type": "Q4_K_M", "ppl": 20.0, "gen_acc": 0.5,
+             "kld": 0.0},
+            {"variant": "p", "model": "m-p", "base": "m", "recipe": twin, "type": "Q4_K_M", "ppl": 30.0,
+             "gen_acc": 0.3, "kld": 0.5},
+            {"variant": "k", "model": "m-k", "base": "m", "recipe": kd, "type": "Q4_K_M", "ppl": 24.0,
+             "gen_acc": 0.45, "kld": 0.2}]
+    df = pd.DataFrame(rows).assign(distill_tokens=None, distill_seconds=None)
+    r = recovery(df, params).iloc[0]
+    assert r["variant"] == "k" and r["pruned_variant"] == "p" and r["base_variant"] == "b"
+    assert r["ppl_recovered_share"] == pytest.approx((30 - 24) / (30 - 20))
+    assert r["gen_acc_recovered_share"] == pytest.approx((0.45 - 0.3) / (0.5 - 0.3))
+
+
+def test_latex_table_escapes_plain_text_and_keeps_tex():
+    t = latex_table(["Top-1 %", Tex(r"$\alpha$")], [["a_b & c", Tex(r"1 $\pm$ 2")]], "cap", "tab:x", "lr")
+    assert r"Top-1 \% & $\alpha$ \\" in t
+    assert r"a\_b \& c & 1 $\pm$ 2 \\" in t
+    assert tex_escape("50% & {x}") == r"50\% \& \{x\}"

@@ -1,0 +1,240 @@
+"""The architecture, checked: one-way layers, no cycles, no private names across modules, small modules,
+package data that installs, and dvc.yaml deps that cover exactly what each stage imports."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+PKG = SRC / "edgellm"
+MAX_LINES = 420  # "about 400"
+#: files a module reads at import or run time, which its stages must therefore depend on
+DATA_FILES = {
+    "edgellm.eval.tasks": ["src/edgellm/eval/tasks.yaml"],
+    "edgellm.devices.bundle": ["src/edgellm/devices/run.sh.in"],
+    "edgellm.devices.fleet": ["src/edgellm/devices/profiles"],
+    # the params stage validates task and device names against these
+    "edgellm.stages.params": ["src/edgellm/eval/tasks.yaml", "src/edgellm/devices/profiles"],
+}
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(SRC).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def module_path(name: str) -> Path:
+    base = SRC.joinpath(*name.split("."))
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+MODULES = {module_name(p): p for p in sorted(PKG.rglob("*.py"))}
+
+
+def _resolve(mod: str, node: ast.ImportFrom) -> str:
+    if node.level == 0:
+        return node.module or ""
+    pkg = mod.split(".") if MODULES[mod].name == "__init__.py" else mod.split(".")[:-1]
+    base = pkg[: len(pkg) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports(mod: str) -> list[tuple[str, str | None, ast.AST]]:
+    """(imported module, imported name or None, node) for every edgellm import of ``mod``, anywhere in it."""
+    tree = ast.parse(MODULES[mod].read_text())
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, None, node) for a in node.names if a.name.split(".")[0] == "edgellm"]
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(mod, node)
+            if target.split(".")[0] != "edgellm":
+                continue
+            for a in node.names:
+                sub = f"{target}.{a.name}"
+                out.append((sub, None, node) if sub in MODULES else (target, a.name, node))
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    return {m: {t for t, _, _ in imports(m) if t in MODULES and t != m} for m in MODULES}
+
+
+def closure(mods: set[str]) -> set[str]:
+    """Every edgellm module that importing ``mods`` executes (packages' __init__ included)."""
+    g = graph()
+    seen: set[str] = set()
+    todo = list(mods)
+    while todo:
+        m = todo.pop()
+        parts = m.split(".")
+        for i in range(1, len(parts) + 1):  # importing a.b.c runs a, a.b, a.b.c
+            p = ".".join(parts[:i])
+            if p in MODULES and p not in seen:
+                seen.add(p)
+                todo += sorted(g[p])
+    return seen
+
+
+# --------------------------------------------------------------------------- layers and cycles
+def test_layers_contract_holds():
+    """import-linter's layers contract (pyproject.toml) on the real package."""
+    proc = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_layers_contract_fails_when_a_lower_layer_imports_a_higher_one(tmp_path):
+    """The contract can fail: a copy of the package where io imports a stage is rejected."""
+    shutil.copytree(PKG, tmp_path / "src" / "edgellm", ignore=shutil.ignore_patterns("__pycache__"))
+    io = tmp_path / "src" / "edgellm" / "io.py"
+    io.write_text(io.read_text() + "\nfrom .stages import common  # noqa: E402,F401\n")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    proc = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], cwd=tmp_path,
+                          capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path / "src"), "PATH": ""})
+    assert proc.returncode != 0
+    assert "edgellm.io" in proc.stdout and "edgellm.stages" in proc.stdout, proc.stdout
+
+
+def test_no_import_cycles():
+    g = graph()
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        for n in sorted(g[m]):
+            # a package's __init__ importing its own submodules is not a cycle between concerns
+            if m == n.rsplit(".", 1)[0] and MODULES[m].name == "__init__.py":
+                continue
+            if state.get(n) == 1:
+                cycles.append(stack[stack.index(n):] + [n] if n in stack else [m, n])
+            elif n not in state:
+                visit(n, stack + [n])
+        state[m] = 2
+
+    for m in sorted(g):
+        if m not in state:
+            visit(m, [m])
+    assert not cycles, cycles
+
+
+def test_no_private_name_imported_from_another_module():
+    bad = [f"{m}: {t}.{n}" for m in MODULES for t, n, _ in imports(m) if n and n.startswith("_") and t != m]
+    bad += [f"{m}: {t}" for m in MODULES for t, n, _ in imports(m) if n is None and t.rsplit(".", 1)[-1].startswith("_")]
+    assert not bad, bad
+
+
+def test_no_edgellm_import_inside_a_function():
+    """Imports written inside functions hid the old cycles; every edgellm import is at module level."""
+    bad = []
+    for m, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        for fn in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("edgellm")):
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                elif isinstance(node, ast.Import) and any(a.name.startswith("edgellm") for a in node.names):
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not bad, bad
+
+
+def test_modules_are_small():
+    long = {str(p.relative_to(ROOT)): n for p in PKG.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+# --------------------------------------------------------------------------- packaging
+def test_every_data_file_is_package_data():
+    """``pip install .`` must carry every non-Python file the library reads (pyproject's package-data)."""
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    covered = set()
+    for pkg, patterns in data.items():
+        base = SRC.joinpath(*pkg.split("."))
+        for pat in patterns:
+            covered |= {p for p in base.glob(pat) if p.is_file()}
+    files = {p for p in PKG.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts}
+    assert files - covered == set(), sorted(str(p.relative_to(ROOT)) for p in files - covered)
+
+
+# --------------------------------------------------------------------------- dvc.yaml
+STAGE_IMPORT = re.compile(r"from edgellm\.stages import (\w+)|from edgellm\.stages\.(\w+) import|"
+                          r"python -m (edgellm(?:\.\w+)+)")
+
+
+def stage_modules(stage: dict) -> set[str]:
+    """The edgellm modules a stage's command runs: its notebook's code cells, or a ``python -m`` module."""
+    cmd = stage["cmd"]
+    code = cmd
+    nb = re.search(r"papermill .*?(notebooks/\S+\.ipynb)", cmd)
+    if nb:
+        cells = json.loads((ROOT / nb.group(1)).read_text())["cells"]
+        code += "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    mods = set()
+    for m in STAGE_IMPORT.finditer(code):
+        a, b, c = m.groups()
+        mods.add(c if c else f"edgellm.stages.{a or b}")
+    code_imports = re.findall(r"^\s*(?:from|import) (edgellm(?:\.\w+)*)", code, re.M)
+    mods |= {m for m in code_imports if m in MODULES}
+    return mods
+
+
+def dvc_stages() -> dict[str, dict]:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def _covered(path: str, deps: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+@pytest.mark.parametrize("name", sorted(dvc_stages()))
+def test_stage_deps_cover_its_imports(name):
+    """A stage depends on every module it imports and every data file those read; nothing stale is missed."""
+    stage = dvc_stages()[name]
+    body = stage.get("do", stage)
+    deps = [str(d) for d in body.get("deps", [])]
+    mods = stage_modules(body)
+    assert mods, f"{name}: no edgellm module found in its command"
+    need = {str(MODULES[m].relative_to(ROOT)) for m in closure(mods)}
+    for m in closure(mods):
+        need |= set(DATA_FILES.get(m, []))
+    missing = sorted(p for p in need if not _covered(p, deps))
+    assert not missing, f"{name}: dvc.yaml deps miss {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(dvc_stages()))
+def test_stage_deps_name_no_code_it_does_not_import(name):
+    """Exact deps: editing a module a stage does not import leaves that stage up to date."""
+    stage = dvc_stages()[name]
+    body = stage.get("do", stage)
+    mods = closure(stage_modules(body))
+    files = {str(MODULES[m].relative_to(ROOT)) for m in mods} | {f for m in mods for f in DATA_FILES.get(m, [])}
+    extra = [d for d in map(str, body.get("deps", [])) if d.startswith("src/")
+             and not any(f == d or f.startswith(d.rstrip("/") + "/") for f in files)]
+    assert not extra, f"{name}: dvc.yaml deps name code the stage does not import: {extra}"
+
+
+def print_deps() -> None:  # pragma: no cover - a helper for whoever edits dvc.yaml
+    """``python tests/test_architecture.py``: each stage's code deps, to paste into dvc.yaml."""
+    for name, stage in dvc_stages().items():
+        body = stage.get("do", stage)
+        mods = closure(stage_modules(body))
+        files = sorted({str(MODULES[m].relative_to(ROOT)) for m in mods} | {f for m in mods for f in DATA_FILES.get(m, [])})
+        print(name, *files, sep="\n  - ")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print_deps()
