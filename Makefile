@@ -28,7 +28,7 @@ ARM_ARCH := armv8.2-a+dotprod
 SYSDEPS := cmake gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static openssh-client openssh-server \
   latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
 
-.PHONY: all setup sysdeps tools cross generic repro test bench agree clean-venv
+.PHONY: all setup sysdeps tools cross generic repro dvc test bench agree clean-venv
 
 all: repro
 
@@ -118,6 +118,11 @@ repro: setup
 	  print(f.pivot(index='variant', columns='device', values='tg').to_string()); \
 	  print(pd.read_csv('results/accessibility.csv').to_string(index=False))"
 	@echo "paper: paper/main.pdf"
+
+# any dvc command with the venv on PATH (the stages run papermill and python from it), e.g.
+#   make dvc ARGS="status"      make dvc ARGS="repro fleet"
+dvc: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc $(ARGS)
 
 # a private base temp dir: concurrent pytest sessions prune each other's default /tmp/pytest-of-* dirs
 test: setup
