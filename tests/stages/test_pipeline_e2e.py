@@ -196,6 +196,21 @@ def test_smoke_study_end_to_end(tmp_path):
     stale, out = _stale(repo)
     assert stale == {"params", "compress@smollm2-135m-depth-kd", "report"}, out
 
+    # code: editing one stage's module makes only that stage stale (the report's: report, and through its
+    # outputs the paper); editing a library module makes exactly the stages that import it stale
+    _smoke_params(repo / "params.yaml", ["F16", "Q4_0"])
+    assert _stale(repo)[0] == set()
+    for module, expected in (("stages/report.py", {"report"}),
+                             ("eval/scoring.py", {"evaluate@smollm2-135m-F16", "evaluate@smollm2-135m-Q4_0",
+                                                  *(f"evaluate_compressed@smollm2-135m-{r}-Q4_0"
+                                                    for r in ("depth", "depth-kd", "width"))})):
+        path = repo / "src" / "edgellm" / module
+        original = path.read_text()
+        path.write_text(original + "\n# an edit\n")
+        stale, out = _stale(repo)
+        assert stale == expected, out
+        path.write_text(original)
+
 
 def record_share(repo: Path, variant: str) -> float:
     return json.loads((repo / "results" / "gguf" / f"{variant}.json").read_text())["kquant_eligible_share"]

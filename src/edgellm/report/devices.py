@@ -19,7 +19,7 @@ from ..devices.fleet import HOST, Device, load_fleet
 from ..io import write_text
 from ..paths import Layout
 from ..records import BundleRecord, FleetSummary
-from .latex import Macro, Tex, header_lines, latex_table, tex_escape
+from .latex import Macro, Tex, generated_by, header_lines, latex_table, tex_escape
 from .plotting import matplotlib, plt, savefig
 
 
@@ -205,10 +205,13 @@ def build_devices(params: Params, lay: Layout) -> tuple[list[Path], list[Path], 
     figs = (accessibility_heatmap(rows, lay.figures, dp.memory_share, dp.min_tg_ts, dp.n_ctx)
             + energy_per_token(rows, lay.figures))
     tabs = []
-    for name, text in (("devices", devices_table(host, fleet)),
-                       ("accessibility", accessibility_table(rows, acc, dp.memory_share, dp.min_tg_ts)),
-                       *((("bundles", bundles_table(bundles)),) if bundles else ())):
+    rel = lambda p: p.relative_to(lay.root).as_posix()
+    for name, func, source, text in (
+            ("devices", devices_table, f"{rel(lay.fleet_summary)} and the device profiles", devices_table(host, fleet)),
+            ("accessibility", accessibility_table, f"{rel(lay.fleet_table)} and {rel(lay.accessibility_table)}",
+             accessibility_table(rows, acc, dp.memory_share, dp.min_tg_ts)),
+            *((("bundles", bundles_table, "results/bundles/*.json", bundles_table(bundles)),) if bundles else ())):
         path = lay.tables / f"{name}.tex"
-        write_text(path, text)
+        write_text(path, generated_by(func, source) + text)
         tabs.append(path)
     return figs, tabs, device_numbers(params, lay, rows, acc, host, fleet, bundles)

@@ -33,6 +33,7 @@ from ..io import write_csv, write_text
 from ..paths import Layout
 from ..records import BundleRecord, load_model_record
 from .latex import Macro, fmt_grouped, tex_escape
+from .results import HEADLINE
 
 #: results.csv columns available through \val{variant}{column}
 VALUE_COLUMNS = ("file_mb", "bpw", "ppl", "kld", "same_top_p", "gen_acc", "gen_acc_ci_low", "gen_acc_ci_high",
@@ -126,6 +127,15 @@ def study_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFr
     return {k: Macro(v, origin, src) for k, (v, src) in n.items()}
 
 
+def row_origin(column: str) -> str:
+    """The function that computes ``column`` of a variant's row of results/results.csv."""
+    if column in ("pp_ts", "tg_ts", "ttft_ms", "peak_rss_mb", "load_s"):
+        return "edgellm.report.results.add_speed"
+    if column in HEADLINE or column.endswith(("_acc", "_ci_low", "_ci_high")):
+        return "edgellm.report.results.collect (bootstrap point estimate / interval)"
+    return "edgellm.report.results.variant_row"
+
+
 def value_digits(column: str) -> int:
     """Decimals of a \\val entry."""
     return 1 if column in ("file_mb", "tg_ts", "pp_ts", "peak_rss_mb", "ttft_ms") else 3
@@ -150,7 +160,7 @@ def numbers_tex(scalars: dict[str, str], df: pd.DataFrame, results_file: str = "
                 v = r[c] / 1e6 if c == "hf_params" else r[c]
                 scale = " / 1e6" if c == "hf_params" else ""
                 lines.append(rf"\@namedef{{edgellm@{r['variant']}@{c}}}{{{fmt_grouped(float(v), value_digits(c))}}}"
-                             f" % {results_file}: {c}{scale}")
+                             f" % {row_origin(c)} <- {results_file}: {c}{scale}")
     lines += [r"\makeatother", ""]
     return "\n".join(lines)
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..eval.judge import HALLUCINATION_RULE
 from ..io import write_text
-from .latex import Tex, fmt, latex_table, tex_escape
+from .latex import Tex, fmt, generated_by, latex_table, tex_escape
 from .results import HEADLINE, TASK_LABELS
 
 
@@ -102,12 +102,11 @@ def hallucination(df: pd.DataFrame, gen: list[str], confidence: float, alpha: fl
 def write_tables(df: pd.DataFrame, out_dir: Path, base_note: str, gen: list[str], confidence: float,
                  alpha: float) -> list[Path]:
     """Every table above, as ``out_dir/<stem>.tex``."""
-    texts = {"quality": quality(df, base_note, gen), "resources": resources(df), "tensor_types": tensor_types(df),
-             "compression": compression(df, base_note),
-             "hallucination": hallucination(df, gen, confidence, alpha, base_note)}
+    texts = {quality: quality(df, base_note, gen), resources: resources(df), tensor_types: tensor_types(df),
+             compression: compression(df, base_note), hallucination: hallucination(df, gen, confidence, alpha, base_note)}
     out = []
-    for name, text in texts.items():
-        path = out_dir / f"{name}.tex"
-        write_text(path, text)
+    for func, text in texts.items():
+        path = out_dir / f"{func.__name__}.tex"
+        write_text(path, generated_by(func, "results/results.csv") + text)
         out.append(path)
     return out
