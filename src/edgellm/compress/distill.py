@@ -165,13 +165,13 @@ def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tens
         opt.step()
         sched.step()
         row = {"step": step + 1, "tokens": (step + 1) * cfg.batch_size * cfg.seq_len, "loss": float(loss.detach()),
-               "kd": float(kd), "ce": float(ce), "lr": opt.param_groups[0]["lr"]}
+               "kd": float(kd.detach()), "ce": float(ce.detach()), "lr": opt.param_groups[0]["lr"]}
         done = step + 1 == cfg.steps
         if (step + 1) % cfg.eval_every == 0 or done:
             row["heldout_kl"] = heldout_kl(student, teacher, heldout_rows, cfg.batch_size, reference)
         history.append(row)
         bar.update(1)
-        bar.set_postfix(kd=f"{float(kd):.3f}")
+        bar.set_postfix(kd=f"{float(kd.detach()):.3f}")
         if (step + 1) % cfg.checkpoint_every == 0 or done:
             _save(ckpt, {"student": student.state_dict(), "optimizer": opt.state_dict(),
                          "scheduler": sched.state_dict(), "history": history, "step": step + 1,

@@ -1,7 +1,7 @@
 """Energy per token: measured from a power sensor when the device has one, otherwise estimated.
 
 A bundle's ``run.sh`` samples the device's sensor while ``llama-bench`` runs
-(see :mod:`edgellm.bundle`) and writes one line per sample,
+(see :mod:`edgellm.devices.bundle`) and writes one line per sample,
 ``<unix ns> <a> <b>``, to ``results/<test>.power``. What ``a`` and ``b`` are
 depends on the sensor:
 

@@ -53,7 +53,7 @@ class Shape:
 
 
 def shape_of(tensors: list[dict]) -> Shape:
-    """From a GGUF record's tensor list (name, shape, bytes), as :mod:`edgellm.convert` writes it."""
+    """From a GGUF record's tensor list (name, shape, bytes), as :func:`edgellm.llamacpp.gguf.inspect_gguf` writes it."""
     by = {t["name"]: t for t in tensors}
     total = sum(t["bytes"] for t in tensors)
     tied = "output.weight" not in by

@@ -13,7 +13,7 @@ was taken.
 
 Command line (what the README's Raspberry Pi section uses)::
 
-    python -m edgellm.runners --device raspberry-pi-5 --runner ssh --host pi@raspberrypi.local
+    python -m edgellm.devices.runners --device raspberry-pi-5 --runner ssh --host pi@raspberrypi.local
 """
 
 from __future__ import annotations

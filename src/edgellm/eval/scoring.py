@@ -263,7 +263,7 @@ def generate_task(
     scorer: ChoiceScorer, task: Task, docs: Sequence[dict], indices: Sequence[int], max_new_tokens: int,
     progress: bool = True,
 ) -> tuple[dict, list[GenerationResult]]:
-    """Greedy answers for a generative task; judging them is ``edgellm.judge``'s job."""
+    """Greedy answers for a generative task; judging them is ``edgellm.eval.judge``'s job."""
     out = []
     t0 = time.perf_counter()
     for idx, doc in tqdm(list(zip(indices, docs)), desc=task.name, disable=not progress, mininterval=5):

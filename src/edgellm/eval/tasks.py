@@ -4,7 +4,7 @@ The definitions are lm-evaluation-harness 0.4.13's (same Jinja templates, same
 rules for turning a column name, a template or a literal into a prompt, a
 choice list or a gold index), so they can be diffed against lm-eval's YAMLs
 and lm-eval itself can be run on them (``tests/eval/test_lm_eval_equivalence.py``).
-The scorer (``edgellm.evaluate``) knows nothing task-specific.
+The scorer (``edgellm.eval.scoring``) knows nothing task-specific.
 """
 
 from __future__ import annotations
