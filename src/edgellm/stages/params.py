@@ -9,6 +9,7 @@ parameter reruns only the stages that use it), and it is written atomically.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -27,19 +28,16 @@ def run(params_path: str | Path, record: str | Path | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    record = None
-    if "--record" in args:
-        i = args.index("--record")
-        record = args[i + 1]
-        del args[i:i + 2]
-    path = args[0] if args else "params.yaml"
+    ap = argparse.ArgumentParser(prog="python -m edgellm.stages.params", description="Validate params.yaml.")
+    ap.add_argument("params", nargs="?", default="params.yaml")
+    ap.add_argument("--record", help="write the validation record here (only when the file is valid)")
+    a = ap.parse_args(argv)
     try:
-        run(path, record)
+        run(a.params, a.record)
     except ParamsError as e:
         print(e, file=sys.stderr)
         return 1
-    print(f"{path}: valid")
+    print(f"{a.params}: valid")
     return 0
 
 
