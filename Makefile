@@ -132,8 +132,7 @@ bench: setup generic
 	$(PY) benchmarks/bench_cross_build.py
 	$(PY) benchmarks/bench_perplexity.py
 	$(PY) benchmarks/bench_profile.py
-	$(PY) benchmarks/bench_prefix.py
-	$(PY) benchmarks/bench_prefix.py --exact
+	$(PY) benchmarks/bench_scorer.py
 
 # lm-evaluation-harness itself against the project on the embedded model, 100 items per task (~40 min on 2 cores)
 agree: setup

@@ -33,7 +33,8 @@ from _common import LAYOUT, ROOT
 from edgellm.config import data_dir, load_params
 from edgellm.eval import lmeval
 from edgellm.eval.judge import lexical_scores
-from edgellm.eval.scoring import ChoiceScorer, run_tasks
+from edgellm.eval.batched import BatchScorer
+from edgellm.eval.scoring import run_tasks
 from edgellm.eval.tasks import TASKS, select_items
 from edgellm.io import read_json, write_json
 from edgellm.llamacpp.convert import convert_hf
@@ -43,8 +44,8 @@ from edgellm.llamacpp.runtime import Model
 def ours(gguf: Path, items: dict, max_new: int, exact: bool) -> dict:
     kw = {"kv_f32": True, "flash_attn": 0} if exact else {}
     t0 = time.perf_counter()
-    with Model(gguf, n_ctx=8192, n_batch=8192, n_seq_max=32, n_threads=2, **kw) as m:
-        results = run_tasks(ChoiceScorer(m), items, max_new, progress=False)
+    with Model(gguf, n_ctx=8192, n_batch=512, n_seq_max=256, n_threads=2, **kw) as m:
+        results = run_tasks(BatchScorer(m), items, max_new, progress=False)
     print(f"  ours ({'exact' if exact else 'study'}): {time.perf_counter() - t0:.1f} s", flush=True)
     return {name: {r.index: r for r in res} for name, (_, res) in results.items()}
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data mirror, and a tiny Llama model built and converted in the test.
+"""Shared fixtures: the real data mirror the repository carries (data/mirror), and a tiny Llama model built and converted in the test.
 
 The test folders mirror the packages of ``src/edgellm`` (``tests/eval`` for ``edgellm.eval``, ...);
 each is a package, so that same-named files in two folders do not collide.
@@ -20,7 +20,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 def _data_dir() -> Path:
     env = os.environ.get("EDGELLM_DATA_DIR")
-    return Path(env) if env else (ROOT / ".." / "shared" / "data").resolve()
+    return Path(env) if env else ROOT / "data" / "mirror"  # the repository's own copy
 
 
 @pytest.fixture(scope="session")

@@ -205,6 +205,16 @@ class Layout:
         return self.root / "results" / "comparisons.csv"
 
     @property
+    def task_screen_table(self) -> Path:
+        """Each candidate task's base accuracy against chance: which tasks enter generalization accuracy."""
+        return self.root / "results" / "tasks.csv"
+
+    @property
+    def audit_table(self) -> Path:
+        """A seeded sample of generated answers per variant with the judges' verdicts."""
+        return self.root / "results" / "audit.csv"
+
+    @property
     def lm_eval_agreement(self) -> Path:
         """lm-evaluation-harness itself against the project on the embedded model (``make agree``)."""
         return self.root / "results" / "lm_eval_agreement.json"

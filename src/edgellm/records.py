@@ -203,6 +203,10 @@ class TaskScore(Part):
     acc_stderr: Num | None = None
     acc_norm: Num | None = None
     acc_norm_stderr: Num | None = None
+    #: the items' mean accuracy under uniform guessing (0 for a loglikelihood task)
+    chance: Num | None = None
+    #: a loglikelihood task's exp(-mean log-likelihood) of the continuation (lm-eval's perplexity)
+    perplexity: Num | None = None
 
     @property
     def scored(self) -> bool:

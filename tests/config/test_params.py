@@ -45,7 +45,7 @@ def test_default_params_validate():
         (lambda r: r["models"]["smollm2-135m"].__setitem__("source", "ftp"), "models.smollm2-135m"),
         (lambda r: r["models"].__setitem__("m", {"source": "hub", "id": "not a hub id"}), "models.m"),
         (lambda r: r["profile"].__setitem__("threads", []), "profile.threads"),
-        (lambda r: r["report"].__setitem__("generalization", ["winogrande"]), "winogrande"),
+        (lambda r: r["report"].__setitem__("generalization", ["mmlu_5shot"]), "mmlu_5shot"),
         (lambda r: r["report"].__setitem__("generalization", ["truthfulqa_gen"]), "generative task"),
         (lambda r: r["evaluate"]["tasks"].__setitem__("gsm8k", 3), "unknown task(s) ['gsm8k']"),
         (lambda r: r["evaluate"].__setitem__("generation", {"max_new_tokens": 0}), "evaluate.generation"),

@@ -20,9 +20,15 @@ def test_tasks_load_from_mirror_with_hub_schema(data_dir, name):
     if task.generative:
         assert text.endswith(doc["question"]) and doc["incorrect_answers"]
         return
+    if task.loglikelihood:  # LAMBADA: the passage without its last word, then that word
+        (ctx, cont), = task.pairs(doc)
+        assert ctx + cont == doc["text"] and cont.startswith(" ") and " " not in cont[1:]
+        return
     choices = task.doc_to_choice(doc)
     gold = task.doc_to_target(doc)
-    assert text and len(choices) >= 2 and 0 <= gold < len(choices)
+    assert (text or task.multiple_input) and len(choices) >= 2 and 0 <= gold < len(choices)
+    assert len(task.pairs(doc)) == len(choices) and task.chance(doc) == pytest.approx(
+        1 / len(choices) if task.metric != "mc2" else sum(task.doc_to_labels(doc)) / len(choices))
     if task.metric == "mc2":
         labels = task.doc_to_labels(doc)
         assert len(labels) == len(choices) and 1 in labels and 0 in labels
@@ -82,7 +88,7 @@ def test_hub_layout_directory(tmp_path, data_dir):
     """A directory laid out like the hub repository (configs in its README) loads the same rows."""
     repo = tmp_path / "allenai" / "ai2_arc"
     (repo / "ARC-Easy").mkdir(parents=True)
-    rows = [json.loads(line) for line in (data_dir / "ai2_arc/ARC-Easy/test.jsonl").read_text().splitlines()[:20]]
+    rows = list(data.load(TASKS["arc_easy"].data, data_dir).select(range(20)))
     with open(repo / "ARC-Easy" / "test.jsonl", "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
     (repo / "README.md").write_text(
@@ -91,3 +97,31 @@ def test_hub_layout_directory(tmp_path, data_dir):
     ds = data.load(TASKS["arc_easy"].data, tmp_path)
     assert len(ds) == 20 and ds[0]["question"] == rows[0]["question"]
     assert set(ds.column_names) >= {"question", "choices", "answerKey"}
+
+
+def test_repository_carries_the_mirror_byte_for_byte(data_dir):
+    """Every carried file decompresses to the source mirror's bytes and row count (MANIFEST.json)."""
+    import hashlib
+    import lzma
+
+    manifest = json.loads((data_dir / "MANIFEST.json").read_text())
+    carried = {m["file"] for m in manifest}
+    refs = {t.data.local for t in TASKS.values()} | {t.fewshot.data.local for t in TASKS.values() if t.fewshot}
+    assert refs | {data.WIKITEXT2_TEST.local, data.LAMBADA_DEV.local} <= carried  # everything the tasks read
+    for m in manifest:
+        stored = (data_dir / m["stored"]).read_bytes()
+        assert hashlib.sha256(stored).hexdigest() == m["stored_sha256"], m["stored"]
+        raw = lzma.decompress(stored)
+        assert hashlib.sha256(raw).hexdigest() == m["sha256"], m["file"]
+        assert raw.count(b"\n") == m["rows"] and m["license"] and m["source"], m["file"]
+
+
+def test_compressed_and_plain_files_load_the_same_rows(tmp_path, data_dir):
+    import lzma
+
+    ref = TASKS["openbookqa"].data
+    plain = tmp_path / ref.local
+    plain.parent.mkdir(parents=True)
+    plain.write_bytes(lzma.decompress((data_dir / (ref.local + data.COMPRESSED)).read_bytes()))
+    a, b = data.load(ref, tmp_path), data.load(ref, data_dir)
+    assert a.column_names == b.column_names and list(a) == list(b) and len(a) == 500

@@ -15,12 +15,14 @@ import pytest
 
 from edgellm.eval import lmeval
 from edgellm.eval.judge import lexical_scores
-from edgellm.eval.scoring import ChoiceScorer, run_tasks
+from edgellm.eval.batched import BatchScorer
+from edgellm.eval.scoring import run_tasks
 from edgellm.eval.tasks import TASKS, select_items
 from edgellm.llamacpp.runtime import Model
 
 ITEMS = {"arc_easy": 5, "arc_challenge": 5, "hellaswag": 5, "piqa": 5, "boolq": 4, "mmlu": 5, "mmlu_5shot": 3,
-         "truthfulqa_mc1": 4, "truthfulqa_mc2": 4, "truthfulqa_gen": 4}
+         "truthfulqa_mc1": 4, "truthfulqa_mc2": 4, "truthfulqa_gen": 4, "lambada_openai": 5, "sciq": 5,
+         "winogrande": 5, "openbookqa": 5}
 MAX_NEW = 12
 # With llama.cpp's default F16 KV cache and flash attention, log-likelihoods differ from
 # float32 torch by ~1e-3 nats per token; with an F32 cache and no flash attention only the
@@ -42,9 +44,10 @@ def reference(tiny_hf, items, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ours(tiny_gguf, items):
-    with Model(tiny_gguf["F32"], n_ctx=8192, n_batch=8192, n_seq_max=32, n_threads=2,
+    # the study's batched scorer: several questions per decode, answers in parallel sequences
+    with Model(tiny_gguf["F32"], n_ctx=8192, n_batch=512, n_seq_max=256, n_threads=2,
                kv_f32=True, flash_attn=0) as m:
-        results = run_tasks(ChoiceScorer(m), items, MAX_NEW, progress=False)
+        results = run_tasks(BatchScorer(m), items, MAX_NEW, n_parallel=4, progress=False)
     return {name: {r.index: r for r in res} for name, (_, res) in results.items()}
 
 
@@ -56,8 +59,10 @@ def test_multiple_choice_agrees_with_lm_eval(name, reference, ours, items):
         r, m = ref[idx], mine[idx]
         np.testing.assert_allclose(m.lls, r.lls, atol=LL_ATOL, rtol=LL_RTOL, err_msg=f"{name} item {idx}")
         assert int(np.argmax(m.lls)) == int(np.argmax(r.lls)), (name, idx)
-        # acc (MC2: the true-answer mass, which lm-eval also reports as "acc")
+        # acc (MC2: the true-answer mass, which lm-eval also reports as "acc"; LAMBADA: is greedy)
         assert m.acc == pytest.approx(float(r.metrics["acc"]), abs=1e-4), (name, idx)
+        if TASKS[name].loglikelihood:  # lm-eval's per-item "perplexity" is the log-likelihood itself
+            assert m.lls[0] == pytest.approx(float(r.metrics["perplexity"]), abs=LL_ATOL, rel=LL_RTOL)
         if TASKS[name].acc_norm:
             assert m.acc_norm == float(r.metrics["acc_norm"]), (name, idx)
 

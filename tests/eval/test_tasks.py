@@ -14,11 +14,12 @@ def lm_eval_configs():
     tm = TaskManager()
     names = {"arc_easy": "arc_easy", "arc_challenge": "arc_challenge", "hellaswag": "hellaswag", "piqa": "piqa",
              "boolq": "boolq", "mmlu": "mmlu_anatomy", "truthfulqa_mc1": "truthfulqa_mc1",
-             "truthfulqa_mc2": "truthfulqa_mc2", "truthfulqa_gen": "truthfulqa_gen"}
+             "truthfulqa_mc2": "truthfulqa_mc2", "truthfulqa_gen": "truthfulqa_gen", "sciq": "sciq",
+             "openbookqa": "openbookqa", "lambada_openai": "lambada_openai", "winogrande": "winogrande"}
     return {ours: tm._factory._load_full_config(tm.task_index[theirs]) for ours, theirs in names.items()}
 
 
-@pytest.mark.parametrize("name", ["arc_easy", "arc_challenge", "piqa", "boolq", "mmlu"])
+@pytest.mark.parametrize("name", ["arc_easy", "arc_challenge", "piqa", "boolq", "mmlu", "sciq", "openbookqa"])
 def test_templates_are_lm_eval_s(name, lm_eval_configs):
     """Where lm-eval's template reads the same columns, the definition is lm-eval's, string for string."""
     ours, theirs = TASKS[name], lm_eval_configs[name]
@@ -26,6 +27,24 @@ def test_templates_are_lm_eval_s(name, lm_eval_configs):
     assert ours.choices == theirs["doc_to_choice"]
     if name != "boolq":  # lm-eval reads super_glue's `label`; the mirror is google/boolq's `answer`
         assert ours.target == theirs["doc_to_target"]
+
+
+def test_lambada_is_lm_eval_s_loglikelihood_task(lm_eval_configs, data_dir):
+    theirs, ours = lm_eval_configs["lambada_openai"], TASKS["lambada_openai"]
+    assert theirs["output_type"] == "loglikelihood" and ours.loglikelihood
+    assert ours.text == theirs["doc_to_text"] and ours.continuation == theirs["doc_to_target"]
+
+
+def test_winogrande_templates_equal_lm_eval_s_functions(lm_eval_configs, data_dir):
+    """lm-eval's preprocess_winogrande functions, written as templates, give the same contexts, gold and
+    continuation on real items (lm-eval's multiple input: each option fills the blank)."""
+    theirs, task = lm_eval_configs["winogrande"], TASKS["winogrande"]
+    it = select_items(task, data_dir, 20, seed=4)
+    for doc in it.docs:
+        assert task.doc_to_choice(doc) == theirs["doc_to_choice"](doc)
+        assert task.doc_to_target(doc) == theirs["doc_to_text"](doc)
+        assert task.doc_to_continuation(doc) == theirs["doc_to_target"](doc)
+        assert task.pairs(doc) == [(c, " " + theirs["doc_to_target"](doc)) for c in theirs["doc_to_choice"](doc)]
 
 
 def test_truthfulqa_prompts_render_like_lm_eval(lm_eval_configs, data_dir):
@@ -50,6 +69,10 @@ def test_every_task_renders_real_items(name, data_dir):
         if task.generative:
             assert doc["correct_answers"] and "I have no comment." in doc["correct_answers"]
             assert all(a.endswith(".") for a in doc["incorrect_answers"])
+            continue
+        if task.loglikelihood:
+            (context, continuation), = task.pairs(doc, shots)
+            assert context == ctx and context + continuation == doc["text"]
             continue
         choices = task.doc_to_choice(doc)
         assert len(choices) >= 2 and 0 <= task.doc_to_target(doc) < len(choices)
@@ -97,11 +120,11 @@ def test_bad_task_files_name_file_task_and_key(tmp_path, text, match):
 
 
 def test_a_new_task_is_a_definition(tmp_path, data_dir):
-    """Adding a task needs no code: ARC-Easy's validation split with a different prompt."""
+    """Adding a task needs no code: ARC-Challenge's test split with a different prompt."""
     path = tmp_path / "tasks.yaml"
     path.write_text(
         "arc_val:\n"
-        "  dataset: {hub: allenai/ai2_arc, config: ARC-Easy, split: validation, local: ai2_arc/ARC-Easy/validation.jsonl}\n"
+        "  dataset: {hub: allenai/ai2_arc, config: ARC-Challenge, split: test, local: ai2_arc/ARC-Challenge/test.jsonl}\n"
         "  text: \"Q: {{question}}\\nA:\"\n"
         "  choices: \"{{choices.text}}\"\n"
         "  target: \"{{choices.label.index(answerKey)}}\"\n"

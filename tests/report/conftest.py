@@ -26,12 +26,12 @@ def synth_items(eval_record: dict) -> dict:
     for task, s in eval_record["tasks"].items():
         if "acc" not in s:
             continue
-        n = s["n"]
+        n, chance = s["n"], s.get("chance")
         if task == "truthfulqa_mc2":
-            out[task] = [{"acc": s["acc"]} for _ in range(n)]
+            out[task] = [{"acc": s["acc"], "chance": chance} for _ in range(n)]
         else:
             k = round(s["acc"] * n)
-            out[task] = [{"acc": 1.0 if i < k else 0.0} for i in range(n)]
+            out[task] = [{"acc": 1.0 if i < k else 0.0, "chance": chance} for i in range(n)]
     return out
 
 

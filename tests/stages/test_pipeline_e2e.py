@@ -36,7 +36,8 @@ def _copy_repo(dst: Path) -> None:
 
 def _smoke_params(path: Path, types: list[str], distill_tokens: int = 256) -> None:
     p = yaml.safe_load(path.read_text())
-    p["data"]["local_dir"] = str((ROOT / p["data"]["local_dir"]).resolve())
+    # the copy reads its own data/mirror: nothing beside the repository (no ../shared) is needed
+    assert p["data"]["local_dir"] == "data/mirror" and not (path.parent.parent / "shared").exists()
     p["quantization"]["types"] = types
     p["evaluate"]["perplexity"] = {"n_ctx": 128, "max_chunks": 4, "n_batch": 512}
     p["evaluate"]["n_ctx"] = 4096

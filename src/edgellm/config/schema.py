@@ -81,7 +81,9 @@ class Perplexity(Strict):
 class Generation(Strict):
     #: Answer length cap for generative tasks (lm-eval's default max_gen_toks is 256; answers
     #: normally stop at "\n\n" long before; the number cut short is recorded per variant).
-    max_new_tokens: Annotated[int, Field(ge=1, le=2048)] = 64
+    max_new_tokens: Annotated[int, Field(ge=1, le=2048)] = 256
+    #: answers generated at once, each in its own llama.cpp sequence (continuous batching)
+    parallel: Annotated[int, Field(ge=1, le=128)] = 16
 
 
 class Evaluate(Strict):
@@ -90,7 +92,10 @@ class Evaluate(Strict):
     generation: Generation = Generation()
     #: Items per task (a seeded subset, the same for every variant); null = all items.
     tasks: dict[str, Annotated[int, Field(ge=1)] | None]
-    n_ctx: Annotated[int, Field(ge=256)] = 4096
+    #: KV cells of the scoring context (a pack of questions, or the parallel answers, must fit)
+    n_ctx: Annotated[int, Field(ge=256)] = 8192
+    #: tokens per llama.cpp decode when scoring: questions are packed up to this many unique tokens
+    n_batch: Annotated[int, Field(ge=32, le=8192)] = 512
 
     @field_validator("tasks")
     @classmethod
@@ -110,13 +115,18 @@ class Profile(Strict):
 
 
 class Report(Strict):
-    #: Tasks averaged into "generalization accuracy" (held-out, not TruthfulQA).
+    #: Candidate tasks of "generalization accuracy" (held-out, not TruthfulQA): the headline averages those
+    #: on which each base model is measurably above chance (one-sided exact test, Holm across the candidates)
     generalization: list[str] = ["arc_easy", "arc_challenge", "hellaswag", "piqa", "boolq", "mmlu"]
     #: Bootstrap resamples for confidence intervals (percentile method, seeded by ``seed``).
     bootstrap: Annotated[int, Field(ge=100, le=1_000_000)] = 2000
     confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
     #: Significance level of the paired tests (McNemar, paired bootstrap) against the reference variant.
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    #: Power at which the minimum detectable difference of every comparison is reported
+    power: Annotated[float, Field(gt=0.5, lt=1)] = 0.8
+    #: Generated answers per variant shown with their verdicts in the audit table (the same questions for all)
+    audit_answers: Annotated[int, Field(ge=1, le=100)] = 8
 
 
 class HostPower(Strict):
@@ -169,7 +179,7 @@ class Devices(Strict):
 
 class Data(Strict):
     #: Local mirror of the hub datasets (relative to the project root); null = the hub.
-    local_dir: str | None = "../shared/data"
+    local_dir: str | None = "data/mirror"
 
 
 class Params(Strict):

@@ -33,11 +33,16 @@ class DatasetRef:
 WIKITEXT2_TEST = DatasetRef("Salesforce/wikitext", "wikitext-2-raw-v1", "test", "wikitext/wikitext-2-raw-v1/test.jsonl")
 LAMBADA_DEV = DatasetRef("cimec/lambada", None, "validation", "lambada/development.jsonl")
 
+#: the suffix of the xz-compressed copies the repository carries (data/mirror)
+COMPRESSED = ".xz"
+
 datasets.disable_progress_bars()
 
 
 def load(ref: DatasetRef, data_dir: Path | None) -> datasets.Dataset:
     """Load a split from the local mirror when ``data_dir`` is set, otherwise from the hub.
+
+    The mirror's file may be stored xz-compressed (``<local>.xz``, as ``data/mirror`` carries it).
 
     ``data_dir`` may also be a directory laid out like a hub dataset repository
     (``<data_dir>/<hub_id>``), which is how the hub path is tested offline.
@@ -48,6 +53,8 @@ def load(ref: DatasetRef, data_dir: Path | None) -> datasets.Dataset:
     if not data_dir.is_dir():
         raise DataError(f"data directory {data_dir} does not exist (data.local_dir in params.yaml or EDGELLM_DATA_DIR)")
     path = data_dir / ref.local
+    if not path.is_file() and path.with_name(path.name + COMPRESSED).is_file():
+        path = path.with_name(path.name + COMPRESSED)  # the repository's copy (datasets decompresses it)
     if path.is_file():
         try:
             return datasets.load_dataset("json", data_files=str(path), split="train")

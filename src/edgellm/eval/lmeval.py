@@ -24,7 +24,8 @@ from .tasks import TASKS
 LM_EVAL_NAMES = {"arc_easy": "arc_easy", "arc_challenge": "arc_challenge", "hellaswag": "hellaswag",
                  "piqa": "piqa", "boolq": "boolq", "truthfulqa_mc1": "truthfulqa_mc1",
                  "truthfulqa_mc2": "truthfulqa_mc2", "truthfulqa_gen": "truthfulqa_gen",
-                 "mmlu": "mmlu_{subject}", "mmlu_5shot": "mmlu_{subject}"}
+                 "mmlu": "mmlu_{subject}", "mmlu_5shot": "mmlu_{subject}", "lambada_openai": "lambada_openai",
+                 "sciq": "sciq", "winogrande": "winogrande", "openbookqa": "openbookqa"}
 
 
 @dataclass
@@ -117,6 +118,8 @@ def run(pretrained: str | Path, items: Mapping, workdir: Path, *, batch_size: in
             metrics = {k: s[k] for k in s.get("metrics", []) if k in s}
             if TASKS[study_task].generative:
                 io = ItemOutput(None, metrics, s["resps"][0][0])
+            elif TASKS[study_task].loglikelihood:  # one (ll, is_greedy) response
+                io = ItemOutput([float(s["resps"][0][0][0])], metrics)
             else:
                 io = ItemOutput([float(r[0][0]) for r in s["resps"]], metrics)
             out.setdefault(study_task, {})[indices[s["doc_id"]]] = io

@@ -24,7 +24,7 @@ from . import data
 from .data import DatasetRef
 
 Doc = dict
-Metric = Literal["acc", "acc_only", "mc2", "truthfulqa_gen"]
+Metric = Literal["acc", "acc_only", "mc2", "loglikelihood", "truthfulqa_gen"]
 
 # lm_eval/utils.py: the environment every template is rendered in
 _ENV = Environment(loader=BaseLoader, undefined=StrictUndefined, keep_trailing_newline=True)
@@ -99,6 +99,9 @@ class Task:
     fewshot: FewShot | None = None
     process: str | None = None
     until: tuple[str, ...] = ()
+    #: lm-eval's multiple input (WinoGrande): the choices are contexts, ``continuation`` is shared
+    multiple_input: bool = False
+    continuation: str | None = None
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
     source: dict = field(default_factory=dict, compare=False, repr=False)
@@ -106,6 +109,11 @@ class Task:
     @property
     def generative(self) -> bool:
         return self.metric == "truthfulqa_gen"
+
+    @property
+    def loglikelihood(self) -> bool:
+        """lm-eval's output_type loglikelihood: one continuation, acc = it is the greedy one."""
+        return self.metric == "loglikelihood"
 
     @property
     def acc_norm(self) -> bool:
@@ -141,6 +149,36 @@ class Task:
             raise ValueError(f"task {self.name}: target template gave {s!r}, not an index")
         return int(s)
 
+    def doc_to_continuation(self, doc: Doc) -> str:
+        """The continuation of a loglikelihood or multiple-input task (lm-eval's doc_to_target there)."""
+        c = self.continuation
+        if c is None:
+            raise ValueError(f"task {self.name} has no continuation")
+        return doc[c] if c in doc else _render(c, doc)
+
+    def pairs(self, doc: Doc, shots: Sequence[Doc] = ()) -> list[tuple[str, str]]:
+        """The (context, continuation) strings lm-eval's ``construct_requests`` scores for one document:
+        one per choice, the context once per choice (multiple input: one context per choice and the
+        same continuation), or the single pair of a loglikelihood task."""
+        if self.loglikelihood:
+            return [(self.context(doc, shots), self.doc_to_continuation(doc))]
+        if self.multiple_input:
+            prefix = self.context(doc, shots)
+            cont = self.target_delimiter + self.doc_to_continuation(doc)
+            return [(prefix + ctx, cont) for ctx in self.doc_to_choice(doc)]
+        ctx = self.context(doc, shots)
+        return [(ctx, self.target_delimiter + c) for c in self.doc_to_choice(doc)]
+
+    def chance(self, doc: Doc) -> float:
+        """The accuracy of guessing uniformly: 1/k for k choices (MC2: the true answers' share), 0 for
+        a loglikelihood task (the greedy continuation is one of the whole vocabulary's)."""
+        if self.generative or self.loglikelihood:
+            return 0.0
+        if self.metric == "mc2":
+            labels = self.doc_to_labels(doc)
+            return sum(labels) / len(labels)
+        return 1.0 / len(self.doc_to_choice(doc))
+
     def doc_to_labels(self, doc: Doc) -> list[int]:
         if self.labels is None:
             raise ValueError(f"task {self.name} has no labels")
@@ -160,6 +198,8 @@ class Task:
     def context(self, doc: Doc, shots: Sequence[Doc] = ()) -> str:
         """lm-eval's ``fewshot_context`` without a chat template: description, labelled shots, prompt."""
         out = _render(self.description, doc) if self.description else ""
+        if shots and (self.multiple_input or self.loglikelihood):
+            raise ValueError(f"task {self.name}: few-shot examples are not supported for this output type")
         for s in shots:
             answer = self.doc_to_choice(s)[self.doc_to_target(s)]
             out += self.doc_to_text(s) + self.target_delimiter + answer + self.fewshot_delimiter
@@ -171,7 +211,7 @@ class TaskFileError(ValueError):
 
 
 _KEYS = {"include", "dataset", "text", "choices", "target", "labels", "description", "fewshot", "process",
-         "until", "metric", "target_delimiter", "fewshot_delimiter"}
+         "until", "metric", "target_delimiter", "fewshot_delimiter", "multiple_input", "continuation"}
 
 
 def _ref(d: dict, where: str) -> DatasetRef:
@@ -210,8 +250,13 @@ def load_tasks(path: str | Path = TASKS_FILE) -> dict[str, Task]:
             raise TaskFileError(f"{where}: metric {spec['metric']!r} is not one of {list(Metric.__args__)}")
         if spec.get("process") and spec["process"] not in PROCESSORS:
             raise TaskFileError(f"{where}: process {spec['process']!r} is not one of {sorted(PROCESSORS)}")
-        if spec["metric"] != "truthfulqa_gen" and ("choices" not in spec or "target" not in spec):
+        if spec["metric"] == "loglikelihood":
+            if "continuation" not in spec:
+                raise TaskFileError(f"{where}: a loglikelihood task needs a continuation")
+        elif spec["metric"] != "truthfulqa_gen" and ("choices" not in spec or "target" not in spec):
             raise TaskFileError(f"{where}: a multiple-choice task needs choices and target")
+        if spec.get("multiple_input") and "continuation" not in spec:
+            raise TaskFileError(f"{where}: a multiple-input task needs a continuation")
         fs = spec.get("fewshot")
         tasks[name] = Task(
             name=name, data=_ref(spec["dataset"], where), text=spec["text"], metric=spec["metric"],
@@ -219,6 +264,7 @@ def load_tasks(path: str | Path = TASKS_FILE) -> dict[str, Task]:
             description=spec.get("description"),
             fewshot=FewShot(int(fs["n"]), _ref(fs["dataset"], where + " fewshot"), fs.get("match")) if fs else None,
             process=spec.get("process"), until=tuple(spec.get("until", ())),
+            multiple_input=bool(spec.get("multiple_input", False)), continuation=spec.get("continuation"),
             target_delimiter=spec.get("target_delimiter", " "), fewshot_delimiter=spec.get("fewshot_delimiter", "\n\n"),
             source=spec,
         )

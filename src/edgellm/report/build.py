@@ -18,7 +18,7 @@ from ..provenance import versions
 from ..records import BundleRecord, CompressedModelRecord
 from . import compression_figures, devices, figures, paper, significance, tables
 from .analysis import recovery, recovery_summary
-from .results import add_significance, base_note, collect, comparisons, metrics
+from .results import add_significance, base_note, collect, comparisons, judge_agreement, judge_audit, metrics
 
 #: figure stem -> the function that draws it
 FIGURES = {
@@ -36,7 +36,8 @@ FIGURES = {
 #: table stem -> the function that writes its LaTeX
 TABLES = {
     "quality": tables.quality, "resources": tables.resources, "tensor_types": tables.tensor_types,
-    "compression": tables.compression, "hallucination": tables.hallucination,
+    "compression": tables.compression, "hallucination": tables.hallucination, "tasks": tables.tasks,
+    "comparisons": tables.comparisons, "judges": tables.judges, "audit": tables.audit,
     "devices": devices.devices_table, "accessibility": devices.accessibility_table, "bundles": devices.bundles_table,
 }
 #: the columns of plots/variants.csv (``dvc plots``)
@@ -53,8 +54,8 @@ def distill_histories(params: Params, lay: Layout) -> dict[str, list[dict]]:
 def variant_figures(params: Params, lay: Layout, df: pd.DataFrame, speed: pd.DataFrame, rec: pd.DataFrame,
                     comp: pd.DataFrame, note: str) -> list[Path]:
     """Every figure of the variants (the fleet's are drawn by :func:`devices.build_devices`)."""
-    out, gen, rep = lay.figures, params.report.generalization, params.report
-    return [*figures.accuracy_vs_size(df, out, note, gen), *figures.perplexity_vs_bpw(df, out, note),
+    out, rep = lay.figures, params.report
+    return [*figures.accuracy_vs_size(df, out, note), *figures.perplexity_vs_bpw(df, out, note),
             *figures.kl_vs_bpw(df, out, note), *figures.speed_vs_bpw(df, speed, out, note),
             *figures.hallucination_vs_bpw(df, out, note),
             *compression_figures.pareto_size(df, out, note),
@@ -72,11 +73,14 @@ def tool_versions(params: Params, lay: Layout) -> dict:
 
 
 def build(params: Params, lay: Layout) -> dict:
-    df, speed, per_item = collect(params, lay)
+    df, speed, per_item, task_screen, chance = collect(params, lay)
     rec = recovery(df, params)
-    comp = comparisons(params, per_item)
+    comp = comparisons(params, per_item, chance)
     df = add_significance(df, comp)
+    audit = judge_audit(params, lay)
     write_csv(df, lay.results_table)
+    write_csv(task_screen, lay.task_screen_table)
+    write_csv(audit, lay.audit_table)
     write_csv(speed, lay.speed_table)
     write_csv(rec, lay.recovery_table)
     write_csv(comp, lay.comparisons_table)
@@ -87,11 +91,11 @@ def build(params: Params, lay: Layout) -> dict:
     write_csv(df[[c for c in PLOT_COLUMNS if c in df]], lay.variants_plot)
     note = base_note(params, lay)
     figs = variant_figures(params, lay, df, speed, rec, comp, note)
-    tabs = tables.write_tables(df, lay.tables, note, params.report.generalization, params.report.confidence,
-                               params.report.alpha)
+    tabs = tables.write_tables(df, comp, task_screen, audit, judge_agreement(lay), lay.tables, note, params.report)
     dev_figs, dev_tabs, dev_numbers = devices.build_devices(params, lay)
     figs += dev_figs
     tabs += dev_tabs
-    tabs += paper.write_paper_inputs(params, lay, df, comp, rec, dev_numbers, tool_versions(params, lay))
+    tabs += paper.write_paper_inputs(params, lay, df, comp, rec, task_screen, dev_numbers,
+                                      tool_versions(params, lay))
     return {"rows": len(df), "figures": [str(p.relative_to(lay.root)) for p in figs],
             "tables": [str(p.relative_to(lay.root)) for p in tabs]}

@@ -46,9 +46,10 @@ def _curve(df, x, y, yerr, xlabel, ylabel, title, stem: Path, note: str, logy=Fa
     return savefig(fig, stem)
 
 
-def accuracy_vs_size(df_all: pd.DataFrame, out_dir: Path, base_note: str, gen: list[str]) -> list[Path]:
+def accuracy_vs_size(df_all: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
+    n_tasks = len(str(df_all["gen_tasks"].iloc[0]).split()) if len(df_all) else 0
     return _curve(quantized(df_all), "file_mb", "gen_acc", "gen_acc_stderr", "GGUF file size (MB)",
-                  f"Generalization accuracy (mean acc, {len(gen)} tasks)", "Accuracy vs model size",
+                  f"Generalization accuracy (mean acc, {n_tasks} tasks above chance)", "Accuracy vs model size",
                   out_dir / "accuracy_vs_size", base_note)
 
 

@@ -33,15 +33,57 @@ from ..io import write_csv, write_text
 from ..paths import Layout
 from ..records import BundleRecord, load_model_record
 from .latex import Macro, fmt_grouped, tex_escape
-from .results import HEADLINE
+from .results import HEADLINE, TASK_LABELS
 
 #: results.csv columns available through \val{variant}{column}
 VALUE_COLUMNS = ("file_mb", "bpw", "ppl", "kld", "same_top_p", "gen_acc", "gen_acc_ci_low", "gen_acc_ci_high",
-                 "halluc_mc1", "mc2", "halluc_gen_rougeL", "halluc_gen_embed", "pp_ts", "tg_ts", "ttft_ms",
+                 "halluc_mc1", "mc2", "halluc_gen_rougeL", "halluc_gen_embed", "informative", "ti_rougeL", "ti_embed",
+                 "gen_acc_mde", "gen_acc_p_holm", "pp_ts", "tg_ts", "ttft_ms",
                  "peak_rss_mb", "hf_params", "param_reduction")
 
 __all__ = ["VALUE_COLUMNS", "PaperError", "artifacts", "artifacts_tex", "check_log", "main", "numbers_tex",
-           "study_numbers", "tex_escape", "versions_tex", "write_paper_inputs"]
+           "power_numbers", "study_numbers", "tex_escape", "versions_tex", "write_paper_inputs"]
+
+
+def power_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame,
+                  screen: pd.DataFrame) -> dict[str, Macro]:
+    """The study's sizes and what they can detect: items per headline metric, chance, the task screen,
+    minimum detectable differences and the Holm-adjusted verdicts."""
+    ref_name = f"{next(iter(params.models))}-{params.evaluate.kl_base}"
+    ref = df.set_index("variant").loc[ref_name]
+    rel = lambda p: p.relative_to(lay.root).as_posix()
+    res, cmp_, scr = rel(lay.results_table), rel(lay.comparisons_table), rel(lay.task_screen_table)
+    f = fmt_grouped
+    label = lambda t: tex_escape(TASK_LABELS.get(t, t))
+    mine = screen[screen["reference"] == ref_name]
+    at_chance = mine[~mine["in_headline"].astype(bool)]
+    q = comp[(comp["metric"] == "gen_acc") & (comp["reference"] == ref_name)]
+    below = comp[~comp["detectable"].astype(bool)]
+    r_ref = lambda col: f"{res}: {col} (reference variant {ref_name})"
+    n = {
+        "genTasks": (", ".join(label(t) for t in str(ref["gen_tasks"]).split()) or "none",
+                     f"{scr}: task where in_headline (reference {ref_name})"),
+        "nGenTasks": (len(str(ref["gen_tasks"]).split()), f"{scr}: in_headline (count)"),
+        "nCandidateTasks": (len(mine), f"{scr}: task (count, reference {ref_name})"),
+        "atChanceTasks": (", ".join(label(t) for t in at_chance["task"]) or "none",
+                          f"{scr}: task where not in_headline"),
+        "genItems": (f(ref["gen_acc_n"], 0), r_ref("gen_acc_n")),
+        "genChance": (f(ref["gen_acc_chance"], 3), r_ref("gen_acc_chance")),
+        "mcItems": (f(ref.get("halluc_mc1_n", float("nan")), 0), r_ref("halluc_mc1_n")),
+        "genAnswers": (f(ref.get("informative_n", float("nan")), 0), r_ref("informative_n")),
+        "pplTokens": (f(ref["ppl_tokens"], 0), r_ref("ppl_tokens")),
+        "refInformative": (f(ref.get("informative", float("nan")), 3), r_ref("informative")),
+        "refTruthful": (f(1 - ref.get("halluc_gen_rougeL", float("nan")), 3), r_ref("1 - halluc_gen_rougeL")),
+        "refTI": (f(ref.get("ti_rougeL", float("nan")), 3), r_ref("ti_rougeL")),
+        "refTIEmbed": (f(ref.get("ti_embed", float("nan")), 3), r_ref("ti_embed")),
+        "quantMdeMin": (f(q["mde"].min(), 3) if len(q) else "--", f"{cmp_}: mde (gen_acc vs {ref_name}, smallest)"),
+        "quantMdeMax": (f(q["mde"].max(), 3) if len(q) else "--", f"{cmp_}: mde (gen_acc vs {ref_name}, largest)"),
+        "powerLevel": (f"{params.report.power:g}", "params.yaml: report.power"),
+        "nBelowMde": (len(below), f"{cmp_}: detectable is false (|delta| < mde, count)"),
+        "nFamilies": (comp["family"].nunique() if len(comp) else 0, f"{cmp_}: family (count)"),
+    }
+    origin = f"{__name__}.{power_numbers.__qualname__}"
+    return {k: Macro(v, origin, src) for k, (v, src) in n.items()}
 
 
 def study_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame,
@@ -105,10 +147,11 @@ def study_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFr
         "fastVariant": (tex_escape(fast["variant"]), r_fast("variant")), "fastTg": (f(fast["tg_ts"], 1), r_fast("tg_ts")),
         "speedup": (f(fast["tg_ts"] / ref["tg_ts"], 1), f"{res}: tg_ts (fastest / reference)"),
         "nComparisons": (len(comp), f"{cmp_}: rows (count)"),
-        "nSignificant": (len(sig), f"{cmp_}: significant (count)"),
+        "nSignificant": (len(sig), f"{cmp_}: significant (Holm-adjusted p < alpha, count)"),
         "significantList": ("; ".join(f"{tex_escape(r['label'])} of {tex_escape(r['variant'])} "
-                                      f"({r['delta']:+.3f}, $p={r['p']:.3f}$)" for _, r in sig.iterrows()) or "none",
-                            f"{cmp_}: label, variant, delta, p (significant rows)"),
+                                      f"(${r['delta']:+.3f}$, MDE {r['mde']:.3f}, Holm $p={r['p_holm']:.3g}$)"
+                                      for _, r in sig.iterrows()) or "none",
+                            f"{cmp_}: label, variant, delta, mde, p_holm (significant rows)"),
         "hostDevice": (tex_escape(str(df["device"].iloc[0])), f"{res}: device (first variant)"),
     }
     first = "(first distilled variant)"
@@ -226,10 +269,10 @@ def versions_tex(versions: dict) -> str:
 
 
 def write_paper_inputs(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame, rec: pd.DataFrame,
-                       extra: dict[str, Macro], versions: dict) -> list[Path]:
+                       screen: pd.DataFrame, extra: dict[str, Macro], versions: dict) -> list[Path]:
     """numbers.tex, artifacts.tex (and results/artifacts.csv) and versions.tex."""
     out = lay.generated
-    scalars = {**study_numbers(params, lay, df, comp, rec), **extra}
+    scalars = {**study_numbers(params, lay, df, comp, rec), **power_numbers(params, lay, df, comp, screen), **extra}
     art = artifacts(params, lay)
     write_csv(art, lay.artifacts_table)
     files = {"numbers.tex": numbers_tex(scalars, df, lay.results_table.relative_to(lay.root).as_posix()),

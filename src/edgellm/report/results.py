@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..config import Params
 from ..eval import stats
+from ..eval.judge import audit_sample
 from ..io import read_json
 from ..paths import Layout
 from ..records import (
@@ -25,6 +26,7 @@ from ..records import (
     RecordMissing,
     load_model_record,
 )
+from .screen import headline_tasks, screen
 
 TASK_LABELS = {
     "arc_easy": "ARC-Easy",
@@ -37,16 +39,27 @@ TASK_LABELS = {
     "truthfulqa_mc1": "TruthfulQA MC1",
     "truthfulqa_mc2": "TruthfulQA MC2",
     "truthfulqa_gen": "TruthfulQA (generated)",
+    "lambada_openai": "LAMBADA",
+    "sciq": "SciQ",
+    "winogrande": "WinoGrande",
+    "openbookqa": "OpenBookQA",
 }
-#: Headline quality metrics: name -> (label, higher is better, 0/1 per item)
+#: Headline quality metrics: name -> (label, higher is better, 0/1 per item). Each is one family of paired
+#: tests (every variant against its reference), Holm-adjusted within the family.
 HEADLINE = {
     "gen_acc": ("Generalization accuracy", True, True),
     "halluc_mc1": ("Hallucination: TruthfulQA MC1 error", False, True),
     "mc2": ("TruthfulQA MC2 (mass on true answers)", True, False),
-    "halluc_gen_rougeL": ("Hallucination: generated, ROUGE-L judge", False, True),
-    "halluc_gen_bleu": ("Hallucination: generated, BLEU judge", False, True),
-    "halluc_gen_embed": ("Hallucination: generated, embedding judge", False, True),
+    "informative": ("Generated answers: informative", True, True),
+    "halluc_gen_rougeL": ("Hallucination: generated, not truthful (ROUGE-L)", False, True),
+    "ti_rougeL": ("Generated: truthful and informative (ROUGE-L)", True, True),
+    "halluc_gen_embed": ("Hallucination: generated, not truthful (embedding)", False, True),
+    "ti_embed": ("Generated: truthful and informative (embedding)", True, True),
 }
+#: per-answer keys of the judge's verdicts -> the metric they give (hallucinated = 1 - truthful)
+JUDGED = {"informative": "informative", "halluc_rougeL": "halluc_gen_rougeL", "halluc_bleu": "halluc_gen_bleu",
+          "halluc_embed": "halluc_gen_embed", "truthful_informative_rougeL": "ti_rougeL",
+          "truthful_informative_bleu": "ti_bleu", "truthful_informative_embed": "ti_embed"}
 
 #: a stage record the report needs is missing (the message names the file and the stage)
 ReportError = RecordMissing
@@ -93,12 +106,21 @@ def kind(ck: CompressedModelRecord | None) -> str:
     return label + (" + KD" if pr and ck.distill else "")
 
 
-def item_scores(lay: Layout, variant: str, gen: list[str], judged: dict) -> dict[str, dict[str, np.ndarray]]:
-    """Per-item scores of one variant, metric -> task -> array in the prepared items' order."""
+def read_items(lay: Layout, variant: str) -> dict:
     path = lay.items(variant)
     if not path.is_file():
         raise RecordMissing(f"{path}: per-item evaluation record missing; run its stage (dvc repro evaluate)")
-    items = read_json(path)
+    return read_json(path)
+
+
+def item_chance(items: dict) -> dict[str, np.ndarray]:
+    """task -> each item's accuracy under uniform guessing (from the evaluate stage's per-item record)."""
+    return {t: np.array([r.get("chance", np.nan) for r in rows], dtype=np.float64)
+            for t, rows in items.items() if rows and "acc" in rows[0]}
+
+
+def item_scores(items: dict, variant: str, gen: list[str], judged: dict) -> dict[str, dict[str, np.ndarray]]:
+    """Per-item scores of one variant, metric -> task -> array in the prepared items' order."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for t, rows in items.items():
         if rows and "acc" in rows[0]:
@@ -110,11 +132,21 @@ def item_scores(lay: Layout, variant: str, gen: list[str], judged: dict) -> dict
     if "truthfulqa_mc2_acc" in out:
         out["mc2"] = {"truthfulqa_mc2": out.pop("truthfulqa_mc2_acc")["truthfulqa_mc2"]}
     for t, res in (judged.get("variants", {}).get(variant) or {}).items():
-        for judge in ("rougeL", "bleu", "embed"):
-            key = f"halluc_{judge}"
+        for key, metric in JUDGED.items():
             if res["items"] and key in res["items"][0]:
-                out[f"halluc_gen_{judge}"] = {t: np.array([r[key] for r in res["items"]], dtype=np.float64)}
+                out[metric] = {t: np.array([r[key] for r in res["items"]], dtype=np.float64)}
     return out
+
+
+def metric_chance(metric: str, chance: dict[str, np.ndarray], gen: list[str]) -> float:
+    """A headline metric's value under uniform guessing on its items (NaN where guessing has no meaning)."""
+    if metric == "gen_acc" and gen:
+        return float(np.mean([chance[t].mean() for t in gen]))
+    if metric == "halluc_mc1" and "truthfulqa_mc1" in chance:
+        return float(1 - chance["truthfulqa_mc1"].mean())
+    if metric == "mc2" and "truthfulqa_mc2" in chance:
+        return float(chance["truthfulqa_mc2"].mean())
+    return float("nan")
 
 
 def reference_variant(var, params: Params) -> str | None:
@@ -126,8 +158,13 @@ def reference_variant(var, params: Params) -> str | None:
     return None if var.qtype == params.evaluate.kl_base else f"{var.base}-{params.evaluate.kl_base}"
 
 
-def comparisons(params: Params, per_item: dict) -> pd.DataFrame:
-    """Every variant against its reference on the same items, for every headline metric."""
+def comparisons(params: Params, per_item: dict, chance: dict[str, float]) -> pd.DataFrame:
+    """Every variant against its reference on the same items, for every headline metric.
+
+    Each metric is one family: its p-values across the variants are Holm-adjusted, and a difference is
+    called significant only when the adjusted p is below ``report.alpha``. ``mde`` is the minimum detectable
+    difference (alpha, ``report.power``) from the observed discordance; ``chance``: "variant/metric" -> level.
+    """
     rep = params.report
     out = []
     for var in params.all_variants():
@@ -139,17 +176,25 @@ def comparisons(params: Params, per_item: dict) -> pd.DataFrame:
             if a is None or b is None:
                 continue
             c = stats.compare(a, b, binary, rep.bootstrap, rep.confidence, rep.alpha,
-                              stats.rng_for(params.seed, var.name, ref, metric))
+                              stats.rng_for(params.seed, var.name, ref, metric), rep.power)
             worse = (c["delta"] < 0) if higher else (c["delta"] > 0)
-            out.append({"variant": var.name, "reference": ref, "metric": metric, "label": label,
-                        "n": int(sum(len(x) for x in b.values())), **c,
+            out.append({"variant": var.name, "reference": ref, "metric": metric, "label": label, "family": metric,
+                        "n": int(sum(len(x) for x in b.values())), "chance": chance.get(f"{ref}/{metric}"), **c,
                         "direction": "worse" if worse and c["delta"] != 0 else ("better" if c["delta"] else "same")})
-    cols = ["variant", "reference", "metric", "label", "n", "delta", "ci_low", "ci_high", "p", "test",
-            "significant", "direction", "only_ref", "only_variant"]
-    return pd.DataFrame(out, columns=cols)
+    cols = ["variant", "reference", "metric", "label", "family", "n", "chance", "delta", "ci_low", "ci_high",
+            "mde", "p", "p_holm", "test", "significant", "detectable", "direction", "only_ref", "only_variant",
+            "discordance"]
+    df = pd.DataFrame(out, columns=cols)
+    for _, idx in df.groupby("family", sort=False).groups.items():
+        df.loc[idx, "p_holm"] = stats.holm(df.loc[idx, "p"].tolist())
+    df["significant"] = df["p_holm"] < rep.alpha
+    # a difference at least as large as the study can detect (power report.power); smaller ones are reported
+    # as below the detectable size whatever their p
+    df["detectable"] = df["delta"].abs() >= df["mde"]
+    return df
 
 
-def variant_row(params: Params, lay: Layout, var) -> dict:
+def variant_row(params: Params, lay: Layout, var, gen: list[str]) -> dict:
     """The quality, size and speed columns of one variant, straight from its stage records."""
     v, model, qtype = var.name, var.checkpoint, var.qtype
     g = GgufRecord.load(lay.gguf_record(v))
@@ -183,9 +228,11 @@ def variant_row(params: Params, lay: Layout, var) -> dict:
             row[f"{t}_acc_norm"] = s.acc_norm
             row[f"{t}_acc_norm_stderr"] = s.acc_norm_stderr
         row[f"{t}_n"] = s.n
-    gen = params.report.generalization
-    row["gen_acc"] = float(np.mean([row[f"{t}_acc"] for t in gen]))
-    row["gen_acc_stderr"] = math.sqrt(sum(row[f"{t}_acc_stderr"] ** 2 for t in gen)) / len(gen)
+        if s.perplexity is not None:
+            row[f"{t}_ppl"] = s.perplexity
+    row["gen_tasks"] = " ".join(gen)
+    row["gen_acc"] = float(np.mean([row[f"{t}_acc"] for t in gen])) if gen else float("nan")
+    row["gen_acc_stderr"] = (math.sqrt(sum(row[f"{t}_acc_stderr"] ** 2 for t in gen)) / len(gen)) if gen else float("nan")
     if "truthfulqa_mc1_acc" in row:
         row["halluc_mc1"] = 1.0 - row["truthfulqa_mc1_acc"]
         row["halluc_mc1_stderr"] = row["truthfulqa_mc1_acc_stderr"]
@@ -207,22 +254,31 @@ def add_speed(row: dict, p: ProfileRecord) -> dict:
     return row
 
 
-def collect(params: Params, lay: Layout) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """One row per variant (main table), one row per variant x thread count (speed), per-item scores."""
+def collect(params: Params, lay: Layout) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame, dict]:
+    """One row per variant (main table), one row per variant x thread count (speed), per-item scores, the
+    task screen (which tasks enter generalization accuracy) and each headline metric's chance level."""
     rows, speed_rows = [], []
-    gen = params.report.generalization
     judged = read_json(lay.judged) if lay.judged.is_file() else {}
+    items = {v: read_items(lay, v) for v in params.variants()}
+    chance = {v: item_chance(it) for v, it in items.items()}
+    task_screen = screen(params, {v: item_scores(it, v, [], {}) for v, it in items.items()}, chance)
+    gen_of = headline_tasks(task_screen)
     per_item: dict = {}
+    levels: dict[str, float] = {}
     for var in params.all_variants():
         v = var.name
-        row = variant_row(params, lay, var)
-        per_item[v] = item_scores(lay, v, gen, judged)
+        gen = gen_of[var.base]
+        row = variant_row(params, lay, var, gen)
+        per_item[v] = item_scores(items[v], v, gen, judged)
         for metric, groups in per_item[v].items():
-            if metric in HEADLINE or metric.endswith("_acc"):
+            if metric in HEADLINE or metric.endswith("_acc") or metric == "ti_bleu":
                 point, lo, hi = stats.bootstrap_ci(list(groups.values()), params.report.bootstrap,
                                                    params.report.confidence, stats.rng_for(params.seed, v, metric))
                 row[metric] = point
                 row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = lo, hi
+            if metric in HEADLINE:
+                row[f"{metric}_n"] = int(sum(len(g) for g in groups.values()))
+                row[f"{metric}_chance"] = levels[f"{v}/{metric}"] = metric_chance(metric, chance[v], gen)
         p = ProfileRecord.load(lay.profile_record(v))
         rows.append(add_speed(row, p))
         for r in p.runs:
@@ -230,14 +286,14 @@ def collect(params: Params, lay: Layout) -> tuple[pd.DataFrame, pd.DataFrame, di
                 speed_rows.append({"variant": v, "model": var.checkpoint, "type": var.qtype, "bpw": row["bpw"],
                                    "device": p.device.name, "threads": r.threads, "test": test,
                                    "avg_ts": b.avg_ts, "stddev_ts": b.stddev_ts})
-    return pd.DataFrame(rows), pd.DataFrame(speed_rows), per_item
+    return pd.DataFrame(rows), pd.DataFrame(speed_rows), per_item, task_screen, levels
 
 
 def metrics(df: pd.DataFrame) -> dict:
     """A compact view for ``dvc metrics show`` / ``dvc metrics diff``."""
     keep = ["hf_params", "param_reduction", "file_mb", "bpw", "ppl", "kld", "same_top_p", "gen_acc",
-            "gen_acc_ci_low", "gen_acc_ci_high", "halluc_mc1", "mc2", "halluc_gen_rougeL", "halluc_gen_bleu",
-            "halluc_gen_embed", "tg_ts", "pp_ts", "peak_rss_mb"]
+            "gen_acc_ci_low", "gen_acc_ci_high", "gen_acc_n", "halluc_mc1", "mc2", "informative", "halluc_gen_rougeL",
+            "halluc_gen_bleu", "halluc_gen_embed", "ti_rougeL", "ti_embed", "tg_ts", "pp_ts", "peak_rss_mb"]
     out = {}
     for _, r in df.iterrows():
         out[r["variant"]] = {k: (None if pd.isna(r.get(k)) else round(float(r[k]), 6)) for k in keep if k in r}
@@ -261,6 +317,25 @@ def add_significance(df: pd.DataFrame, comp: pd.DataFrame) -> pd.DataFrame:
     for _, c in comp.iterrows():
         i = df.index[df["variant"] == c["variant"]][0]
         df.loc[i, "reference"] = c["reference"]
-        for k in ("delta", "p", "significant"):
+        for k in ("delta", "p", "p_holm", "mde", "significant"):
             df.loc[i, f"{c['metric']}_{k}"] = c[k]
     return df
+
+
+def judge_audit(params: Params, lay: Layout) -> pd.DataFrame:
+    """A seeded sample of generated answers (the same questions for every variant) with every verdict,
+    so that a reader can check the judges by eye."""
+    judged = read_json(lay.judged) if lay.judged.is_file() else {}
+    rows = audit_sample(judged.get("variants", {}), params.report.audit_answers, params.seed)
+    return pd.DataFrame(rows)
+
+
+def judge_agreement(lay: Layout) -> pd.DataFrame:
+    """Per variant and pair of judges: how often their truthful verdicts agree, and Cohen's kappa."""
+    judged = read_json(lay.judged) if lay.judged.is_file() else {}
+    rows = []
+    for v, tasks in sorted(judged.get("variants", {}).items()):
+        for t, res in tasks.items():
+            for pair, a in res.get("agreement", {}).items():
+                rows.append({"variant": v, "task": t, "pair": pair.replace("_vs_", " vs "), **a})
+    return pd.DataFrame(rows, columns=["variant", "task", "pair", "n", "agreement", "kappa"])

@@ -46,8 +46,8 @@ def quality_significance(df: pd.DataFrame, comp: pd.DataFrame, out_dir: Path, co
     axes[0][0].invert_yaxis()
     fig.suptitle(f"Accuracy and hallucination per variant with {confidence:.0%} bootstrap intervals", fontsize=10)
     fig.text(0.01, -0.01, f"Filled markers: significantly different from the variant's reference on the same items "
-             f"(red worse, green better; McNemar exact test for 0/1 scores, paired bootstrap for MC2; alpha = {alpha}, "
-             "not corrected for multiple comparisons). Black: reference variants. Reference: the base model at the "
+             f"(red worse, green better; McNemar exact test for 0/1 scores, sign-flip permutation test for MC2; "
+             f"Holm-adjusted within each metric, alpha = {alpha}). Black: reference variants. Reference: the base model at the "
              "same GGUF type for compressed variants, the base model's F16 for quantized ones. " + note,
              fontsize=7, ha="left", va="top", wrap=True)
     fig.tight_layout()

@@ -1,4 +1,5 @@
-"""The paper's LaTeX tables of the variants: quality, resources, tensor types, compression and hallucination.
+"""The paper's LaTeX tables of the variants: quality, resources, tensor types, compression, hallucination,
+the task screen, the paired comparisons with their power, the judges' agreement and the answer audit.
 
 One function per table, named after the table's file stem (``paper/tables/<stem>.tex``);
 cells are plain text (escaped) unless marked :class:`~edgellm.report.latex.Tex`.
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config.schema import Report
 from ..eval.judge import HALLUCINATION_RULE
 from ..io import write_text
-from .latex import Tex, fmt, generated_by, latex_table, tex_escape
+from .latex import Tex, fmt, generated_by, header_lines, latex_table, tex_escape
 from .results import HEADLINE, TASK_LABELS
 
 
@@ -21,19 +23,26 @@ def pm(x, sd, nd: int) -> Tex:
     return Tex(f"{fmt(x, nd)} $\\pm$ {fmt(sd, nd)}")
 
 
-def quality(df: pd.DataFrame, base_note: str, gen: list[str]) -> str:
+def task_list(df: pd.DataFrame) -> str:
+    """The tasks generalization accuracy averages (those above chance), as readers know them."""
+    tasks = str(df["gen_tasks"].iloc[0]).split() if len(df) else []
+    return ", ".join(TASK_LABELS.get(t, t) for t in tasks) or "none"
+
+
+def quality(df: pd.DataFrame, base_note: str) -> str:
     rows = []
     for _, r in df.iterrows():
         rows.append([r["variant"], fmt(r["bpw"], 2), fmt(r["file_mb"], 1), pm(r["ppl"], r["ppl_stderr"], 2),
                      fmt(r["kld"], 4), fmt(100 * r["same_top_p"], 1) if pd.notna(r["same_top_p"]) else "--",
-                     pm(r["gen_acc"], r["gen_acc_stderr"], 3), fmt(r.get("halluc_mc1")), fmt(r.get("mc2"))])
+                     with_ci(r, "gen_acc"), fmt(r.get("halluc_mc1")), fmt(r.get("mc2"))])
+    n = int(df["gen_acc_n"].iloc[0]) if "gen_acc_n" in df and len(df) else 0
     return latex_table(
-        ["Variant", "BPW", "MB", "PPL", "KLD", "Top-1 %", "Gen. acc", "MC1 err", "MC2"], rows,
-        "Quality of each GGUF variant: WikiText-2 perplexity (llama-perplexity protocol), KL divergence and "
-        "top-1 agreement with F16, generalization accuracy (mean acc over "
-        + ", ".join(TASK_LABELS.get(t, t) for t in gen) + ") and "
-        f"TruthfulQA hallucination (MC1 error, MC2). {base_note}",
-        "tab:quality", "lrrrrrrrr")
+        ["Variant", "BPW", "MB", "PPL", "KLD", "Top-1 %", "Gen. acc [CI]", "MC1 err", "MC2"], rows,
+        f"Quality of each GGUF variant: WikiText-2 perplexity (llama-perplexity protocol; "
+        f"{int(df['ppl_tokens'].iloc[0]):,} scored tokens), KL divergence and top-1 agreement with F16, "
+        f"generalization accuracy (mean acc over the tasks on which the base model is above chance: "
+        f"{task_list(df)}; n = {n:,} items) and TruthfulQA hallucination (MC1 error, MC2). {base_note}",
+        "tab:quality", "lrrrrrlrr")
 
 
 def resources(df: pd.DataFrame) -> str:
@@ -76,37 +85,113 @@ def with_ci(r, m, nd=3) -> str:
     return f"{fmt(r[m], nd)} [{fmt(r[f'{m}_ci_low'], 2)}, {fmt(r[f'{m}_ci_high'], 2)}]"
 
 
-def hallucination(df: pd.DataFrame, gen: list[str], confidence: float, alpha: float, note: str) -> str:
+#: the generated-answer columns of the hallucination table: column -> header
+GENERATED = {"informative": "Informative", "halluc_gen_rougeL": "Not truthful ROUGE-L", "ti_rougeL": "T&I ROUGE-L",
+             "halluc_gen_embed": "Not truthful embed.", "ti_embed": "T&I embed."}
+
+
+def hallucination(df: pd.DataFrame, confidence: float, alpha: float, note: str) -> str:
     rows = []
     for _, r in df.iterrows():
         cells = [r["variant"]]
-        for m in HEADLINE:
+        for m in ("halluc_mc1", "mc2", *GENERATED):
             cell = with_ci(r, m)
             sig = r.get(f"{m}_significant")
             if sig is not None and not pd.isna(sig) and bool(sig):
                 cell = Tex(tex_escape(cell) + r"$^\dagger$")
             cells.append(cell)
         rows.append(cells)
-    tasks = ", ".join(TASK_LABELS.get(t, t) for t in gen)
+    n_gen = int(df["informative_n"].iloc[0]) if "informative_n" in df and len(df) else 0
+    n_mc = int(df["halluc_mc1_n"].iloc[0]) if "halluc_mc1_n" in df and len(df) else 0
     caption = (
-        f"Generalization accuracy (mean acc over {tasks}) and hallucination rates with {100 * confidence:.0f}\\% "
-        r"bootstrap intervals. Generated answers (lm-eval's truthfulqa\_gen prompt, greedy) are judged by ROUGE-L, "
-        f"BLEU (lm-eval's metrics) or all-MiniLM-L6-v2 embedding similarity: {tex_escape(HALLUCINATION_RULE)} "
-        r"(ties count as hallucinated). $\dagger$: significantly different from the "
-        r"variant's reference on the same items (McNemar exact test / paired bootstrap, $\alpha = "
+        f"Hallucination with {100 * confidence:.0f}\\% bootstrap intervals: TruthfulQA MC1 error and MC2 "
+        f"(n = {n_mc} questions), and {n_gen} generated answers per variant (lm-eval's truthfulqa\\_gen prompt, "
+        r"greedy) classified as TruthfulQA defines it: \emph{informative} (not empty, not a non-answer such as "
+        r"``I have no comment'', not a degenerate repetition loop) and \emph{truthful} by ROUGE-L (lm-eval's "
+        f"metric) or all-MiniLM-L6-v2 embedding similarity: {tex_escape(HALLUCINATION_RULE)}. T\\&I: truthful and "
+        r"informative. $\dagger$: significantly different from the variant's reference on the same items "
+        r"(McNemar exact / sign-flip permutation test, Holm-adjusted within each metric, $\alpha = "
         + f"{alpha}$). " + note)
-    return latex_table(["Variant", "Gen. acc", "MC1 err", "MC2", "Gen. halluc. ROUGE-L", "BLEU", "Embedding"],
-                       rows, caption, "tab:hallucination", "lllllll", wide=True)
+    header = ["Variant", "MC1 err", "MC2", *(header_lines(h, 11) for h in GENERATED.values())]
+    return latex_table(header, rows, caption, "tab:hallucination", "l" * (len(header)), wide=True)
 
 
-def write_tables(df: pd.DataFrame, out_dir: Path, base_note: str, gen: list[str], confidence: float,
-                 alpha: float) -> list[Path]:
+def tasks(screen: pd.DataFrame, confidence: float, alpha: float) -> str:
+    """The task screen: each candidate's base accuracy against chance, and whether it enters the headline."""
+    rows = [[TASK_LABELS.get(r["task"], r["task"]), r["reference"], r["n"], fmt(r["acc"]),
+             f"[{fmt(r['ci_low'], 3)}, {fmt(r['ci_high'], 3)}]", fmt(r["chance"]), fmt(r["chance"] + r["mde_vs_chance"]),
+             f"{r['p_holm']:.1e}", "yes" if r["in_headline"] else "no (at chance)"] for _, r in screen.iterrows()]
+    return latex_table(
+        ["Task", "Base variant", "n", "Acc", f"{100 * confidence:.0f}% CI", "Chance", "Detectable", "p (Holm)",
+         "In headline"], rows,
+        "Which tasks generalization accuracy averages: each candidate task's accuracy for the base model against "
+        "the accuracy of uniform guessing (1/k per item; 0 for LAMBADA, whose target word is one of the whole "
+        "vocabulary), one-sided exact test (binomial or Poisson-binomial), Holm-adjusted across the candidates. "
+        f"A task enters the headline when the adjusted p is below {alpha}; tasks at chance are reported but not "
+        "averaged. Detectable: the smallest accuracy this n tells from chance (power 0.8).",
+        "tab:tasks", "llrrlrrrl")
+
+
+def comparisons(comp: pd.DataFrame, rep: Report) -> str:
+    """Every paired test of the study: n, chance, the difference with its interval, the minimum detectable
+    difference and the Holm-adjusted p-value."""
+    rows = []
+    for _, c in comp.iterrows():
+        verdict = ("significant" if c["significant"] else
+                   ("below detectable" if not c["detectable"] else "not significant"))
+        rows.append([c["variant"], HEADLINE[c["metric"]][0].replace("Hallucination: ", ""), c["n"],
+                     fmt(c["chance"]) if pd.notna(c["chance"]) else "--",
+                     Tex(f"{c['delta']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"), fmt(c["mde"]),
+                     f"{c['p']:.3f}", f"{c['p_holm']:.3f}", verdict])
+    return latex_table(
+        ["Variant", "Metric", "n", "Chance", Tex("$\\Delta$ vs reference [CI]"), "MDE", "p", "p (Holm)", "Verdict"],
+        rows,
+        f"Every variant against its reference on the same items (quantized: the base model's F16; compressed: the "
+        f"base model at the same type). $\\Delta$ with its {100 * rep.confidence:.0f}\\% paired bootstrap interval; "
+        f"MDE: the minimum detectable difference at $\\alpha={rep.alpha}$ and power {rep.power} from the observed "
+        "discordance (statsmodels); p: McNemar exact (0/1 scores) or sign-flip permutation (MC2); each metric is "
+        "one family, Holm-adjusted across its variants. A difference smaller than its MDE is reported as below the "
+        "detectable size, whatever its p.", "tab:comparisons", "llrrlrrrl", wide=True)
+
+
+def judges(agreement: pd.DataFrame) -> str:
+    rows = [[r["variant"], r["pair"], r["n"], fmt(r["agreement"]), fmt(r["kappa"]) if pd.notna(r["kappa"]) else "--"]
+            for _, r in agreement.iterrows()]
+    return latex_table(["Variant", "Judges", "n", "Agreement", Tex("Cohen's $\\kappa$")], rows,
+                       "How often the judges agree on whether a generated answer is truthful (share of equal verdicts "
+                       "and Cohen's kappa).", "tab:judges", "llrrr")
+
+
+def audit(sample: pd.DataFrame) -> str:
+    rows = []
+    for _, r in sample.iterrows():
+        answer = str(r["answer"]).encode("ascii", "replace").decode()  # pdflatex: no font for every character
+        answer = answer if len(answer) <= 90 else answer[:87] + "..."
+        verdict = ("informative" if r["informative"] else f"uninformative ({r['reason']})")
+        truthful = "/".join("T" if r.get(f"truthful_{j}") else "F" for j in ("rougeL", "embed"))
+        rows.append([r["variant"], r["index"], answer, r["stop"], r["tokens"], verdict, truthful])
+    return latex_table(["Variant", "Item", "Answer (first 90 characters)", "Stop", "Tokens", "Informative",
+                        "Truthful R/E"], rows,
+                       "A seeded sample of generated answers, the same questions for every variant, with the judges' "
+                       "verdicts (T/F: truthful by ROUGE-L / embedding), so that a reader can check the judge (characters "
+                       "outside ASCII shown as ?; every answer in full in results/hallucination.json). "
+                       "Stop: end of generation, the blank line that ends an answer, or the length cap.",
+                       "tab:audit", "lrp{6.2cm}lrp{2.6cm}l", wide=True)
+
+
+def write_tables(df: pd.DataFrame, comp: pd.DataFrame, screen: pd.DataFrame, sample: pd.DataFrame,
+                 agreement: pd.DataFrame, out_dir: Path, base_note: str, rep: Report) -> list[Path]:
     """Every table above, as ``out_dir/<stem>.tex``."""
-    texts = {quality: quality(df, base_note, gen), resources: resources(df), tensor_types: tensor_types(df),
-             compression: compression(df, base_note), hallucination: hallucination(df, gen, confidence, alpha, base_note)}
+    texts = {quality: (quality(df, base_note), "results/results.csv"), resources: (resources(df), "results/results.csv"),
+             tensor_types: (tensor_types(df), "results/results.csv"),
+             compression: (compression(df, base_note), "results/results.csv"),
+             hallucination: (hallucination(df, rep.confidence, rep.alpha, base_note), "results/results.csv"),
+             tasks: (tasks(screen, rep.confidence, rep.alpha), "results/tasks.csv"),
+             comparisons: (comparisons(comp, rep), "results/comparisons.csv"),
+             judges: (judges(agreement), "results/hallucination.json"), audit: (audit(sample), "results/audit.csv")}
     out = []
-    for func, text in texts.items():
+    for func, (text, source) in texts.items():
         path = out_dir / f"{func.__name__}.tex"
-        write_text(path, generated_by(func, "results/results.csv") + text)
+        write_text(path, generated_by(func, source) + text)
         out.append(path)
     return out

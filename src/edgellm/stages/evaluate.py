@@ -10,14 +10,27 @@ import numpy as np
 from ..config import resolve_variant
 from ..eval.perplexity import perplexity
 from ..eval.prepared import load_task_items, wikitext_text
-from ..eval.scoring import ChoiceScorer, run_tasks
-from ..eval.tasks import TASKS
+from ..eval.batched import BatchScorer
+from ..eval.scoring import run_tasks
 from ..io import write_json
 from ..llamacpp.runtime import Model
 from ..provenance import versions
 from ..records import EvalRecord
 from .common import context, variant_fields
 from .kl_reference import perplexity_context
+
+
+#: llama.cpp's most sequences in one context (LLAMA_MAX_SEQ)
+MAX_SEQ = 256
+
+
+def scoring_context(params) -> dict:
+    """The scoring context: ``evaluate.n_ctx`` cells, decodes of ``evaluate.n_batch`` tokens (in ubatches of
+    at most 512, llama.cpp's default), and as many sequences as llama.cpp allows (at most 256, and no more
+    than n_batch, its output buffer's rows); the scorer closes a pack when it would need more (one-token
+    continuations add sequences but no tokens)."""
+    ev = params.evaluate
+    return dict(n_ctx=ev.n_ctx, n_batch=ev.n_batch, n_ubatch=min(512, ev.n_batch), n_seq_max=min(MAX_SEQ, ev.n_batch))
 
 
 def run(variant: str, params_path: str | Path | None = None, progress: bool = True) -> dict:
@@ -43,14 +56,13 @@ def run(variant: str, params_path: str | Path | None = None, progress: bool = Tr
         ppl["kl"] = {"kld_mean": 0.0, "same_top_p": 1.0}
     record["perplexity"] = ppl | {"n_text_tokens": int(len(tokens))}
 
-    # Tasks, lm-evaluation-harness definitions
-    loaded = {name: (TASKS[name], load_task_items(lay, name)) for name in ev.tasks}
-    max_choices = max([len(t.doc_to_choice(d)) for t, it in loaded.values() if not t.generative for d in it.docs],
-                      default=1)
-    model.new_context(n_ctx=ev.n_ctx, n_batch=ev.n_ctx, n_seq_max=max_choices, n_threads=params.threads)
-    results = run_tasks(ChoiceScorer(model), {name: it for name, (_, it) in loaded.items()},
-                        ev.generation.max_new_tokens, progress)
+    # Tasks, lm-evaluation-harness definitions, many questions per decode
+    loaded = {name: load_task_items(lay, name) for name in ev.tasks}
+    model.new_context(**scoring_context(params), n_threads=params.threads)
+    scorer = BatchScorer(model, ev.n_batch)
+    results = run_tasks(scorer, loaded, ev.generation.max_new_tokens, ev.generation.parallel, progress)
     record["tasks"] = {name: summary for name, (summary, _) in results.items()}
+    record["scorer"] = asdict(scorer.stats) | {"n_batch": ev.n_batch, "parallel": ev.generation.parallel}
     items = {name: [asdict(r) for r in res] for name, (_, res) in results.items()}
     model.close()
     record["versions"] = versions()
