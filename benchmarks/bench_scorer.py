@@ -65,6 +65,16 @@ def main() -> None:
         print(f"  decode rate {rate:.1f} tokens/s = {rate / pp:.2f}x pp512 (target >= 0.8x); "
               f"wall {st.tokens / wall:.1f} tokens/s = {st.tokens / wall / pp:.2f}x ({wall:.1f} s)")
 
+        if a.answers:
+            task = TASKS["truthfulqa_gen"]
+            it = select_items(task, data_dir, a.answers, seed=1)
+            ctxs = [m.tokenize(task.context(d)) for d in it.docs]
+            t0 = time.perf_counter()
+            par = scorer.generate(ctxs, a.max_new, task.until, n_parallel=16)
+            t_par = time.perf_counter() - t0
+
+        # the previous scorer with the context the evaluate stage gave it (one question per decode)
+        m.new_context(n_ctx=4096, n_batch=4096, n_seq_max=32, n_threads=a.threads)
         one = [r for r in reqs if len({c.tobytes() for c, _ in r.pairs}) == 1]  # the old scorer's kind
         old = SequentialScorer(m)
         t0 = time.perf_counter()
@@ -80,12 +90,6 @@ def main() -> None:
               f"same argmax {100 * same:.1f}%")
 
         if a.answers:
-            task = TASKS["truthfulqa_gen"]
-            it = select_items(task, data_dir, a.answers, seed=1)
-            ctxs = [m.tokenize(task.context(d)) for d in it.docs]
-            t0 = time.perf_counter()
-            par = scorer.generate(ctxs, a.max_new, task.until, n_parallel=16)
-            t_par = time.perf_counter() - t0
             t0 = time.perf_counter()
             seq = [old.generate(c, a.max_new, task.until) for c in ctxs]
             t_seq = time.perf_counter() - t0

@@ -65,9 +65,10 @@ class _Trie:
     def __len__(self) -> int:
         return len(self.token)
 
-    def insert(self, tokens: Sequence[int], seq: int) -> list[int]:
+    def insert(self, tokens: Sequence[int], seq: int, start: int = 0) -> list[int]:
+        """Add a sequence's tokens at positions ``start``, ``start + 1``, ...; return its nodes."""
         path, level = [], self.root
-        for p, t in enumerate(tokens):
+        for p, t in enumerate(tokens, start):
             node = level.get(t)
             if node is None:
                 node = len(self.token)
@@ -93,15 +94,18 @@ class _Entry:
 
 @dataclass
 class _Pack:
+    """Questions decoded together; their first ``shared`` tokens are already in the KV cache."""
+
+    shared: int = 0
     trie: _Trie = field(default_factory=_Trie)
     entries: list[_Entry] = field(default_factory=list)
     n_seq: int = 0
 
     def add(self, i: int, req: Request) -> None:
         for k, (ctx, cont) in enumerate(req.pairs):
-            tokens = np.concatenate([ctx, cont])[:-1].tolist()  # the last token predicts nothing
-            path = self.trie.insert(tokens, self.n_seq)
-            self.entries.append(_Entry(i, k, path, np.asarray(cont), len(ctx) - 1))
+            tokens = np.concatenate([ctx, cont])[self.shared : -1].tolist()  # the last token predicts nothing
+            path = self.trie.insert(tokens, self.n_seq, self.shared)
+            self.entries.append(_Entry(i, k, path, np.asarray(cont), len(ctx) - 1 - self.shared))
             self.n_seq += 1
 
 
@@ -121,46 +125,79 @@ class BatchScorer:
 
     # ------------------------------------------------------------------ multiple choice / loglikelihood
     def score(self, reqs: Sequence[Request], progress: bool = False, desc: str = "") -> list[list[Score]]:
-        """Every request's pairs scored, in request order; questions packed up to ``budget`` tokens."""
+        """Every request's pairs scored, in request order; questions packed up to ``budget`` tokens.
+
+        The prompt prefix common to all the requests (TruthfulQA's six-shot preamble) is decoded once,
+        into a sequence of its own that every pack's sequences copy from the KV cache.
+        """
         out: list[list[Score | None]] = [[None] * len(r.pairs) for r in reqs]
+        if not reqs:
+            return []
+        m = self.model
+        shared = _common_prefix([c for r in reqs for c, _ in r.pairs])
+        n_seq = m.n_seq_max - (1 if shared else 0)  # the last sequence holds the shared prefix
+        if shared:
+            self._decode_prefix(reqs[0].pairs[0][0][:shared], m.n_seq_max - 1)
         bar = tqdm(total=len(reqs), desc=desc, disable=not progress, mininterval=5)
         pending: list[int] = []
-        pack = _Pack()
+        pack = _Pack(shared)
         for i, req in enumerate(reqs):
-            if len(req.pairs) > self.model.n_seq_max:
-                raise ValueError(f"{len(req.pairs)} continuations > n_seq_max {self.model.n_seq_max}")
+            if len(req.pairs) > n_seq:
+                raise ValueError(f"{len(req.pairs)} continuations > n_seq_max {m.n_seq_max}")
             pack.add(i, req)
-            if pending and (len(pack.trie) > self.budget or pack.n_seq > self.model.n_seq_max):
-                self._run(self._pack_of(reqs, pending), out)  # the pack without request i
+            if pending and (len(pack.trie) > self.budget or pack.n_seq > n_seq):
+                self._run(self._pack_of(reqs, pending, shared), out)  # the pack without request i
                 bar.update(len(pending))
-                pending, pack = [], _Pack()
+                pending, pack = [], _Pack(shared)
                 pack.add(i, req)
             pending.append(i)
         if pending:
             self._run(pack, out)
             bar.update(len(pending))
         bar.close()
+        m.clear()
         return out  # type: ignore[return-value]
 
     @staticmethod
-    def _pack_of(reqs: Sequence[Request], indices: Sequence[int]) -> _Pack:
-        pack = _Pack()
+    def _pack_of(reqs: Sequence[Request], indices: Sequence[int], shared: int) -> _Pack:
+        pack = _Pack(shared)
         for i in indices:
             pack.add(i, reqs[i])
         return pack
 
+    def _decode_prefix(self, tokens: np.ndarray, seq: int) -> None:
+        """``tokens`` at positions 0.. into sequence ``seq`` (no outputs), from an empty cache."""
+        m, b = self.model, self.batch
+        if len(tokens) >= m.n_ctx:
+            raise ValueError(f"a question needs more than {len(tokens)} tokens; the context holds {m.n_ctx}")
+        m.clear()
+        t0 = time.perf_counter()
+        for start in range(0, len(tokens), m.n_batch):
+            piece = tokens[start : start + m.n_batch]
+            b.clear()
+            b.add(piece, start, [seq], False)
+            m.decode(b)
+            self.stats.decodes += 1
+        self.stats.tokens += len(tokens)
+        self.stats.seconds += time.perf_counter() - t0
+
     def _run(self, pack: _Pack, out: list[list[Score | None]]) -> None:
         m, b, trie = self.model, self.batch, pack.trie
-        if len(trie) > m.n_ctx:
-            raise ValueError(f"a question needs {len(trie)} tokens; the context holds {m.n_ctx}")
+        if pack.shared + len(trie) > m.n_ctx:
+            raise ValueError(f"a question needs {pack.shared + len(trie)} tokens; the context holds {m.n_ctx}")
         wanted: dict[int, set[int]] = {}  # output node -> continuation tokens it predicts
         for e in pack.entries:
             for node, tok in zip(e.path[e.first :], e.targets):
                 wanted.setdefault(node, set()).add(int(tok))
         logprob: dict[tuple[int, int], float] = {}
         argmax: dict[int, int] = {}
-        m.clear()
         t0 = time.perf_counter()
+        if pack.shared:  # every sequence starts from the shared prefix, the previous pack's cells go
+            m.seq_keep(m.n_seq_max - 1)
+            for s in range(pack.n_seq):
+                m.seq_cp(m.n_seq_max - 1, s)
+        else:
+            m.clear()
         for start in range(0, len(trie), m.n_batch):  # a pack larger than n_batch: consecutive decodes
             nodes = range(start, min(start + m.n_batch, len(trie)))
             b.clear()
@@ -197,14 +234,8 @@ class BatchScorer:
         n_par = min(n_parallel, m.n_seq_max - 1, len(contexts), (m.n_ctx - shared) // (own + max_new_tokens))
         if n_par < 1:
             raise ValueError(f"prompts of {shared + own} tokens + {max_new_tokens} new do not fit n_ctx {m.n_ctx}")
-        m.clear()
+        self._decode_prefix(contexts[0][:shared], 0)  # the common prefix once, in sequence 0
         t0 = time.perf_counter()
-        for start in range(0, shared, m.n_batch):  # the common prefix once, in sequence 0
-            piece = contexts[0][start : min(shared, start + m.n_batch)]
-            b.clear()
-            b.add(piece, start, [0], False)
-            m.decode(b)
-            self.stats.tokens += len(piece)
         results: list[Generation | None] = [None] * len(contexts)
         queue = iter(range(len(contexts)))
         slots: dict[int, _Slot] = {}
