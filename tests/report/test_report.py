@@ -80,7 +80,8 @@ def test_every_macro_is_defined_and_traced(built):
     defined = re.findall(r"^\\newcommand\{\\([A-Za-z]+)\}", text, re.MULTILINE)
     assert len(macros) == len(defined) - 1 > 40  # \val itself carries no value
     for name, origin, source in macros:
-        assert origin in ("edgellm.report.paper.study_numbers", "edgellm.report.devices.device_numbers"), name
+        assert origin in ("edgellm.report.paper.study_numbers", "edgellm.report.paper.power_numbers",
+                          "edgellm.report.devices.device_numbers"), name
         assert source.strip()
     assert ("recShare", "edgellm.report.paper.study_numbers",
             "results/recovery.csv: ppl_recovered_share (first distilled variant)") in macros
@@ -92,6 +93,28 @@ def test_every_macro_is_defined_and_traced(built):
     assert {c for _, c, _, _ in vals} <= set(VALUE_COLUMNS)
     used = set(re.findall(r"\\([A-Za-z]+)", (ROOT / "paper" / "main.tex").read_text()))
     assert {n for n, _, _ in macros} & used
+
+
+def test_power_columns_and_holm_families(built):
+    """Every headline comparison has n, chance (where guessing means something), MDE and a Holm-adjusted p
+    within its metric's family; significance is the adjusted p's, and the task screen decides the headline."""
+    params, lay, _ = built
+    comp = pd.read_csv(lay.comparisons_table)
+    assert len(comp) and comp[["n", "mde", "p", "p_holm"]].notna().all().all()
+    assert (comp["p_holm"] >= comp["p"] - 1e-12).all()
+    assert (comp["significant"] == (comp["p_holm"] < params.report.alpha)).all()
+    assert set(comp["family"]) == set(comp["metric"])
+    for _, g in comp.groupby("family"):  # Holm: the smallest p is multiplied by the family's size
+        i = g["p"].idxmin()
+        assert g.loc[i, "p_holm"] == pytest.approx(min(1.0, g.loc[i, "p"] * len(g)))
+    gen = comp[comp["metric"] == "gen_acc"]
+    assert gen["chance"].notna().all() and (gen["chance"] < 0.6).all()
+    screen = pd.read_csv(lay.task_screen_table)
+    assert set(screen["task"]) == set(params.report.generalization)
+    df = pd.read_csv(lay.results_table)
+    headline = set(str(df["gen_tasks"].iloc[0]).split())
+    assert headline == set(screen.loc[screen["in_headline"], "task"])
+    assert all(screen.loc[screen["task"].isin(headline), "p_holm"] < params.report.alpha)
 
 
 def test_pareto_front_is_non_dominated():
