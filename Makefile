@@ -112,7 +112,8 @@ generic: $(GENERIC_HOME)/.built
 repro: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 	@$(PY) -c "import pandas as pd; pd.set_option('display.width', 200); \
-	  print(pd.read_csv('results/results.csv')[['variant', 'hf_params', 'bpw', 'file_mb', 'ppl', 'kld', 'gen_acc', 'halluc_mc1', 'mc2', 'halluc_gen_rougeL', 'halluc_gen_embed', 'tg_ts']].round(3).to_string(index=False)); \
+	  print(pd.read_csv('results/results.csv')[['variant', 'hf_params', 'bpw', 'file_mb', 'ppl', 'kld', 'gen_acc', 'gen_acc_n', 'halluc_mc1', 'mc2', 'informative', 'ti_rougeL', 'ti_embed', 'tg_ts']].round(3).to_string(index=False)); \
+	  print(); print(pd.read_csv('results/tasks.csv')[['task', 'n', 'acc', 'chance', 'p_holm', 'in_headline']].round(4).to_string(index=False)); \
 	  f = pd.read_csv('results/fleet.csv'); print(); print('generation tokens/s per device (* measured, others projected):'); \
 	  f['tg'] = f.tg_ts.round(0).astype(int).astype(str) + f.measured.map({True: '*', False: ''}); \
 	  print(f.pivot(index='variant', columns='device', values='tg').to_string()); \

@@ -37,7 +37,8 @@ FIGURES = {
 TABLES = {
     "quality": tables.quality, "resources": tables.resources, "tensor_types": tables.tensor_types,
     "compression": tables.compression, "hallucination": tables.hallucination, "tasks": tables.tasks,
-    "comparisons": tables.comparisons, "judges": tables.judges, "audit": tables.audit,
+    "comparisons": tables.comparisons, "comparisons_generated": tables.comparisons_generated,
+    "judges": tables.judges, "audit": tables.audit,
     "devices": devices.devices_table, "accessibility": devices.accessibility_table, "bundles": devices.bundles_table,
 }
 #: the columns of plots/variants.csv (``dvc plots``)

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Params
-from ..io import write_csv, write_text
+from ..io import read_json, write_csv, write_text
 from ..paths import Layout
 from ..records import BundleRecord, load_model_record
 from .latex import Macro, fmt_grouped, tex_escape
@@ -82,8 +82,24 @@ def power_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFr
         "nBelowMde": (len(below), f"{cmp_}: detectable is false (|delta| < mde, count)"),
         "nFamilies": (comp["family"].nunique() if len(comp) else 0, f"{cmp_}: family (count)"),
     }
+    n |= cap_numbers(lay)
     origin = f"{__name__}.{power_numbers.__qualname__}"
     return {k: Macro(v, origin, src) for k, (v, src) in n.items()}
+
+
+def cap_numbers(lay: Layout) -> dict[str, tuple]:
+    """What the generation cap cuts, measured on every variant's answers: the share cut at the cap, the share
+    of those that are repetition loops, and the longest answer that ended by itself (tokens)."""
+    judged = read_json(lay.judged) if lay.judged.is_file() else {}
+    rows = [r for tasks in judged.get("variants", {}).values() for t in tasks.values() for r in t["items"]]
+    cut = [r for r in rows if r.get("stop") == "length"]
+    natural = [r["tokens"] for r in rows if r.get("stop") != "length"]
+    src = f"{lay.judged.relative_to(lay.root).as_posix()}: stop, tokens, degenerate (every variant's answers)"
+    pct = lambda x: fmt_grouped(100 * x, 1)
+    return {"nAnswersAll": (len(rows), src),
+            "capCutPct": (pct(len(cut) / len(rows)) if rows else "--", src),
+            "capCutLoopPct": (pct(sum(bool(r.get("degenerate")) for r in cut) / len(cut)) if cut else "--", src),
+            "naturalMaxTokens": (max(natural) if natural else "--", src)}
 
 
 def study_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame,

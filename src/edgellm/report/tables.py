@@ -132,11 +132,15 @@ def tasks(screen: pd.DataFrame, confidence: float, alpha: float) -> str:
         "tab:tasks", "llrrlrrrl")
 
 
-def comparisons(comp: pd.DataFrame, rep: Report) -> str:
-    """Every paired test of the study: n, chance, the difference with its interval, the minimum detectable
+#: the paired tests in two tables (each fits a page): accuracy and TruthfulQA MC, then the generated answers
+ACCURACY_METRICS = ("gen_acc", "halluc_mc1", "mc2")
+
+
+def comparison_table(comp: pd.DataFrame, rep: Report, metrics: tuple[str, ...], what: str, label: str) -> str:
+    """Paired tests of ``metrics``: n, chance, the difference with its interval, the minimum detectable
     difference and the Holm-adjusted p-value."""
     rows = []
-    for _, c in comp.iterrows():
+    for _, c in comp[comp["metric"].isin(metrics)].iterrows():
         verdict = ("significant" if c["significant"] else
                    ("below detectable" if not c["detectable"] else "not significant"))
         rows.append([c["variant"], HEADLINE[c["metric"]][0].replace("Hallucination: ", ""), c["n"],
@@ -146,12 +150,22 @@ def comparisons(comp: pd.DataFrame, rep: Report) -> str:
     return latex_table(
         ["Variant", "Metric", "n", "Chance", Tex("$\\Delta$ vs reference [CI]"), "MDE", "p", "p (Holm)", "Verdict"],
         rows,
-        f"Every variant against its reference on the same items (quantized: the base model's F16; compressed: the "
-        f"base model at the same type). $\\Delta$ with its {100 * rep.confidence:.0f}\\% paired bootstrap interval; "
-        f"MDE: the minimum detectable difference at $\\alpha={rep.alpha}$ and power {rep.power} from the observed "
-        "discordance (statsmodels); p: McNemar exact (0/1 scores) or sign-flip permutation (MC2); each metric is "
-        "one family, Holm-adjusted across its variants. A difference smaller than its MDE is reported as below the "
-        "detectable size, whatever its p.", "tab:comparisons", "llrrlrrrl", wide=True)
+        f"Paired tests, {what}: every variant against its reference on the same items (quantized: the base "
+        f"model's F16; compressed: the base model at the same type). $\\Delta$ with its {100 * rep.confidence:.0f}\\% "
+        f"paired bootstrap interval; MDE: the minimum detectable difference at $\\alpha={rep.alpha}$ and power "
+        f"{rep.power} from the observed discordance (statsmodels); p: McNemar exact (0/1 scores) or sign-flip "
+        "permutation (MC2); each metric is one family, Holm-adjusted across its variants. A difference smaller "
+        "than its MDE is reported as below the detectable size, whatever its p.", label, "llrrlrrrl", wide=True)
+
+
+def comparisons(comp: pd.DataFrame, rep: Report) -> str:
+    return comparison_table(comp, rep, ACCURACY_METRICS, "generalization accuracy and TruthfulQA MC",
+                            "tab:comparisons")
+
+
+def comparisons_generated(comp: pd.DataFrame, rep: Report) -> str:
+    return comparison_table(comp, rep, tuple(m for m in HEADLINE if m not in ACCURACY_METRICS),
+                            "generated TruthfulQA answers", "tab:comparisons-generated")
 
 
 def judges(agreement: pd.DataFrame) -> str:
@@ -188,6 +202,7 @@ def write_tables(df: pd.DataFrame, comp: pd.DataFrame, screen: pd.DataFrame, sam
              hallucination: (hallucination(df, rep.confidence, rep.alpha, base_note), "results/results.csv"),
              tasks: (tasks(screen, rep.confidence, rep.alpha), "results/tasks.csv"),
              comparisons: (comparisons(comp, rep), "results/comparisons.csv"),
+             comparisons_generated: (comparisons_generated(comp, rep), "results/comparisons.csv"),
              judges: (judges(agreement), "results/hallucination.json"), audit: (audit(sample), "results/audit.csv")}
     out = []
     for func, (text, source) in texts.items():
