@@ -43,13 +43,10 @@ UNINFORMATIVE = {"smollm2-135m-F16": {CUT_LOOP: 1}, "smollm2-135m-Q2_K": {CUT_LO
 
 @cache
 def real_generations() -> dict[str, list[dict]]:
-    """variant -> its 12 TruthfulQA generations as the study made them ({index, completion, stop, tokens}).
-
-    The committed results/hallucination.json keeps each generation's completion, stop and token count
-    (results/items/*.json, which hold them too, are DVC outputs that a clone lacks)."""
-    judged = json.loads((ROOT / "results" / "hallucination.json").read_text())["variants"]
-    return {v: [{k: r[k] for k in ("index", "completion", "stop", "tokens")} for r in tasks["truthfulqa_gen"]["items"]]
-            for v, tasks in judged.items()}
+    """variant -> its 12 TruthfulQA generations as the 12-question study (64-token cap) made them
+    ({index, completion, stop, tokens}): the answers the thresholds were set on, kept in
+    tests/eval/data/generations_cap64.json (extracted from that study's results/hallucination.json)."""
+    return json.loads((Path(__file__).parent / "data" / "generations_cap64.json").read_text())
 
 
 @pytest.fixture(scope="module")
