@@ -154,9 +154,13 @@ class Layout:
         return self.root / "results" / "profile" / f"{variant}.json"
 
     # ---- devices
+    def bundles(self, variant: str) -> Path:
+        """A variant's bundles, one directory per device."""
+        return self.root / "bundles" / variant
+
     def bundle(self, variant: str, device: str) -> Path:
         """A deployment bundle: everything ``variant`` needs on ``device`` (hard links to the GGUF file)."""
-        return self.root / "bundles" / variant / device
+        return self.bundles(variant) / device
 
     def bundle_record(self, variant: str) -> Path:
         """A variant's bundles (manifests) and the aarch64-under-qemu perplexity check."""

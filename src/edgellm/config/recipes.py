@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Name, Share, Strict, check_types
+from .base import Name, Share, Strict, Tier, check_types
 
 class UnstructuredPrune(Strict):
     """Zero weights (shapes unchanged): ``sparsity`` (unstructured) or ``pattern`` (N:M)."""
@@ -85,6 +85,8 @@ class Recipe(Strict):
 
     prune: PruneSpec | None = None
     distill: DistillSpec | None = None
+    #: evaluation tier of the recipe's ``compress.types`` variants (its ladder variants are frontier)
+    tier: Tier = "frontier"
 
     @model_validator(mode="after")
     def _not_empty(self) -> Recipe:
@@ -100,14 +102,37 @@ class Calibration(Strict):
     seq_len: Annotated[int, Field(ge=8)] = 256
 
 
+class Ladder(Strict):
+    """Recipes also quantized across more types (frontier tier): where the type names mean what they say."""
+
+    recipes: list[Name] = []
+    types: list[str] = []
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, types: list[str]) -> list[str]:
+        return check_types(types)
+
+
 class Compress(Strict):
     #: GGUF types every compressed checkpoint is quantized to
     types: Annotated[list[str], Field(min_length=1)] = ["Q4_K_M"]
     calibration: Calibration = Calibration()
     #: recipe name -> recipe; every recipe is applied to every base model
     recipes: dict[Name, Recipe] = {}
+    ladder: Ladder = Ladder()
 
     @field_validator("types")
     @classmethod
     def _known_types(cls, types: list[str]) -> list[str]:
         return check_types(types)
+
+    @model_validator(mode="after")
+    def _ladder(self) -> Compress:
+        unknown = [r for r in self.ladder.recipes if r not in self.recipes]
+        if unknown:
+            raise ValueError(f"compress.ladder.recipes names {unknown}, not in compress.recipes {sorted(self.recipes)}")
+        both = [t for t in self.ladder.types if t in self.types]
+        if both:
+            raise ValueError(f"compress.ladder.types {both} are already in compress.types")
+        return self

@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..paths import PROFILES_DIR
-from .base import (GENERATIVE_TASKS, NEEDS_IMATRIX, TASK_NAMES, Name, ParamsError, Strict, check_names,
-                   check_types)
+from .base import (GENERATIVE_TASKS, TASK_NAMES, Name, ParamsError, Strict, Tier, base_type, check_names,
+                   check_types, uses_imatrix)
 from .recipes import Compress
 
 class PypiGGUFModel(Strict):
@@ -49,27 +49,23 @@ ModelSpec = Annotated[PypiGGUFModel | HubModel | LocalModel, Field(discriminator
 
 
 class Imatrix(Strict):
-    enabled: bool = False
+    """The importance matrix (llama-imatrix), computed for a checkpoint when one of its types asks for it."""
+
     text: Literal["lambada"] = "lambada"
     chunks: Annotated[int, Field(ge=1)] = 32
     n_ctx: Annotated[int, Field(ge=64)] = 512
 
 
 class Quantization(Strict):
-    types: Annotated[list[str], Field(min_length=1)]
+    #: GGUF type -> evaluation tier (``main`` or ``frontier``); ``<type>-imat``: quantized with the imatrix
+    types: Annotated[dict[str, Tier], Field(min_length=1)]
     imatrix: Imatrix = Imatrix()
 
     @field_validator("types")
     @classmethod
-    def _known_types(cls, types: list[str]) -> list[str]:
-        return check_types(types)
-
-    @model_validator(mode="after")
-    def _imatrix_when_needed(self) -> Quantization:
-        need = [t for t in self.types if t in NEEDS_IMATRIX]
-        if need and not self.imatrix.enabled:
-            raise ValueError(f"type(s) {need} need an importance matrix: set quantization.imatrix.enabled: true")
-        return self
+    def _known_types(cls, types: dict[str, Tier]) -> dict[str, Tier]:
+        check_types(list(types))
+        return types
 
 
 class Perplexity(Strict):
@@ -96,6 +92,9 @@ class Evaluate(Strict):
     n_ctx: Annotated[int, Field(ge=256)] = 8192
     #: tokens per llama.cpp decode when scoring: questions are packed up to this many unique tokens
     n_batch: Annotated[int, Field(ge=32, le=8192)] = 512
+    #: tier -> task -> items: the tasks each tier runs beyond perplexity and KL, on a seeded subset of the
+    #: reference's items (null: all of them). The reference (``kl_base``) runs every task of ``tasks``.
+    tiers: dict[Tier, dict[str, Annotated[int, Field(ge=1)] | None]] = {}
 
     @field_validator("tasks")
     @classmethod
@@ -104,6 +103,23 @@ class Evaluate(Strict):
         if unknown:
             raise ValueError(f"unknown task(s) {unknown}; known: {sorted(TASK_NAMES)}")
         return tasks
+
+    @model_validator(mode="after")
+    def _tiers_within_tasks(self) -> Evaluate:
+        for tier, tasks in self.tiers.items():
+            unknown = sorted(set(tasks) - set(self.tasks))
+            if unknown:
+                raise ValueError(f"evaluate.tiers.{tier} names task(s) {unknown} that evaluate.tasks does not run")
+            over = [t for t, n in tasks.items() if n is not None and self.tasks[t] is not None and n > self.tasks[t]]
+            if over:
+                raise ValueError(f"evaluate.tiers.{tier}: more items of {over} than evaluate.tasks gives the reference")
+        return self
+
+    def tier_tasks(self, tier: str | None) -> dict[str, int | None]:
+        """task -> items a tier runs (``None`` tier: the reference, every task in full)."""
+        if tier is None:
+            return dict(self.tasks)
+        return {t: (self.tasks[t] if n is None else n) for t, n in self.tiers.get(tier, {}).items()}
 
 
 class Profile(Strict):
@@ -198,17 +214,19 @@ class Params(Strict):
     def _cross_checks(self) -> Params:
         if self.evaluate.kl_base not in self.quantization.types:
             raise ValueError(
-                f"evaluate.kl_base {self.evaluate.kl_base!r} must be one of quantization.types {self.quantization.types}"
+                f"evaluate.kl_base {self.evaluate.kl_base!r} must be one of quantization.types {list(self.quantization.types)}"
             )
+        used = set(self.quantization.types.values()) | {r.tier for r in self.compress.recipes.values()}
+        used |= {"frontier"} if self.compress.ladder.recipes and self.compress.ladder.types else set()
+        missing_tiers = sorted(t for t in used if t not in self.evaluate.tiers)
+        if missing_tiers:
+            raise ValueError(f"variants are in tier(s) {missing_tiers} that evaluate.tiers does not define")
         missing = [t for t in self.report.generalization if t not in self.evaluate.tasks]
         if missing:
             raise ValueError(f"report.generalization names task(s) {missing} that evaluate.tasks does not run")
         generative = sorted(set(self.report.generalization) & GENERATIVE_TASKS)
         if generative:
             raise ValueError(f"report.generalization names generative task(s) {generative}: it averages accuracies")
-        need = [t for t in self.compress.types if t in NEEDS_IMATRIX]
-        if need and not self.quantization.imatrix.enabled:
-            raise ValueError(f"compress.types {need} need an importance matrix: set quantization.imatrix.enabled: true")
         names = [v.name for v in self.all_variants()] + list(self.checkpoints())
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -224,12 +242,27 @@ class Params(Strict):
         return out
 
     def all_variants(self) -> list[Variant]:
-        out = [Variant(variant_name(m, t), m, m, None, t) for m in self.models for t in self.quantization.types]
+        """Base types, then each recipe at ``compress.types``, then the ladders (the DVC matrices' order)."""
+        kl = self.evaluate.kl_base
+        out = [Variant(variant_name(m, t), m, m, None, t, "reference" if t == kl else tier)
+               for m in self.models for t, tier in self.quantization.types.items()]
         for m in self.models:
-            for r in self.compress.recipes:
+            for r, spec in self.compress.recipes.items():
                 ck = checkpoint_name(m, r)
-                out += [Variant(variant_name(ck, t), ck, m, r, t) for t in self.compress.types]
+                out += [Variant(variant_name(ck, t), ck, m, r, t, spec.tier) for t in self.compress.types]
+        for m in self.models:
+            for r in self.compress.ladder.recipes:
+                ck = checkpoint_name(m, r)
+                out += [Variant(variant_name(ck, t), ck, m, r, t, "frontier") for t in self.compress.ladder.types]
         return out
+
+    def needs_imatrix(self, checkpoint: str) -> bool:
+        """Whether a checkpoint has a type quantized with the importance matrix (then the convert stage makes one)."""
+        return any(v.imatrix for v in self.all_variants() if v.checkpoint == checkpoint)
+
+    def eval_tasks(self, v: Variant) -> dict[str, int | None]:
+        """task -> items the variant's evaluation runs: every task for the reference, else its tier's."""
+        return self.evaluate.tier_tasks(None if v.tier == "reference" else v.tier)
 
     def variants(self) -> list[str]:
         """Every variant, named as the DVC matrices name their stages."""
@@ -245,6 +278,18 @@ class Variant:
     base: str
     recipe: str | None
     qtype: str
+    #: ``reference`` (the base at ``evaluate.kl_base``: everything, and the task screen), ``main`` or ``frontier``
+    tier: str = "main"
+
+    @property
+    def imatrix(self) -> bool:
+        """Quantized with the importance matrix (the type is named ``<type>-imat``)."""
+        return uses_imatrix(self.qtype)
+
+    @property
+    def llama_type(self) -> str:
+        """The type llama-quantize is asked for."""
+        return base_type(self.qtype)
 
 
 def variant_name(checkpoint: str, qtype: str) -> str:

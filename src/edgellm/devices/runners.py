@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m edgellm.devices.runners", description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", required=True, help="a profile name (src/edgellm/devices/profiles) or this-host")
     ap.add_argument("--runner", required=True, choices=["local", "ssh", "adb"])
-    ap.add_argument("--variant", action="append", help="variant(s) to measure (default: every variant)")
+    ap.add_argument("--variant", action="append",
+                    help="variant(s) to measure (default: every bundled variant: the reference and main tier)")
     ap.add_argument("--host", help="ssh: user@address")
     ap.add_argument("--port", type=int, default=22)
     ap.add_argument("--identity", help="ssh: private key file")
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     root = project_root()
     lay = Layout(root)
     params = load_params(root / "params.yaml")
-    variants = a.variant or params.variants()
+    variants = a.variant or [v.name for v in params.all_variants() if v.tier != "frontier"]
     runner = make_runner(a.runner, host=a.host, port=a.port, identity=a.identity, serial=a.serial,
                          threads=a.threads, workdir=lay.work("local-runner"))
     for v in variants:

@@ -56,6 +56,14 @@ def load_task_items(lay: Layout, task: str) -> TaskItems:
     return TaskItems([r["index"] for r in rows], [r["doc"] for r in rows], [r.get("fewshot", []) for r in rows])
 
 
+def subset_items(items: TaskItems, limit: int | None, seed: int) -> TaskItems:
+    """A seeded random subset of the prepared items (a tier's share of the reference's items), in their order:
+    the same for every variant of the tier, and paired with the reference by dataset index."""
+    keep = data.sample_indices(len(items.indices), limit, seed)
+    return TaskItems([items.indices[i] for i in keep], [items.docs[i] for i in keep], [items.shots[i] for i in keep],
+                     items.rows)
+
+
 def wikitext_text(lay: Layout) -> str:
     """The prepared perplexity text (WikiText-2 test)."""
     if not lay.wikitext.is_file():

@@ -9,14 +9,27 @@ from ..config import resolve_variant
 from ..devices import bundle
 from ..devices.fleet import load_fleet
 from ..devices.host_profile import host_device
+from ..io import atomic_dir
 from ..provenance import versions
 from ..records import BundleRecord
 from .common import context, variant_fields
 
 
+def skip_frontier(v, lay) -> dict:
+    """A frontier variant traces the trade-off curve; it is not deployed: an empty bundle directory and a
+    record that says so (the stage's outputs exist for every variant, so DVC's matrix stays one list)."""
+    with atomic_dir(lay.bundles(v.name)) as tmp:
+        (tmp / "README.txt").write_text(f"{v.name} is a frontier-tier variant: no device bundle is built.\n")
+    record = {**variant_fields(v), "bundles": {}, "emulation_check": None, "skipped": "frontier tier"}
+    BundleRecord.model_validate(record).write(lay.bundle_record(v.name))
+    return record
+
+
 def run(variant: str, params_path: str | Path | None = None) -> dict:
     params, lay = context(params_path)
     v = resolve_variant(variant, params)
+    if v.tier == "frontier":
+        return skip_frontier(v, lay)
     gguf = lay.gguf(v.checkpoint, v.qtype)
     dp, pr = params.devices, params.profile
     devices = [host_device(params.threads, dp.host_power_w.model_dump(), bandwidth_gbs=1.0)]

@@ -16,4 +16,5 @@ def context(params_path: str | Path | None = None) -> tuple[Params, Layout]:
 
 def variant_fields(v: Variant) -> dict:
     """The fields that name a variant in every per-variant record."""
-    return {"variant": v.name, "model": v.checkpoint, "base": v.base, "recipe": v.recipe, "type": v.qtype}
+    return {"variant": v.name, "model": v.checkpoint, "base": v.base, "recipe": v.recipe, "type": v.qtype,
+            "tier": v.tier}

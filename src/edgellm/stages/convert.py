@@ -20,12 +20,15 @@ def run(model: str, params_path: str | Path | None = None) -> dict:
 
 
 def run_imatrix(model: str, params_path: str | Path | None = None) -> dict:
-    """Importance matrix from the calibration text, or a record that none is used."""
+    """Importance matrix from the calibration text, or a record that none is used.
+
+    Every base model gets one (half a minute for a small model), so that adding or removing an ``-imat`` type
+    reruns no conversion; a compressed checkpoint only when one of its types asks for it."""
     params, lay = context(params_path)
     cfg = params.quantization.imatrix
     with atomic_dir(lay.imatrix_dir(model)) as tmp:
-        info = {"enabled": cfg.enabled, **cfg.model_dump()}
-        if cfg.enabled:
+        info = {"enabled": model in params.models or params.needs_imatrix(model), **cfg.model_dump()}
+        if info["enabled"]:
             compute_imatrix(lay.f32(model), lay.calibration, tmp / lay.imatrix(model).name, cfg.chunks, cfg.n_ctx,
                             params.threads, lay.root)
         write_json(tmp / "info.json", info)

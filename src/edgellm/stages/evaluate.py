@@ -9,7 +9,7 @@ import numpy as np
 
 from ..config import resolve_variant
 from ..eval.perplexity import perplexity
-from ..eval.prepared import load_task_items, wikitext_text
+from ..eval.prepared import load_task_items, subset_items, wikitext_text
 from ..eval.batched import BatchScorer
 from ..eval.scoring import run_tasks
 from ..io import write_json
@@ -56,8 +56,11 @@ def run(variant: str, params_path: str | Path | None = None, progress: bool = Tr
         ppl["kl"] = {"kld_mean": 0.0, "same_top_p": 1.0}
     record["perplexity"] = ppl | {"n_text_tokens": int(len(tokens))}
 
-    # Tasks, lm-evaluation-harness definitions, many questions per decode
-    loaded = {name: load_task_items(lay, name) for name in ev.tasks}
+    # Tasks, lm-evaluation-harness definitions, many questions per decode: every task for the reference (the
+    # task screen), the tier's tasks on a seeded subset of the reference's items for the other variants
+    tasks = params.eval_tasks(v)
+    loaded = {name: subset_items(load_task_items(lay, name), n, params.seed) for name, n in tasks.items()}
+    record["tier_tasks"] = {name: len(it.indices) for name, it in loaded.items()}
     model.new_context(**scoring_context(params), n_threads=params.threads)
     scorer = BatchScorer(model, ev.n_batch)
     results = run_tasks(scorer, loaded, ev.generation.max_new_tokens, ev.generation.parallel, progress)

@@ -25,7 +25,9 @@ def run(params_path: str | Path | None = None, embed: bool = True) -> dict:
     if gen_tasks:
         embedder = EmbeddingJudge(params.threads) if embed else None
         prepared = {t: load_task_items(lay, t) for t in gen_tasks}
-        items = {path.stem: read_json(path) for path in sorted(lay.items_dir.glob("*.json"))}
+        # the study's variants only (a file left by an earlier study is not judged); frontier-tier variants
+        # generate nothing and are skipped by judge_variants
+        items = {v: read_json(lay.items(v)) for v in params.variants() if lay.items(v).is_file()}
         out["variants"] = judge_variants(items, prepared, embedder)
     out["versions"] = versions()
     write_json(lay.judged, out)

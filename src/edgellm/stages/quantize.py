@@ -15,8 +15,10 @@ def run(variant: str, params_path: str | Path | None = None) -> dict:
     params, lay = context(params_path)
     v = resolve_variant(variant, params)
     imatrix = lay.imatrix(v.checkpoint)
-    out = quantize(lay.f32(v.checkpoint), lay.gguf(v.checkpoint, v.qtype), v.qtype, params.threads,
-                   imatrix if imatrix.is_file() else None, lay.root)
-    record = {**variant_fields(v), "imatrix": imatrix.is_file(), **inspect_gguf(out)}
+    if v.imatrix and not imatrix.is_file():
+        raise FileNotFoundError(f"{imatrix}: {variant} needs the importance matrix; run the convert stage")
+    out = quantize(lay.f32(v.checkpoint), lay.gguf(v.checkpoint, v.qtype), v.llama_type, params.threads,
+                   imatrix if v.imatrix else None, lay.root)
+    record = {**variant_fields(v), "imatrix": v.imatrix, **inspect_gguf(out)}
     GgufRecord.model_validate(record).write(lay.gguf_record(variant))
     return record
