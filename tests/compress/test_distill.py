@@ -54,3 +54,24 @@ def test_distillation_data_order_is_seeded():
     a, b, c = data_order(10, 7, 3, 1), data_order(10, 7, 3, 1), data_order(10, 7, 3, 2)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert sorted(a.flatten()[:10].tolist()) == list(range(10))  # each epoch is a permutation
+
+
+def test_distillation_keeps_2_of_4_sparsity(tmp_path, text_ids, teacher):
+    """A Wanda 2:4 student stays 2:4 sparse through distillation (the optimiser would regrow its zeros)."""
+    import copy
+
+    from edgellm.compress.prune import prune_unstructured
+
+    student = copy.deepcopy(teacher)
+    prune_unstructured(student, "wanda", pattern="2:4", batches=token_batches(text_ids, SEQ, ROWS * SEQ, 4))
+    zeros = {n: (p == 0).clone() for n, p in student.named_parameters() if p.dim() == 2 and (p == 0).float().mean() > 0.4}
+    assert zeros  # the block matrices are half zeros
+    rows = text_ids[: (len(text_ids) // SEQ) * SEQ].view(-1, SEQ)
+    held = rows[-8:]
+    cfg = DistillSpec(tokens=10 * 4 * SEQ, seq_len=SEQ, batch_size=4, lr=3e-3, checkpoint_every=100)
+    distill(student, teacher, rows[:-8], held, cfg, tmp_path, seed=0, progress=False)
+    for n, p in student.named_parameters():
+        if n in zeros:
+            assert bool((p[zeros[n]] == 0).all()), n  # every pruned weight is still zero
+            groups = (p.detach() != 0).reshape(-1, 4).sum(dim=1)
+            assert int(groups.max()) <= 2, n  # at most 2 non-zeros in every group of 4

@@ -102,6 +102,18 @@ def trainable(student, cfg: DistillSpec) -> list[torch.nn.Parameter]:
     return params
 
 
+def sparsity_masks(params: list[torch.nn.Parameter]) -> list[tuple[torch.nn.Parameter, torch.Tensor]]:
+    """(parameter, keep mask) of every matrix that unstructured pruning zeroed (at least a quarter zeros): the
+    optimiser would regrow the zeros, so each step re-applies the mask and the student keeps its sparsity."""
+    out = []
+    for p in params:
+        if p.dim() == 2:
+            keep = p.detach() != 0
+            if (~keep).float().mean() >= 0.25:
+                out.append((p, keep))
+    return out
+
+
 def _save(path: Path, state: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(state, tmp)
@@ -125,6 +137,7 @@ def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tens
     for p in teacher.parameters():
         p.requires_grad_(False)
     params = trainable(student, cfg)
+    masks = sparsity_masks(params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=WEIGHT_DECAY, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg))
     order = data_order(len(train_rows), cfg.steps, cfg.batch_size, seed)
@@ -163,6 +176,9 @@ def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tens
         if GRAD_CLIP:
             torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
         opt.step()
+        with torch.no_grad():
+            for p, keep in masks:
+                p.mul_(keep)
         sched.step()
         row = {"step": step + 1, "tokens": (step + 1) * cfg.batch_size * cfg.seq_len, "loss": float(loss.detach()),
                "kd": float(kd.detach()), "ce": float(ce.detach()), "lr": opt.param_groups[0]["lr"]}
