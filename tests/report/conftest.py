@@ -1,8 +1,9 @@
-"""A study folder in tmp_path holding copies of the committed records of the 7-variant study.
+"""A study folder in tmp_path holding copies of the committed records of the default study.
 
 The per-item scores (``results/items``) are DVC outputs, not committed: the fixture
 writes items whose means are the committed accuracies (``round(acc * n)`` items right),
-so every column computed from the committed records is reproduced exactly.
+so every column computed from the committed records is reproduced exactly. Items are
+numbered 0..n-1, so a frontier variant's items are the first of the reference's.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ def synth_items(eval_record: dict) -> dict:
             continue
         n, chance = s["n"], s.get("chance")
         if task == "truthfulqa_mc2":
-            out[task] = [{"acc": s["acc"], "chance": chance} for _ in range(n)]
+            out[task] = [{"index": i, "acc": s["acc"], "chance": chance} for i in range(n)]
         else:
             k = round(s["acc"] * n)
-            out[task] = [{"acc": 1.0 if i < k else 0.0, "chance": chance} for i in range(n)]
+            out[task] = [{"index": i, "acc": 1.0 if i < k else 0.0, "chance": chance} for i in range(n)]
     return out
 
 

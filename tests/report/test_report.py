@@ -6,6 +6,7 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,7 +17,7 @@ from edgellm.report.paper import VALUE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: columns that depend only on the committed records (not on the per-item scores, which are not committed)
-ITEM_FREE = ("variant", "model", "base", "recipe", "type", "kind", "lineage", "hf_params", "nonzero_share",
+ITEM_FREE = ("variant", "model", "base", "recipe", "type", "tier", "method", "point", "ladder", "kind", "lineage", "hf_params", "nonzero_share",
              "param_reduction", "distill_seconds", "distill_tokens", "heldout_kl", "file_mb", "bpw", "n_params",
              "kquant_eligible_share", "tensor_types", "ppl", "ppl_stderr", "ppl_tokens", "kld", "kld_stderr",
              "same_top_p", "gen_acc_stderr", "halluc_mc1_stderr", "mc2_stderr", "load_s", "peak_rss_mb", "threads",
@@ -35,8 +36,8 @@ def _committed(path: str) -> str:
 
 
 def test_quality_columns_equal_the_committed_table(built):
-    _, lay, out = built
-    assert out["rows"] == 7
+    params, lay, out = built
+    assert out["rows"] == len(params.variants())
     new = pd.read_csv(lay.results_table, dtype=str, keep_default_na=False)
     old = pd.read_csv(io.StringIO(_committed("results/results.csv")), dtype=str, keep_default_na=False)
     assert list(new.columns) == list(old.columns)
@@ -70,7 +71,7 @@ def test_tables_escape_underscores(built):
         text = (lay.tables / f"{name}.tex").read_text()
         body = [ln for ln in text.splitlines() if ln.endswith(r"\\")]
         assert body and all(not re.search(r"(?<!\\)_", ln) for ln in body), name
-        assert r"smollm2-135m-Q4\_K\_M" in text
+        assert r"Q4\_K\_M" in text
 
 
 def test_every_macro_is_defined_and_traced(built):
@@ -81,10 +82,13 @@ def test_every_macro_is_defined_and_traced(built):
     assert len(macros) == len(defined) - 1 > 40  # \val itself carries no value
     for name, origin, source in macros:
         assert origin in ("edgellm.report.paper.study_numbers", "edgellm.report.paper.power_numbers",
-                          "edgellm.report.devices.device_numbers"), name
+                          "edgellm.report.devices.device_numbers", "edgellm.report.claims.claims_numbers"), name
         assert source.strip()
-    assert ("recShare", "edgellm.report.paper.study_numbers",
-            "results/recovery.csv: ppl_recovered_share (first distilled variant)") in macros
+    assert ("recShareMin", "edgellm.report.paper.study_numbers", "results/recovery.csv: kl_recovered_share (min)") in macros
+    # every macro the paper uses is defined
+    used = set(re.findall(r"\\([A-Za-z]+)", (ROOT / "paper" / "main.tex").read_text()))
+    claims = {n for n, o, _ in macros if o == "edgellm.report.claims.claims_numbers"}
+    assert {"originKld", "baseQtwoKFallbackShare", "safeSaving", "nPpSlower", "agreeSame", "kdHighKl"} <= claims & used
     vals = re.findall(r"^\\@namedef\{edgellm@([^@]+)@([a-zA-Z_]+)\}\{[^}]*\} % (edgellm\.report\.results\.\w+)"
                       r"[^<]* <- results/results\.csv: (\w+)", text, re.MULTILINE)
     assert vals and all(col == src for _, col, _, src in vals)
@@ -129,20 +133,28 @@ def test_pareto_front_is_non_dominated():
 
 def test_recovery_share(study):
     params, _ = study
-    rec = params.compress.recipes
-    kd = next(n for n, s in rec.items() if s.distill is not None and s.prune is not None)
-    twin = next(n for n, s in rec.items() if s.distill is None and s.prune == rec[kd].prune)
-    rows = [{"variant": "b", "model": "m", "base": "m", "recipe": "", "type": "Q4_K_M", "ppl": 20.0, "gen_acc": 0.5,
-             "kld": 0.0},
-            {"variant": "p", "model": "m-p", "base": "m", "recipe": twin, "type": "Q4_K_M", "ppl": 30.0,
-             "gen_acc": 0.3, "kld": 0.5},
-            {"variant": "k", "model": "m-k", "base": "m", "recipe": kd, "type": "Q4_K_M", "ppl": 24.0,
-             "gen_acc": 0.45, "kld": 0.2}]
-    df = pd.DataFrame(rows).assign(distill_tokens=None, distill_seconds=None)
+    kd = next(n for n, s in params.compress.recipes.items() if s.distill is not None and s.prune is not None)
+    qtype = params.compress.types[0]
+    rows = [{"variant": "b", "model": "m", "base": "m", "recipe": "", "type": qtype, "ppl": 20.0, "gen_acc": 0.5,
+             "kld": 0.0, "method": "GGUF type", "heldout_kl_before": None, "heldout_kl": None},
+            {"variant": "k", "model": "m-k", "base": "m", "recipe": kd, "type": qtype, "ppl": 24.0, "gen_acc": 0.45,
+             "kld": 0.2, "method": "depth + KD", "heldout_kl_before": 1.25, "heldout_kl": 0.5}]
+    df = pd.DataFrame(rows).assign(distill_tokens=4096, distill_seconds=60.0)
     r = recovery(df, params).iloc[0]
-    assert r["variant"] == "k" and r["pruned_variant"] == "p" and r["base_variant"] == "b"
-    assert r["ppl_recovered_share"] == pytest.approx((30 - 24) / (30 - 20))
-    assert r["gen_acc_recovered_share"] == pytest.approx((0.45 - 0.3) / (0.5 - 0.3))
+    assert r["variant"] == "k" and r["base_variant"] == "b" and r["ppl_base"] == 20.0
+    assert r["kl_recovered_share"] == pytest.approx(1 - 0.5 / 1.25)
+    assert r["heldout_kl_before"] == 1.25 and r["heldout_kl_after"] == 0.5
+
+
+def test_frontier_items_are_paired_with_the_references_by_index():
+    from edgellm.report.results import paired
+
+    ref = {"piqa": np.array([1.0, 0.0, 1.0, 1.0])}
+    sub = {"piqa": np.array([0.0, 1.0])}
+    out = paired(ref, sub, {"piqa": np.array([3, 8, 12, 40])}, {"piqa": np.array([12, 3])})
+    assert out["piqa"].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="not among the reference"):
+        paired(ref, sub, {"piqa": np.array([3, 8, 12, 40])}, {"piqa": np.array([12, 99])})
 
 
 def test_latex_table_escapes_plain_text_and_keeps_tex():

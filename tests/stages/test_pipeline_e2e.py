@@ -34,7 +34,7 @@ def _copy_repo(dst: Path) -> None:
     os.symlink((ROOT / ".llama.cpp-aarch64").resolve(), dst / ".llama.cpp-aarch64")
 
 
-def _smoke_params(path: Path, types: list[str], distill_tokens: int = 256) -> None:
+def _smoke_params(path: Path, types: dict[str, str], distill_tokens: int = 256) -> None:
     p = yaml.safe_load(path.read_text())
     # the copy reads its own data/mirror: nothing beside the repository (no ../shared) is needed
     assert p["data"]["local_dir"] == "data/mirror" and not (path.parent.parent / "shared").exists()
@@ -42,6 +42,9 @@ def _smoke_params(path: Path, types: list[str], distill_tokens: int = 256) -> No
     p["evaluate"]["perplexity"] = {"n_ctx": 128, "max_chunks": 4, "n_batch": 512}
     p["evaluate"]["n_ctx"] = 4096
     p["evaluate"]["tasks"] = {t: 3 for t in p["evaluate"]["tasks"]}
+    # main: everything the reference runs but the screen's at-chance tasks; frontier: 2 of 3 items of two tasks
+    p["evaluate"]["tiers"] = {"main": {t: None for t in p["evaluate"]["tiers"]["main"]},
+                              "frontier": {"arc_easy": 2, "piqa": 2}}
     p["evaluate"]["generation"] = {"max_new_tokens": 16}
     p["report"]["bootstrap"] = 500
     p["devices"].update(emulation_check={**p["devices"]["emulation_check"], "n_ctx": 32, "control_n_ctx": 16},
@@ -49,14 +52,16 @@ def _smoke_params(path: Path, types: list[str], distill_tokens: int = 256) -> No
     p["profile"] = {"threads": [2], "n_prompt": 32, "n_gen": 8, "repetitions": 2, "ttft_prompt": 16}
     depth = {"method": "depth", "layers": 8}
     p["compress"] = {"types": ["Q4_0"], "calibration": {"tokens": 512, "seq_len": 128},
-                     "recipes": {"depth": {"prune": depth},
+                     "recipes": {"depth": {"prune": depth, "tier": "main"},
                                  "depth-kd": {"prune": depth, "distill": {"tokens": distill_tokens, "seq_len": 64,
                                                                           "batch_size": 2, "checkpoint_every": 1,
-                                                                          "heldout_rows": 2}},
+                                                                          "heldout_rows": 2}, "tier": "main"},
                                  # every row a multiple of 256: K-quants apply to every matrix
                                  "width": {"prune": {"method": "width", "hidden_size": 512, "num_heads": 4,
                                                      "num_kv_heads": 2, "intermediate_size": 1024,
-                                                     "align": 256}}}}
+                                                     "align": 256}}},
+                     # the K-aligned checkpoint also at Q2_K (frontier tier)
+                     "ladder": {"recipes": ["width"], "types": ["Q2_K"]}}
     path.write_text(yaml.safe_dump(p, sort_keys=False))
 
 
@@ -79,23 +84,40 @@ def test_smoke_study_end_to_end(tmp_path):
     repo = tmp_path / "repo"
     _copy_repo(repo)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    _smoke_params(repo / "params.yaml", ["F16", "Q4_0"])
+    _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"})
 
     _dvc(repo, "repro")
 
     # the first stage validated the parameters; its record does not depend on their values
     assert json.loads((repo / "results" / "params.json").read_text())["valid"] is True
     df_lines = (repo / "results" / "results.csv").read_text().splitlines()
-    assert len(df_lines) == 6 and df_lines[0].startswith("variant,")
+    assert len(df_lines) == 8 and df_lines[0].startswith("variant,")
     summary = json.loads((repo / "metrics" / "summary.json").read_text())
-    compressed = {"smollm2-135m-depth-Q4_0", "smollm2-135m-depth-kd-Q4_0", "smollm2-135m-width-Q4_0"}
-    assert set(summary) == {"smollm2-135m-F16", "smollm2-135m-Q4_0", "distillation_recovery"} | compressed
+    compressed = {"smollm2-135m-depth-Q4_0", "smollm2-135m-depth-kd-Q4_0", "smollm2-135m-width-Q4_0",
+                  "smollm2-135m-width-Q2_K"}
+    base = {"smollm2-135m-F16", "smollm2-135m-Q4_0", "smollm2-135m-Q2_K-imat"}
+    assert set(summary) == base | {"distillation_recovery"} | compressed
+    # the tier is a column; a frontier variant scores its tier's seeded subset, paired with the reference's items
+    with open(repo / "results" / "results.csv", newline="") as f:
+        table = {r["variant"]: r for r in csv.DictReader(f)}
+    assert {v: table[v]["tier"] for v in ("smollm2-135m-F16", "smollm2-135m-Q4_0", "smollm2-135m-Q2_K-imat",
+                                          "smollm2-135m-width-Q2_K")} == {
+        "smollm2-135m-F16": "reference", "smollm2-135m-Q4_0": "main", "smollm2-135m-Q2_K-imat": "frontier",
+        "smollm2-135m-width-Q2_K": "frontier"}
+    ev = json.loads((repo / "results" / "eval" / "smollm2-135m-Q2_K-imat.json").read_text())
+    assert ev["tier_tasks"] == {"arc_easy": 2, "piqa": 2} and set(ev["tasks"]) == {"arc_easy", "piqa"}
+    ref_items = json.loads((repo / "results" / "items" / "smollm2-135m-F16.json").read_text())
+    sub_items = json.loads((repo / "results" / "items" / "smollm2-135m-Q2_K-imat.json").read_text())
+    assert {r["index"] for r in sub_items["piqa"]} < {r["index"] for r in ref_items["piqa"]}
+    assert json.loads((repo / "results" / "gguf" / "smollm2-135m-Q2_K-imat.json").read_text())["imatrix"] is True
+    assert json.loads((repo / "results" / "gguf" / "smollm2-135m-Q4_0.json").read_text())["imatrix"] is False
     f16, q4 = summary["smollm2-135m-F16"], summary["smollm2-135m-Q4_0"]
     assert f16["kld"] == 0 and q4["kld"] > 0 and q4["file_mb"] < f16["file_mb"] and q4["bpw"] < f16["bpw"]
     assert 1 < f16["ppl"] < 1000 and q4["tg_ts"] > 0
-    for name in ("accuracy_vs_size", "perplexity_vs_bpw", "kl_vs_bpw", "speed_vs_bpw", "hallucination_vs_bpw"):
+    for name in ("quant_ladder", "speed_vs_bpw", "hallucination_main"):
         assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
         assert (repo / "figures" / f"{name}.pdf").is_file()
+        assert json.loads((repo / "figures" / f"{name}.json").read_text())["min_font_pt"] >= 6
     # the pruned models are genuinely smaller than the base at the same type (their speed is the
     # benchmarks' business: a timed assertion fails on a loaded machine)
     for v in ("smollm2-135m-depth-Q4_0", "smollm2-135m-width-Q4_0"):
@@ -104,7 +126,7 @@ def test_smoke_study_end_to_end(tmp_path):
         assert summary[v]["tg_ts"] > 0, v
         assert summary[v]["kld"] > q4["kld"], v
     rec = summary["distillation_recovery"]["smollm2-135m-depth-kd-Q4_0"]
-    assert rec["ppl_pruned"] > rec["ppl_base"] and rec["ppl_recovered_share"] is not None
+    assert rec["heldout_kl_before"] > rec["heldout_kl_after"] > 0 and rec["kl_recovered_share"] > 0
     assert (repo / "plots" / "distill" / "smollm2-135m-depth-kd.csv").read_text().startswith("step,tokens,")
     width = json.loads((repo / "results" / "gguf" / "smollm2-135m-width-Q4_0.json").read_text())
     assert width["kquant_eligible_share"] > record_share(repo, "smollm2-135m-Q4_0")
@@ -115,11 +137,13 @@ def test_smoke_study_end_to_end(tmp_path):
         assert "\\begin{tabular}" in (repo / "paper" / "tables" / f"{name}.tex").read_text()
     # generated answers, judged; every headline metric with an interval and a paired test
     judged = json.loads((repo / "results" / "hallucination.json").read_text())
-    assert set(judged["variants"]) == set(summary) - {"distillation_recovery"}
+    # frontier-tier variants generate nothing
+    assert set(judged["variants"]) == set(summary) - {"distillation_recovery", "smollm2-135m-Q2_K-imat",
+                                                      "smollm2-135m-width-Q4_0", "smollm2-135m-width-Q2_K"}
     gen = judged["variants"]["smollm2-135m-Q4_0"]["truthfulqa_gen"]
     assert gen["n"] == 3 and {"completion", "answer", "halluc_rougeL", "halluc_embed"} <= set(gen["items"][0])
     for v, m in summary.items():
-        if v != "distillation_recovery":
+        if v in judged["variants"]:
             assert m["gen_acc_ci_low"] <= m["gen_acc"] <= m["gen_acc_ci_high"], v
             assert 0 <= m["halluc_gen_embed"] <= 1 and 0 <= m["halluc_gen_rougeL"] <= 1, v
     comp = (repo / "results" / "comparisons.csv").read_text().splitlines()
@@ -146,14 +170,16 @@ def test_smoke_study_end_to_end(tmp_path):
         assert man["isa"] == "aarch64" and len(man["files"]) == 5
     with open(repo / "results" / "fleet.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 5 * 6  # 5 variants x (this host + 5 fleet devices)
+    assert len(rows) == 7 * 6  # 7 variants x (this host + 5 fleet devices)
+    skipped = json.loads((repo / "results" / "bundles" / "smollm2-135m-width-Q4_0.json").read_text())
+    assert skipped["bundles"] == {} and skipped["emulation_check"] is None and skipped["tier"] == "frontier"
     for r in rows:
         measured = r["device"] == "this-host"
         assert r["measured"] == str(measured) and r["speed_source"].startswith("measured" if measured else "projected")
         assert r["energy_source"].startswith("estimated")
     acc = (repo / "results" / "accessibility.csv").read_text().splitlines()
-    assert acc[0].startswith("variant,fleet_share") and len(acc) == 6
-    for name in ("accessibility_heatmap", "energy_per_token"):
+    assert acc[0].startswith("variant,fleet_share") and len(acc) == 8
+    for name in ("energy_per_token",):
         assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
     for name in ("devices", "accessibility", "bundles"):
         assert "\\begin{tabular}" in (repo / "paper" / "tables" / f"{name}.tex").read_text()
@@ -176,13 +202,18 @@ def test_smoke_study_end_to_end(tmp_path):
 
     # one type changed: only that variant's stages and the report are stale (and `params`, which validates
     # every edit of params.yaml first; its record's bytes stay the same, so it makes no other stage stale)
-    _smoke_params(repo / "params.yaml", ["F16", "Q8_0"])
+    _smoke_params(repo / "params.yaml", {"F16": "main", "Q8_0": "main", "Q2_K-imat": "frontier"})
     stale, out = _stale(repo)
     assert stale == {"params", "quantize@smollm2-135m-Q8_0", "evaluate@smollm2-135m-Q8_0",
                      "profile@smollm2-135m-Q8_0", "bundle@smollm2-135m-Q8_0", "report"}, out
 
+    # one variant's tier changed: its evaluation and bundle (and the report), not its file or its speed
+    _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "frontier", "Q2_K-imat": "frontier"})
+    stale, out = _stale(repo)
+    assert stale == {"params", "evaluate@smollm2-135m-Q4_0", "bundle@smollm2-135m-Q4_0", "report"}, out
+
     # one accessibility parameter changed: the fleet table, the report (and through them the paper) only
-    _smoke_params(repo / "params.yaml", ["F16", "Q4_0"])
+    _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"})
     p = yaml.safe_load((repo / "params.yaml").read_text())
     min_tg_ts, p["devices"]["min_tg_ts"] = p["devices"]["min_tg_ts"], 25.0
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
@@ -193,16 +224,18 @@ def test_smoke_study_end_to_end(tmp_path):
 
     # one distillation budget changed: only that checkpoint (and, through its files, its variants) and
     # the report are stale; the other recipes sharing the same pruning are not
-    _smoke_params(repo / "params.yaml", ["F16", "Q4_0"], distill_tokens=384)
+    _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"}, distill_tokens=384)
     stale, out = _stale(repo)
     assert stale == {"params", "compress@smollm2-135m-depth-kd", "report"}, out
 
     # code: editing one stage's module makes only that stage stale (the report's: report, and through its
     # outputs the paper); editing a library module makes exactly the stages that import it stale
-    _smoke_params(repo / "params.yaml", ["F16", "Q4_0"])
+    _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"})
     assert _stale(repo)[0] == set()
     for module, expected in (("stages/report.py", {"report"}),
                              ("eval/scoring.py", {"evaluate@smollm2-135m-F16", "evaluate@smollm2-135m-Q4_0",
+                                                  "evaluate@smollm2-135m-Q2_K-imat",
+                                                  "evaluate_ladder@smollm2-135m-width-Q2_K",
                                                   *(f"evaluate_compressed@smollm2-135m-{r}-Q4_0"
                                                     for r in ("depth", "depth-kd", "width"))})):
         path = repo / "src" / "edgellm" / module

@@ -16,21 +16,18 @@ from ..io import write_csv, write_json
 from ..paths import Layout
 from ..provenance import versions
 from ..records import BundleRecord, CompressedModelRecord
-from . import compression_figures, devices, figures, paper, significance, tables
+from . import claims, compression_figures, devices, figures, paper, significance, tables
 from .analysis import recovery, recovery_summary
 from .results import add_significance, base_note, collect, comparisons, judge_agreement, judge_audit, metrics
 
 #: figure stem -> the function that draws it
 FIGURES = {
-    "accuracy_vs_size": figures.accuracy_vs_size,
-    "perplexity_vs_bpw": figures.perplexity_vs_bpw,
-    "kl_vs_bpw": figures.kl_vs_bpw,
+    "quant_ladder": figures.quant_ladder,
     "speed_vs_bpw": figures.speed_vs_bpw,
-    "hallucination_vs_bpw": figures.hallucination_vs_bpw,
+    "hallucination_main": figures.hallucination_main,
     "pareto_size": compression_figures.pareto_size,
     "distillation_recovery": compression_figures.distillation_recovery,
     "quality_significance": significance.quality_significance,
-    "accessibility_heatmap": devices.accessibility_heatmap,
     "energy_per_token": devices.energy_per_token,
 }
 #: table stem -> the function that writes its LaTeX
@@ -42,7 +39,7 @@ TABLES = {
     "devices": devices.devices_table, "accessibility": devices.accessibility_table, "bundles": devices.bundles_table,
 }
 #: the columns of plots/variants.csv (``dvc plots``)
-PLOT_COLUMNS = ["variant", "model", "kind", "type", "bpw", "file_mb", "ppl", "kld", "gen_acc", "halluc_mc1", "mc2",
+PLOT_COLUMNS = ["variant", "model", "tier", "method", "kind", "type", "bpw", "file_mb", "ppl", "kld", "gen_acc", "halluc_mc1", "mc2",
                 "halluc_gen_rougeL", "halluc_gen_embed", "tg_ts", "pp_ts"]
 
 
@@ -56,12 +53,10 @@ def variant_figures(params: Params, lay: Layout, df: pd.DataFrame, speed: pd.Dat
                     comp: pd.DataFrame, note: str) -> list[Path]:
     """Every figure of the variants (the fleet's are drawn by :func:`devices.build_devices`)."""
     out, rep = lay.figures, params.report
-    return [*figures.accuracy_vs_size(df, out, note), *figures.perplexity_vs_bpw(df, out, note),
-            *figures.kl_vs_bpw(df, out, note), *figures.speed_vs_bpw(df, speed, out, note),
-            *figures.hallucination_vs_bpw(df, out, note),
-            *compression_figures.pareto_size(df, out, note),
-            *compression_figures.distillation_recovery(rec, distill_histories(params, lay), out, note),
-            *significance.quality_significance(df, comp, out, rep.confidence, rep.alpha, note)]
+    return [*figures.quant_ladder(df, out), *figures.speed_vs_bpw(df, speed, out),
+            *figures.hallucination_main(df, out), *compression_figures.pareto_size(df, out),
+            *compression_figures.distillation_recovery(rec, distill_histories(params, lay), out),
+            *significance.quality_significance(df, comp, out, rep.confidence, rep.alpha)]
 
 
 def tool_versions(params: Params, lay: Layout) -> dict:
@@ -70,6 +65,12 @@ def tool_versions(params: Params, lay: Layout) -> dict:
     for v in params.variants():
         if lay.bundle_record(v).is_file():
             out.update({k: x for k, x in BundleRecord.load(lay.bundle_record(v)).versions.items() if x})
+    commit = claims.VENDORED_LLAMA_CPP.get(out.get("llama-cpp-python") or "")
+    if commit:
+        # the sdist's vendored tree has no .git, so llama.cpp's build says "commit unknown": name the commit
+        out = {k: (x.replace("commit unknown", f"commit {commit[:9]}") if isinstance(x, str) else x)
+               for k, x in out.items()}
+        out["llama.cpp commit"] = f"{commit} (vendored by llama-cpp-python {out['llama-cpp-python']})"
     return out
 
 
@@ -96,6 +97,8 @@ def build(params: Params, lay: Layout) -> dict:
     dev_figs, dev_tabs, dev_numbers = devices.build_devices(params, lay)
     figs += dev_figs
     tabs += dev_tabs
+    fleet = pd.read_csv(lay.fleet_table) if lay.fleet_table.is_file() else None
+    dev_numbers |= claims.claims_numbers(params, lay, df, comp, rec, dev_numbers, fleet)
     tabs += paper.write_paper_inputs(params, lay, df, comp, rec, task_screen, dev_numbers,
                                       tool_versions(params, lay))
     return {"rows": len(df), "figures": [str(p.relative_to(lay.root)) for p in figs],

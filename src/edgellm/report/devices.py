@@ -1,17 +1,16 @@
-"""Figures and tables of the device fleet: accessibility heatmap, energy per token, profiles, bundle checks.
+"""Figures and tables of the device fleet: accessibility, energy per token, profiles, bundle checks.
 
-Measured and projected numbers never look alike: in the heatmap measured cells
-are bold with an asterisk, projected ones plain; energy bars are solid when
-measured and hatched when estimated; every caption says which is which.
+Measured and projected numbers never look alike: in the accessibility table
+measured cells are marked; energy bars are solid when measured and hatched when
+estimated; every caption says which is which. Only the deployed (reference and
+main-tier) variants appear.
 Figures are named after their file stems, like every figure of the report.
 """
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..config import Params
@@ -20,7 +19,7 @@ from ..io import write_text
 from ..paths import Layout
 from ..records import BundleRecord, FleetSummary
 from .latex import Macro, Tex, generated_by, header_lines, latex_table, tex_escape
-from .plotting import matplotlib, plt, savefig
+from .plotting import figure, matplotlib, plt, savefig
 
 
 def _order(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -29,56 +28,28 @@ def _order(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
     return variants, devices
 
 
-def accessibility_heatmap(rows: pd.DataFrame, out_dir: Path, memory_share: float, min_tg: float, n_ctx: int) -> list[Path]:
-    variants, devices = _order(rows)
-    idx = rows.set_index(["variant", "device"])
-    acc = np.array([[float(idx.loc[(v, d), "accessible"]) for d in devices] for v in variants])
-    # drawn near the paper's text width, so that it prints legibly
-    fig, ax = plt.subplots(figsize=(0.85 * len(devices) + 2.6, 0.3 * len(variants) + 1.9))
-    ax.imshow(acc, cmap=matplotlib.colors.ListedColormap(["#f4a582", "#92c5de"]), vmin=0, vmax=1, aspect="auto")
-    for i, v in enumerate(variants):
-        for j, d in enumerate(devices):
-            r = idx.loc[(v, d)]
-            mark = "*" if r["measured"] else ""
-            why = "" if r["accessible"] else (" mem" if not r["fits"] else " slow")
-            ax.text(j, i, f"{r['tg_ts']:.0f}{mark}{why}", ha="center", va="center", fontsize=7.5,
-                    fontweight="bold" if r["measured"] else "normal",
-                    fontstyle="normal" if r["measured"] else "italic")
-    labels = {d: rows[rows.device == d]["device_display"].iloc[0] for d in devices}
-    ax.set_xticks(range(len(devices)), [textwrap.fill(labels[d], 14) for d in devices], fontsize=7)
-    ax.grid(False)
-    ax.set_yticks(range(len(variants)), variants, fontsize=7.5)
-    ax.set_title(textwrap.fill(f"Generation speed (tokens/s) per device; blue = accessible (fits {memory_share:.0%} "
-                               f"of RAM with {n_ctx} tokens of context and >= {min_tg:g} tok/s). * bold: measured; "
-                               "italic: projected (roofline calibrated on this host); mem/slow: why not accessible",
-                               100), fontsize=7.5)
-    fig.tight_layout()
-    return savefig(fig, out_dir / "accessibility_heatmap")
-
-
 def energy_per_token(rows: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Energy per generated token of every deployed variant on every device; hatched bars are estimates."""
     variants, devices = _order(rows)
-    fig, ax = plt.subplots(figsize=(max(6.2, 0.75 * len(variants) + 1.5), 4.4))  # near the paper's text width
+    fig, ax = figure(1.0, 2.9)
     width = 0.8 / len(devices)
     colors = plt.get_cmap("tab10")
     for j, d in enumerate(devices):
         sub = rows[rows.device == d].set_index("variant").loc[variants]
         for i, (v, r) in enumerate(sub.iterrows()):
             est = str(r["energy_source"]).startswith("estimated")
-            ax.bar(i + (j - (len(devices) - 1) / 2) * width, r["mj_per_token"], width, color=colors(j),
-                   hatch="///" if est else None, edgecolor="white" if est else colors(j),
-                   label=r["device_display"] if i == 0 else None)
-    ax.set_xticks(range(len(variants)), variants, rotation=30, ha="right", fontsize=7)
-    ax.tick_params(axis="y", labelsize=7)
-    ax.set_ylabel("energy per generated token (mJ)", fontsize=8)
+            # estimates: a light fill with dense dark hatching, visible in print and in greyscale
+            ax.bar(i + (j - (len(devices) - 1) / 2) * width, r["mj_per_token"], width,
+                   color=matplotlib.colors.to_rgba(colors(j), 0.45 if est else 1.0), hatch="////" if est else None,
+                   edgecolor="0.15", linewidth=0.4, label=r["device_display"] if i == 0 else None)
+    ax.set_xticks(range(len(variants)), [v.split("-", 2)[-1] if v.count("-") >= 2 else v for v in variants],
+                  rotation=20, ha="right")
+    ax.set_ylabel("energy per generated token (mJ)")
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.01), ncol=3, frameon=False,
-              title="Energy per token: hatched = estimated (profile load power x time per token), "
-                    "solid = measured by a power sensor", title_fontsize=8)
-    fig.tight_layout()
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     return savefig(fig, out_dir / "energy_per_token")
 
 
@@ -152,7 +123,8 @@ def fleet_records(params: Params, lay: Layout) -> tuple[pd.DataFrame, pd.DataFra
     acc = pd.read_csv(lay.accessibility_table)
     summary = FleetSummary.load(lay.fleet_summary)
     bundles = [BundleRecord.load(lay.bundle_record(v)) for v in params.variants() if lay.bundle_record(v).is_file()]
-    return rows, acc, summary, bundles
+    # frontier-tier variants are not bundled: their records say so and carry no check
+    return rows, acc, summary, [b for b in bundles if b.emulation_check is not None]
 
 
 def device_numbers(params: Params, lay: Layout, rows: pd.DataFrame, acc: pd.DataFrame, host: Device,
@@ -199,11 +171,13 @@ def device_numbers(params: Params, lay: Layout, rows: pd.DataFrame, acc: pd.Data
 def build_devices(params: Params, lay: Layout) -> tuple[list[Path], list[Path], dict[str, Macro]]:
     """Figures and tables of the fleet stage's results; returns them and the numbers the paper quotes."""
     rows, acc, summary, bundles = fleet_records(params, lay)
+    # devices are the main tier's: frontier-tier variants trace the trade-off curve, they are not deployed
+    deployed = [v.name for v in params.all_variants() if v.tier != "frontier"]
+    rows, acc = rows[rows["variant"].isin(deployed)], acc[acc["variant"].isin(deployed)]
     host = Device.model_validate(summary.host)
     fleet = load_fleet(summary.fleet)
     dp = params.devices
-    figs = (accessibility_heatmap(rows, lay.figures, dp.memory_share, dp.min_tg_ts, dp.n_ctx)
-            + energy_per_token(rows, lay.figures))
+    figs = energy_per_token(rows, lay.figures)
     tabs = []
     rel = lambda p: p.relative_to(lay.root).as_posix()
     for name, func, source, text in (

@@ -1,6 +1,8 @@
-"""The quantization curves: the base models at every GGUF type, one line per model.
+"""The quantization figures: the GGUF ladders of the base models (and of the K-aligned checkpoint), and speed.
 
-One function per figure, named after the figure's file stem (``figures/<stem>.png``/``.pdf``).
+One function per figure, named after the figure's file stem (``figures/<stem>.png``/``.pdf``). Every figure is
+drawn at its printed width (:func:`~edgellm.report.plotting.figure`); what it draws is said in the paper's
+caption, not inside the figure.
 """
 
 from __future__ import annotations
@@ -10,114 +12,133 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..eval.judge import HALLUCINATION_RULE
-from .plotting import label_points, plt, savefig, sns
+from .plotting import figure, label_points, savefig, sns
+from .results import ladder_method
 
-#: every figure's size in inches (a column of the paper)
-SIZE = (5.2, 3.6)
+#: method -> colour, marker: the same in every figure
+METHOD_STYLE = {
+    "GGUF type": ("#0072B2", "o"),
+    "GGUF type + imatrix": ("#56B4E9", "D"),
+    "depth + KD": ("#009E73", "^"),
+    "depth + KD, 4x tokens": ("#004D40", "v"),
+    "width + KD": ("#D55E00", "s"),
+    "Wanda 2:4 + KD": ("#CC79A7", "P"),
+}
+
+
+#: every compress.ladder recipe's curve (``<recipe>, GGUF type``)
+LADDER_STYLE = ("#E69F00", "s")
+
+
+def style(method: str) -> tuple[str, str]:
+    if method not in METHOD_STYLE and method.endswith(", GGUF type"):
+        return LADDER_STYLE
+    return METHOD_STYLE.get(method, ("0.4", "x"))
 
 
 def quantized(df_all: pd.DataFrame) -> pd.DataFrame:
     """The base models' variants (no compression recipe)."""
-    return df_all[df_all["kind"] == "quantized"]
+    return df_all[df_all["recipe"] == ""]
 
 
-def _hue(df: pd.DataFrame) -> str | None:
-    return "model" if df["model"].nunique() > 1 else None
+def ci_err(df: pd.DataFrame, col: str) -> np.ndarray:
+    """Asymmetric error bars from a column's bootstrap interval (``<col>_ci_low``/``_ci_high``)."""
+    lo = (df[col] - df[f"{col}_ci_low"]).clip(lower=0).fillna(0)
+    hi = (df[f"{col}_ci_high"] - df[col]).clip(lower=0).fillna(0)
+    return np.vstack([lo.to_numpy(), hi.to_numpy()])
 
 
-def caption(base_note: str) -> str:
-    return f"Points are GGUF variants (labels: llama.cpp type). {base_note}"
+def ladder_lines(ax, df: pd.DataFrame, x: str, y: str, ladders: dict[str, pd.DataFrame]) -> None:
+    for name, sub in ladders.items():
+        sub = sub[sub[x].notna() & sub[y].notna()].sort_values(x)
+        if not len(sub):
+            continue
+        color, marker = style(name)
+        ax.plot(sub[x], sub[y], marker=marker, color=color, lw=1, ms=4, label=name)
 
 
-def _curve(df, x, y, yerr, xlabel, ylabel, title, stem: Path, note: str, logy=False) -> list[Path]:
-    hue = _hue(df)
-    fig, ax = plt.subplots(figsize=SIZE)
-    sns.lineplot(data=df.sort_values(x), x=x, y=y, hue=hue, marker="o", ax=ax, legend=bool(hue),
-                 label=None if hue else df["model"].iloc[0], sort=True)
-    if yerr and yerr in df:
-        ax.errorbar(df[x], df[y], yerr=df[yerr].fillna(0), fmt="none", ecolor="grey", alpha=0.6, capsize=2)
-    label_points(ax, df, x, y)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    if logy:
-        ax.set_yscale("log")
-    ax.legend(title="model", fontsize=7, title_fontsize=7)
-    fig.text(0.01, -0.04, caption(note), fontsize=6, ha="left", va="top", wrap=True)
-    return savefig(fig, stem)
+def quant_ladders(df_all: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The base ladder (with the reference), the imatrix types, and every ladder checkpoint across its types."""
+    base = quantized(df_all)
+    out = {"GGUF type": base[base["method"] == "GGUF type"],
+           "GGUF type + imatrix": base[base["method"] == "GGUF type + imatrix"]}
+    for recipe, lad in df_all[df_all["ladder"]].groupby("recipe", sort=False):
+        out[ladder_method(recipe)] = lad
+    return {k: v for k, v in out.items() if len(v)}
 
 
-def accuracy_vs_size(df_all: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
-    n_tasks = len(str(df_all["gen_tasks"].iloc[0]).split()) if len(df_all) else 0
-    return _curve(quantized(df_all), "file_mb", "gen_acc", "gen_acc_stderr", "GGUF file size (MB)",
-                  f"Generalization accuracy (mean acc, {n_tasks} tasks above chance)", "Accuracy vs model size",
-                  out_dir / "accuracy_vs_size", base_note)
+def quant_ladder(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Left: KL divergence to the reference against bits per weight, for each ladder. Right: the bits per weight
+    llama.cpp really stores under each type name, for the base model and the K-aligned checkpoint."""
+    ladders = quant_ladders(df_all)
+    fig, (ax1, ax2) = figure(1.0, 3.0, 1, 2)
+    kl = {k: v[v["kld"].fillna(0) > 0] for k, v in ladders.items()}
+    ladder_lines(ax1, df_all, "bpw", "kld", kl)
+    label_points(ax1, pd.concat(kl.values()), "bpw", "kld")
+    ax1.set_yscale("log")
+    ax1.set(xlabel="bits per weight (all tensors)", ylabel="KL to the reference (nats/token)")
+    rows = []
+    for name, sub in ladders.items():
+        for _, r in sub[~sub["type"].isin(["F16", "BF16", "F32"])].iterrows():
+            rows.append({"type": r["type"], "ladder": name, "bpw": r["bpw"]})
+    bars = pd.DataFrame(rows)
+    nominal = lambda t: NOMINAL_BPW.get(t.removesuffix("-imat"), 0.0)
+    order = sorted(set(bars["type"]), key=lambda t: (-nominal(t), t))
+    sns.barplot(data=bars, y="type", x="bpw", hue="ladder", order=order, ax=ax2,
+                palette={k: style(k)[0] for k in ladders}, orient="h", legend=False)
+    for i, t in enumerate(order):  # the bits of the type's own block format
+        if nominal(t):
+            ax2.plot([nominal(t)] * 2, [i - 0.42, i + 0.42], color="black", lw=1.2)
+    ax2.set(xlabel="bits per weight stored (black: the type's own block format)", ylabel="")
+    fig.legend(*ax1.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
+    return savefig(fig, out_dir / "quant_ladder")
 
 
-def perplexity_vs_bpw(df_all: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
-    return _curve(quantized(df_all), "bpw", "ppl", "ppl_stderr", "Bits per weight (all tensors)",
-                  "WikiText-2 perplexity", "Perplexity vs bits per weight", out_dir / "perplexity_vs_bpw", base_note)
+#: bits per weight of each type's own blocks (llama.cpp's ggml block sizes), for the types of the default ladder
+NOMINAL_BPW = {"F16": 16.0, "Q8_0": 8.5, "Q6_K": 6.5625, "Q5_K_M": 5.5, "Q4_K_M": 4.5, "Q4_1": 5.0, "Q4_0": 4.5,
+               "Q3_K_M": 3.4375, "Q2_K": 2.625}
 
 
-def kl_vs_bpw(df_all: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
-    """Drawn only when some variant differs from F16 (KL > 0)."""
+def speed_vs_bpw(df_all: pd.DataFrame, speed_all: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Prompt processing (pp) and generation (tg) on this host against bits per weight, for the base ladder."""
     df = quantized(df_all)
-    sub = df[df["kld"].fillna(0) > 0]
-    if not len(sub):
-        return []
-    hue = _hue(df)
-    fig, ax = plt.subplots(figsize=SIZE)
-    sns.lineplot(data=sub.sort_values("bpw"), x="bpw", y="kld", hue=hue, marker="o", ax=ax,
-                 label=None if hue else sub["model"].iloc[0])
-    label_points(ax, sub, "bpw", "kld")
-    ax.set_yscale("log")
-    ax.set(xlabel="Bits per weight (all tensors)", ylabel="Mean KL divergence to F16 (nats/token)",
-           title="KL divergence vs bits per weight")
-    ax.legend(title="model", fontsize=7, title_fontsize=7)
-    fig.text(0.01, -0.04, caption(base_note), fontsize=6, ha="left", va="top", wrap=True)
-    return savefig(fig, out_dir / "kl_vs_bpw")
-
-
-def speed_vs_bpw(df_all: pd.DataFrame, speed_all: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
-    df = quantized(df_all)
-    hue = _hue(df)
-    speed = speed_all[speed_all["variant"].isin(df["variant"])]
-    tg = speed[speed["test"].str.startswith("tg")].copy()
-    tg["threads"] = tg["threads"].astype(str) + " threads"
-    fig, ax = plt.subplots(figsize=SIZE)
-    sns.lineplot(data=tg.sort_values("bpw"), x="bpw", y="avg_ts", hue="threads", style=hue, marker="o", ax=ax)
-    ax.errorbar(tg["bpw"], tg["avg_ts"], yerr=tg["stddev_ts"], fmt="none", ecolor="grey", alpha=0.6, capsize=2)
-    label_points(ax, tg[tg["threads"] == tg["threads"].iloc[-1]], "bpw", "avg_ts")
-    test = tg["test"].iloc[0]
-    ax.set(xlabel="Bits per weight (all tensors)", ylabel=f"Generation speed, {test} (tokens/s)",
-           title=f"Generation speed vs bits per weight ({tg['device'].iloc[0]}, measured)")
-    ax.legend(fontsize=7)
-    fig.text(0.01, -0.04, "Measured like llama-bench (mean ± sd over repetitions). " + caption(base_note),
-             fontsize=6, ha="left", va="top", wrap=True)
+    speed = speed_all[speed_all["variant"].isin(df["variant"])].merge(df[["variant", "method"]], on="variant")
+    top = speed["threads"].max()
+    speed = speed[speed["threads"] == top]
+    fig, axes = figure(1.0, 2.4, 1, 2)
+    for ax, kind in zip(axes, ("pp", "tg")):
+        sub = speed[speed["test"].str.startswith(kind)].sort_values("bpw")
+        for method, m in sub.groupby("method", sort=False):
+            color, marker = style(method)
+            ax.errorbar(m["bpw"], m["avg_ts"], yerr=m["stddev_ts"], fmt=marker + "-", color=color, ms=3.5, lw=0.8,
+                        elinewidth=0.7, capsize=1.5, label=method)
+        label_points(ax, sub.merge(df[["variant", "type"]], on=["variant", "type"]), "bpw", "avg_ts")
+        test = sub["test"].iloc[0] if len(sub) else kind
+        ax.set(xlabel="bits per weight (all tensors)",
+               ylabel=f"{'prompt processing' if kind == 'pp' else 'generation'}, {test} (tokens/s)")
+        ax.legend(loc="best")
     return savefig(fig, out_dir / "speed_vs_bpw")
 
 
-def hallucination_vs_bpw(df_all: pd.DataFrame, out_dir: Path, base_note: str) -> list[Path]:
-    """Drawn only when the study has TruthfulQA MC1."""
-    df = quantized(df_all)
-    if "halluc_mc1" not in df:
+def hallucination_main(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """The hallucination rates of the main-tier variants with their 95 % bootstrap intervals."""
+    df = df_all[df_all["tier"] != "frontier"]
+    metrics = [(c, label) for c, label in (("halluc_mc1", "MC1 error"), ("halluc_gen_rougeL", "generated, not "
+               "truthful (ROUGE-L)"), ("halluc_gen_embed", "generated, not truthful (embedding)"))
+               if c in df and df[c].notna().any()]
+    if not metrics:
         return []
-    hue = _hue(df)
-    long = pd.concat([
-        df.assign(metric="MC1 error (1 - MC1 acc)", value=df["halluc_mc1"], err=df["halluc_mc1_stderr"]),
-        df.assign(metric="1 - MC2 (mass on false answers)", value=1 - df["mc2"], err=df.get("mc2_stderr")),
-        *[df.assign(metric=f"generated, {label} judge", value=df[col], err=np.nan)
-          for col, label in (("halluc_gen_rougeL", "ROUGE-L"), ("halluc_gen_embed", "embedding")) if col in df],
-    ])
-    fig, ax = plt.subplots(figsize=SIZE)
-    sns.lineplot(data=long.sort_values("bpw"), x="bpw", y="value", hue="metric", style=hue, marker="o", ax=ax)
-    ax.errorbar(long["bpw"], long["value"], yerr=long["err"].fillna(0), fmt="none", ecolor="grey", alpha=0.6,
-                capsize=2)
-    label_points(ax, df, "bpw", "halluc_mc1")
-    ax.set_ylim(0, 1)
-    ax.set(xlabel="Bits per weight (all tensors)", ylabel="Hallucination rate on TruthfulQA",
-           title="Hallucination vs bits per weight")
-    ax.legend(fontsize=7)
-    fig.text(0.01, -0.04, "lm-eval's TruthfulQA prompts; error bars: standard error (MC metrics); generated "
-             f"answers: {HALLUCINATION_RULE} (ties count as hallucinated). " + caption(base_note),
-             fontsize=6, ha="left", va="top", wrap=True)
-    return savefig(fig, out_dir / "hallucination_vs_bpw")
+    fig, ax = figure(0.5, 2.8)
+    y = np.arange(len(df))
+    offsets = np.linspace(-0.25, 0.25, len(metrics))
+    for off, (col, label), color in zip(offsets, metrics, sns.color_palette("colorblind", len(metrics))):
+        ax.errorbar(df[col], y + off, xerr=ci_err(df, col), fmt="o", color=color, ms=3, elinewidth=0.8, capsize=1.5,
+                    label=label)
+    ax.set_yticks(y, [v.removeprefix(f"{b}-") for v, b in zip(df["variant"], df["base"])])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set(xlabel="hallucination rate on TruthfulQA")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=1, frameon=False)
+    return savefig(fig, out_dir / "hallucination_main")
+
+

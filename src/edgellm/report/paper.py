@@ -170,18 +170,14 @@ def study_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFr
                             f"{cmp_}: label, variant, delta, mde, p_holm (significant rows)"),
         "hostDevice": (tex_escape(str(df["device"].iloc[0])), f"{res}: device (first variant)"),
     }
-    first = "(first distilled variant)"
-    if len(rec):
-        r = rec.iloc[0]
-        n.update(recVariant=(tex_escape(r["variant"]), f"{recf}: variant {first}"),
-                 recPplBase=(f(r["ppl_base"], 2), f"{recf}: ppl_base {first}"),
-                 recPplPruned=(f(r["ppl_pruned"], 2), f"{recf}: ppl_pruned {first}"),
-                 recPplDistilled=(f(r["ppl_distilled"], 2), f"{recf}: ppl_distilled {first}"),
-                 recShare=(f(100 * r["ppl_recovered_share"], 0) if pd.notna(r["ppl_recovered_share"]) else "--",
-                           f"{recf}: ppl_recovered_share {first}"))
+    if len(rec) and rec["kl_recovered_share"].notna().any():
+        share = rec["kl_recovered_share"].dropna()
+        n.update(recShareMin=(f(100 * share.min(), 0), f"{recf}: kl_recovered_share (min)"),
+                 recShareMax=(f(100 * share.max(), 0), f"{recf}: kl_recovered_share (max)"),
+                 nDistilled=(len(rec), f"{recf}: rows (count)"))
     else:
-        n.update({k: ("none" if k == "recVariant" else "--", f"{recf}: no distilled variant")
-                  for k in ("recVariant", "recPplBase", "recPplPruned", "recPplDistilled", "recShare")})
+        n.update({k: ("--", f"{recf}: no distilled variant") for k in ("recShareMin", "recShareMax")},
+                 nDistilled=(0, f"{recf}: rows (count)"))
     origin = f"{__name__}.{study_numbers.__qualname__}"
     return {k: Macro(v, origin, src) for k, (v, src) in n.items()}
 
@@ -249,8 +245,10 @@ def artifacts(params: Params, lay: Layout) -> pd.DataFrame:
         if not path.is_file():
             continue
         b = BundleRecord.load(path)
+        if not b.bundles:  # a frontier-tier variant: not bundled
+            continue
         model = b.model_file
-        how = f"{v.qtype} of {v.checkpoint}" + (" (imatrix)" if params.quantization.imatrix.enabled else "")
+        how = f"{v.qtype} of {v.checkpoint}" + (" (imatrix)" if v.imatrix else "")
         rows.append({"kind": "gguf", "artifact": rel(lay.gguf(v.checkpoint, v.qtype)),
                      "sha256": model.sha256, "bytes": model.bytes, "produced_by": how})
         for dev, d in b.bundles.items():

@@ -1,7 +1,11 @@
-"""The one plotting set-up of the report: a headless backend, the seaborn theme, and how a figure is saved.
+"""The one plotting set-up of the report: a headless backend, the theme, print sizes, and how a figure is saved.
 
 Every figure module imports ``plt`` and ``sns`` from here, so the backend and
-the theme are set once, before anything is drawn.
+the theme are set once, before anything is drawn. Figures are drawn at the size
+they are printed (a fraction of the paper's text width, :data:`TEXT_WIDTH_IN`),
+with no text under :data:`MIN_FONT_PT`; :func:`savefig` writes each figure's
+size and smallest font next to it (``<stem>.json``), and a test checks them
+against the ``\\includegraphics`` widths of ``paper/main.tex``.
 """
 
 from __future__ import annotations
@@ -14,33 +18,93 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from adjustText import adjust_text
 
-from ..io import atomic_path
+from ..io import atomic_path, write_json
+
+#: the paper's text width: A4 (8.27 in) less two 2 cm margins (``\usepackage[a4paper,margin=2cm]{geometry}``)
+TEXT_WIDTH_IN = 8.27 - 2 * 2 / 2.54
+#: the smallest text a figure may print (points, at its printed size)
+MIN_FONT_PT = 6.0
 
 sns.set_theme(style="whitegrid", context="paper")
+plt.rcParams.update({
+    "font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labelsize": 6.5, "ytick.labelsize": 6.5,
+    "legend.fontsize": 6.5, "legend.title_fontsize": 6.5, "figure.titlesize": 8,
+    # hatching (estimated values) must survive printing: dense, dark and thick enough
+    "hatch.linewidth": 0.9, "hatch.color": "0.15",
+})
 
-__all__ = ["label_points", "matplotlib", "plt", "savefig", "sns"]
+__all__ = ["MIN_FONT_PT", "TEXT_WIDTH_IN", "figure", "label_points", "matplotlib", "plt", "savefig", "sns"]
 
 #: no timestamps or tool versions in the files, so that the same figure gives the same bytes
 METADATA = {".png": {"Software": None}, ".pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
 
 
+def figure(width: float = 1.0, height_in: float = 2.6, nrows: int = 1, ncols: int = 1, **kw):
+    """A figure printed at ``width`` of the text width (the ``\\includegraphics`` width must say the same)."""
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * TEXT_WIDTH_IN, height_in), layout="constrained", **kw)
+    fig.print_width = width
+    return fig, axes
+
+
+def smallest_font(fig) -> float:
+    """The smallest font size (pt) of any visible, non-empty text of the figure."""
+    sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()]
+    return float(min(sizes)) if sizes else MIN_FONT_PT
+
+
 def savefig(fig, stem: Path) -> list[Path]:
-    """``stem``.png and ``stem``.pdf, written atomically with fixed metadata; closes the figure."""
+    """``stem``.png and ``stem``.pdf at the figure's own size (no tight bounding box: the size is the print
+    size), written atomically with fixed metadata, and ``stem``.json (size, print width, smallest font)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     outs = []
     for ext, meta in METADATA.items():
         path = stem.with_suffix(ext)
         with atomic_path(path, suffix=ext) as tmp:
-            fig.savefig(tmp, dpi=200, bbox_inches="tight", metadata=meta)
+            fig.savefig(tmp, dpi=300, metadata=meta)
         outs.append(path)
+    w, h = fig.get_size_inches()
+    write_json(stem.with_suffix(".json"), {"width_in": round(float(w), 4), "height_in": round(float(h), 4),
+                                           "print_width": getattr(fig, "print_width", None),
+                                           "min_font_pt": smallest_font(fig)})
     plt.close(fig)
     return outs
 
 
-def label_points(ax, df: pd.DataFrame, x: str, y: str) -> None:
-    """Type labels, alternately above and below the points so that neighbours stay legible."""
-    pts = df[df[x].notna() & df[y].notna()].sort_values(x)
-    for i, (_, r) in enumerate(pts.iterrows()):
-        ax.annotate(r["type"], (r[x], r[y]), textcoords="offset points", xytext=(4, 5 if i % 2 == 0 else -11),
-                    fontsize=7)
+def label_points(ax, df: pd.DataFrame, x: str, y: str, label: str = "type", fontsize: float = 6.5) -> None:
+    """A label at every point, placed by adjustText (away from the points and each other), then separated
+    vertically wherever two labels still overlap: adjustText minimises overlaps, this guarantees none."""
+    pts = df[df[x].notna() & df[y].notna()]
+    texts = [ax.text(r[x], r[y], str(r[label]), fontsize=fontsize) for _, r in pts.iterrows()]
+    if texts:
+        adjust_text(texts, x=pts[x].tolist(), y=pts[y].tolist(), ax=ax, ensure_inside_axes=True, expand=(1.2, 1.4),
+                    arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.4})
+        separate(ax, texts)
+
+
+def separate(ax, texts: list, gap_px: float = 1.0, rounds: int = 200) -> None:
+    """Move labels apart vertically (in display space) until no two bounding boxes overlap."""
+    fig = ax.figure
+    for _ in range(rounds):
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(r) for t in texts]
+        moved = False
+        for i in range(len(texts)):
+            for j in range(i + 1, len(texts)):
+                a, b = boxes[i], boxes[j]
+                if not a.overlaps(b):
+                    continue
+                # the lower label moves down by the overlap (plus a gap), in display coordinates
+                lower = j if b.y0 <= a.y0 else i
+                dy = min(a.y1, b.y1) - max(a.y0, b.y0) + gap_px
+                t = texts[lower]
+                px, py = ax.transData.transform(t.get_position())
+                t.set_position(ax.transData.inverted().transform((px, py - dy)))
+                moved = True
+                break
+            if moved:
+                break
+        if not moved:
+            return

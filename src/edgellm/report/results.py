@@ -106,6 +106,36 @@ def kind(ck: CompressedModelRecord | None) -> str:
     return label + (" + KD" if pr and ck.distill else "")
 
 
+def method_of(var, params: Params) -> str:
+    """The compression method a variant's point belongs to (one curve per method in the figures)."""
+    if var.recipe is None:
+        return "GGUF type + imatrix" if var.imatrix else "GGUF type"
+    spec = params.compress.recipes[var.recipe]
+    if var.qtype not in params.compress.types:
+        return ladder_method(var.recipe)
+    prune = spec.prune.method if spec.prune else None
+    name = {"depth": "depth", "width": "width", "wanda": f"Wanda {getattr(spec.prune, 'pattern', '') or ''}".strip(),
+            "magnitude": "magnitude", None: "distillation"}[prune]
+    if spec.distill is None:
+        return name
+    budgets = [r.distill.tokens for r in params.compress.recipes.values() if r.distill]
+    default = max(set(budgets), key=budgets.count)
+    ratio = spec.distill.tokens / default
+    return f"{name} + KD" + (f", {ratio:g}x tokens" if ratio != 1 else "")
+
+
+def ladder_method(recipe: str) -> str:
+    """The curve of a recipe quantized across ``compress.ladder.types``."""
+    return f"{recipe}, GGUF type"
+
+
+def point_label(var, params: Params) -> str:
+    """A point's short label: the type for a base variant, the recipe (and a non-default type) otherwise."""
+    if var.recipe is None:
+        return var.qtype
+    return var.recipe if var.qtype in params.compress.types else f"{var.recipe} {var.qtype}"
+
+
 def read_items(lay: Layout, variant: str) -> dict:
     path = lay.items(variant)
     if not path.is_file():
@@ -119,10 +149,34 @@ def item_chance(items: dict) -> dict[str, np.ndarray]:
             for t, rows in items.items() if rows and "acc" in rows[0]}
 
 
+#: the key of :func:`item_scores` that holds each task's dataset indices (the pairing of two variants' items)
+INDEX = "_index"
+
+
+def paired(a: dict[str, np.ndarray], b: dict[str, np.ndarray], a_index: dict, b_index: dict) -> dict[str, np.ndarray]:
+    """``a``'s scores on ``b``'s items: a frontier-tier variant scores a seeded subset of the reference's items,
+    so the reference is compared on that subset (matched by dataset index)."""
+    out = {}
+    for t, scores in b.items():
+        if t not in a_index or t not in b_index or (
+                len(a[t]) == len(scores) and np.array_equal(a_index[t], b_index[t])):
+            if len(a[t]) != len(scores):
+                raise ValueError(f"{t}: {len(a[t])} reference items against {len(scores)} without their indices")
+            out[t] = a[t]
+            continue
+        pos = {int(i): k for k, i in enumerate(a_index[t])}
+        missing = [int(i) for i in b_index[t] if int(i) not in pos]
+        if missing:
+            raise ValueError(f"{t}: items {missing[:5]} of the variant are not among the reference's")
+        out[t] = a[t][[pos[int(i)] for i in b_index[t]]]
+    return out
+
+
 def item_scores(items: dict, variant: str, gen: list[str], judged: dict) -> dict[str, dict[str, np.ndarray]]:
     """Per-item scores of one variant, metric -> task -> array in the prepared items' order."""
-    out: dict[str, dict[str, np.ndarray]] = {}
+    out: dict[str, dict[str, np.ndarray]] = {INDEX: {}}
     for t, rows in items.items():
+        out[INDEX][t] = np.array([r["index"] for r in rows], dtype=np.int64)
         if rows and "acc" in rows[0]:
             out[f"{t}_acc"] = {t: np.array([r["acc"] for r in rows], dtype=np.float64)}
     if gen:
@@ -175,6 +229,7 @@ def comparisons(params: Params, per_item: dict, chance: dict[str, float]) -> pd.
             a, b = per_item[ref].get(metric), per_item[var.name].get(metric)
             if a is None or b is None:
                 continue
+            a = paired(a, b, per_item[ref][INDEX], per_item[var.name][INDEX])
             c = stats.compare(a, b, binary, rep.bootstrap, rep.confidence, rep.alpha,
                               stats.rng_for(params.seed, var.name, ref, metric), rep.power)
             worse = (c["delta"] < 0) if higher else (c["delta"] > 0)
@@ -204,6 +259,9 @@ def variant_row(params: Params, lay: Layout, var, gen: list[str]) -> dict:
     kl = ppl.kl
     row = {
         "variant": v, "model": model, "base": var.base, "recipe": var.recipe or "", "type": qtype,
+        "tier": var.tier, "method": method_of(var, params), "point": point_label(var, params),
+        "ladder": var.checkpoint in {f"{var.base}-{r}" for r in params.compress.ladder.recipes},
+        "imatrix": var.imatrix,
         "kind": kind(ck),
         "lineage": lineage(var.base, ck, qtype),
         "hf_params": ck.params.params if ck else BaseModelRecord.load(lay.model_record(model)).n_params,
@@ -212,6 +270,7 @@ def variant_row(params: Params, lay: Layout, var, gen: list[str]) -> dict:
         "distill_seconds": ck.distill_seconds if ck else None,
         "distill_tokens": ck.distill_tokens if ck else None,
         "heldout_kl": ck.heldout_kl if ck else None,
+        "heldout_kl_before": getattr(ck, "heldout_kl_before_distill", None) if ck else None,
         "file_mb": g.file_mb, "bpw": g.bpw, "n_params": g.n_params,
         "kquant_eligible_share": g.kquant_eligible_share,
         "tensor_types": g.type_mix(),
@@ -246,6 +305,7 @@ def add_speed(row: dict, p: ProfileRecord) -> dict:
     """The speed columns: the run with the most threads."""
     best = p.best
     row["load_s"] = p.load_seconds
+    row["repetitions"] = len(getattr(best.pp, "samples_ts", None) or [])
     row["peak_rss_mb"] = p.peak_rss_bytes / 1e6
     row |= {"threads": best.threads, "pp_ts": best.pp.avg_ts, "pp_ts_sd": best.pp.stddev_ts,
             "tg_ts": best.tg.avg_ts, "tg_ts_sd": best.tg.stddev_ts,
@@ -268,9 +328,15 @@ def collect(params: Params, lay: Layout) -> tuple[pd.DataFrame, pd.DataFrame, di
     for var in params.all_variants():
         v = var.name
         gen = gen_of[var.base]
+        missing = [t for t in gen if t not in items[v]]
+        if missing:
+            raise ReportError(f"{lay.items(v)}: {v} ({var.tier} tier) has no items of {missing}, which the task screen "
+                              f"put in generalization accuracy: add them to evaluate.tiers.{var.tier} in params.yaml")
         row = variant_row(params, lay, var, gen)
         per_item[v] = item_scores(items[v], v, gen, judged)
         for metric, groups in per_item[v].items():
+            if metric == INDEX:
+                continue
             if metric in HEADLINE or metric.endswith("_acc") or metric == "ti_bleu":
                 point, lo, hi = stats.bootstrap_ci(list(groups.values()), params.report.bootstrap,
                                                    params.report.confidence, stats.rng_for(params.seed, v, metric))

@@ -1,54 +1,63 @@
-"""The forest plot: every headline metric per variant with its bootstrap interval, significant changes marked."""
+"""The forest plot of differences: every variant minus its reference on the same items, with the paired
+bootstrap interval of the difference, the minimum detectable difference, and Holm-significant changes marked."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .plotting import plt, savefig
+from .plotting import figure, savefig, sns
 from .results import HEADLINE
 
+#: the hallucination metrics of the right-hand panel (the comparisons table has every metric), short labels
+HALLUCINATION_PANEL = {"halluc_mc1": "MC1 error", "halluc_gen_rougeL": "generated, not truthful (ROUGE-L)",
+                       "halluc_gen_embed": "generated, not truthful (embedding)", "informative": "generated, informative"}
 
-def quality_significance(df: pd.DataFrame, comp: pd.DataFrame, out_dir: Path, confidence: float, alpha: float,
-                        note: str) -> list[Path]:
-    """Forest plot: each headline metric per variant with its CI; significant changes vs the reference marked."""
-    metrics_ = [m for m in HEADLINE if m in df and df[m].notna().any()]
-    # drawn at the paper's text width, three panels a row, so that it prints legibly
-    ncols = min(3, len(metrics_))
-    nrows = -(-len(metrics_) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(7.2, nrows * (0.2 * len(df) + 1.1) + 0.4), sharey=True,
-                             squeeze=False)
-    for ax in axes.flat[len(metrics_):]:
-        ax.axis("off")
-    order = df.sort_values(["base", "recipe", "bpw"], ascending=[True, True, False])
-    y = np.arange(len(order))
-    for ax, m in zip(axes.flat, metrics_):
-        label, higher, _ = HEADLINE[m]
-        for yi, (_, r) in zip(y, order.iterrows()):
-            sig = comp[(comp["variant"] == r["variant"]) & (comp["metric"] == m)]
-            is_sig = bool(len(sig) and sig["significant"].iloc[0])
-            worse = bool(len(sig) and sig["direction"].iloc[0] == "worse")
-            color = ("#c0392b" if worse else "#1e8449") if is_sig else ("black" if pd.isna(r.get("reference")) else "grey")
-            lo, hi = r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high")
-            if pd.notna(lo):
-                ax.plot([lo, hi], [yi, yi], color=color, lw=1.5)
-            ax.plot(r[m], yi, "o", color=color, mfc=color if is_sig else "white", ms=5)
-        ax.set_title(textwrap.fill(label, 27), fontsize=8)
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_xlabel("higher is better" if higher else "lower is better", fontsize=7)
-        ax.tick_params(axis="x", labelsize=7)
-    for row in axes:
-        row[0].set_yticks(y)
-        row[0].set_yticklabels(order["variant"], fontsize=7)
-    axes[0][0].invert_yaxis()
-    fig.suptitle(f"Accuracy and hallucination per variant with {confidence:.0%} bootstrap intervals", fontsize=10)
-    fig.text(0.01, -0.01, f"Filled markers: significantly different from the variant's reference on the same items "
-             f"(red worse, green better; McNemar exact test for 0/1 scores, sign-flip permutation test for MC2; "
-             f"Holm-adjusted within each metric, alpha = {alpha}). Black: reference variants. Reference: the base model at the "
-             "same GGUF type for compressed variants, the base model's F16 for quantized ones. " + note,
-             fontsize=7, ha="left", va="top", wrap=True)
-    fig.tight_layout()
+
+def _forest(ax, comp: pd.DataFrame, metrics: list[str], alpha: float) -> None:
+    variants = list(dict.fromkeys(comp["variant"]))
+    y = np.arange(len(variants))
+    offsets = np.linspace(-0.22, 0.22, len(metrics)) if len(metrics) > 1 else [0.0]
+    colors = sns.color_palette("colorblind", len(metrics)) if len(metrics) > 1 else ["black"]
+    for off, m, color in zip(offsets, metrics, colors):
+        sub = comp[comp["metric"] == m].set_index("variant")
+        labelled = False
+        for yi, v in zip(y, variants):
+            if v not in sub.index:
+                continue
+            c = sub.loc[v]
+            yy = yi + off
+            ax.plot([-c["mde"], c["mde"]], [yy, yy], color="0.82", lw=3.2, solid_capstyle="butt", zorder=1)
+            ax.plot([c["ci_low"], c["ci_high"]], [yy, yy], color=color, lw=1, zorder=2)
+            ax.plot(c["delta"], yy, "o", ms=3.2, color=color, mfc=color if c["significant"] else "white", zorder=3,
+                    label=None if labelled else HALLUCINATION_PANEL.get(m, HEADLINE[m][0]))
+            labelled = True
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_yticks(y, variants)
+    ax.invert_yaxis()
+
+
+def quality_significance(df: pd.DataFrame, comp: pd.DataFrame, out_dir: Path, confidence: float,
+                         alpha: float) -> list[Path]:
+    """Left: generalization accuracy, every variant minus its reference. Right: the hallucination metrics of the
+    main-tier variants. Line: the paired bootstrap interval of the difference; grey band: +/- the minimum
+    detectable difference; filled marker: Holm-significant."""
+    if not len(comp):
+        return []
+    short = {v: v.removeprefix(f"{b}-") for v, b in zip(df["variant"], df["base"])}
+    comp = comp.assign(variant=comp["variant"].map(lambda v: short.get(v, v)))
+    acc = comp[comp["metric"] == "gen_acc"]
+    hall = [m for m in HALLUCINATION_PANEL if m in set(comp["metric"])]
+    n_left = max(1, acc["variant"].nunique())
+    fig, (ax1, ax2) = figure(1.0, 0.17 * n_left + 1.0, 1, 2, width_ratios=[1, 1])
+    _forest(ax1, acc, ["gen_acc"], alpha)
+    ax1.set(xlabel="difference in generalization accuracy")
+    if hall:
+        _forest(ax2, comp[comp["metric"].isin(hall)], hall, alpha)
+        ax2.set(xlabel="difference in rate (variant minus reference)")
+        ax2.legend(loc="lower center", bbox_to_anchor=(0.4, 1.0), ncol=2, frameon=False, columnspacing=0.8)
+    else:
+        ax2.axis("off")
     return savefig(fig, out_dir / "quality_significance")

@@ -29,53 +29,63 @@ def task_list(df: pd.DataFrame) -> str:
     return ", ".join(TASK_LABELS.get(t, t) for t in tasks) or "none"
 
 
+def short(r) -> str:
+    """A variant's name without its base model (every caption names the base)."""
+    return str(r["variant"]).removeprefix(f"{r['base']}-")
+
+
 def quality(df: pd.DataFrame, base_note: str) -> str:
     rows = []
     for _, r in df.iterrows():
-        rows.append([r["variant"], fmt(r["bpw"], 2), fmt(r["file_mb"], 1), pm(r["ppl"], r["ppl_stderr"], 2),
+        rows.append([short(r), r["tier"], fmt(r["bpw"], 2), fmt(r["file_mb"], 1), pm(r["ppl"], r["ppl_stderr"], 2),
                      fmt(r["kld"], 4), fmt(100 * r["same_top_p"], 1) if pd.notna(r["same_top_p"]) else "--",
-                     with_ci(r, "gen_acc"), fmt(r.get("halluc_mc1")), fmt(r.get("mc2"))])
-    n = int(df["gen_acc_n"].iloc[0]) if "gen_acc_n" in df and len(df) else 0
+                     with_ci(r, "gen_acc"), fmt(r.get("gen_acc_n"), 0), fmt(r.get("halluc_mc1")), fmt(r.get("mc2"))])
     return latex_table(
-        ["Variant", "BPW", "MB", "PPL", "KLD", "Top-1 %", "Gen. acc [CI]", "MC1 err", "MC2"], rows,
-        f"Quality of each GGUF variant: WikiText-2 perplexity (llama-perplexity protocol; "
-        f"{int(df['ppl_tokens'].iloc[0]):,} scored tokens), KL divergence and top-1 agreement with F16, "
-        f"generalization accuracy (mean acc over the tasks on which the base model is above chance: "
-        f"{task_list(df)}; n = {n:,} items) and TruthfulQA hallucination (MC1 error, MC2). {base_note}",
-        "tab:quality", "lrrrrrlrr")
+        ["Variant", "Tier", "BPW", "MB", "PPL", "KLD", "Top-1 %", "Gen. acc [CI]", "n", "MC1 err", "MC2"], rows,
+        f"Quality of every variant of {', '.join(sorted(set(df['base'])))}: WikiText-2 perplexity (llama-perplexity "
+        f"protocol; {int(df['ppl_tokens'].iloc[0]):,} scored tokens, the same for every variant), KL divergence and "
+        f"top-1 agreement with the reference (F16), generalization accuracy (mean acc over the tasks on which the "
+        f"base model is above chance: {task_list(df)}; n items: all of them for the reference and the main tier, a "
+        f"seeded subset for the frontier tier) and TruthfulQA hallucination (MC1 error, MC2; main tier). "
+        f"{base_note}", "tab:quality", "llrrrrrlrrr", wide=True)
 
 
 def resources(df: pd.DataFrame) -> str:
-    rows = [[r["variant"], fmt(r["file_mb"], 1), fmt(r["peak_rss_mb"], 0), fmt(r["load_s"], 2),
+    rows = [[short(r), fmt(r["file_mb"], 1), fmt(r["peak_rss_mb"], 0), fmt(r["load_s"], 2),
              Tex(f"{fmt(r['pp_ts'], 0)} $\\pm$ {fmt(r['pp_ts_sd'], 0)}"),
              Tex(f"{fmt(r['tg_ts'], 1)} $\\pm$ {fmt(r['tg_ts_sd'], 1)}"), fmt(r["ttft_ms"], 1)]
             for _, r in df.iterrows()]
     threads = int(df["threads"].iloc[0])
     return latex_table(
         ["Variant", "File MB", "Peak RSS MB", "Load s", "pp512 t/s", "tg128 t/s", "TTFT ms"], rows,
-        f"Resource consumption measured on {df['device'].iloc[0]} with {threads} threads, as llama-bench measures "
-        "(mean $\\pm$ sd over repetitions).", "tab:resources", "lrrrrrr")
+        f"Resource consumption of every variant, measured on {df['device'].iloc[0]} with {threads} threads as "
+        f"llama-bench measures (mean $\\pm$ sd over {int(df['repetitions'].iloc[0])} repetitions); TTFT: time to "
+        "the first generated token of a 128-token prompt.", "tab:resources", "lrrrrrr")
 
 
 def tensor_types(df: pd.DataFrame) -> str:
-    rows = [[r["variant"], fmt(r["bpw"], 2), fmt(100 * r["kquant_eligible_share"], 0), r["tensor_types"]]
-            for _, r in df.iterrows()]
+    sub = df[(df["recipe"] == "") | df["ladder"]]
+    rows = [[short(r), fmt(r["bpw"], 2), fmt(100 * r["kquant_eligible_share"], 0), r["tensor_types"]]
+            for _, r in sub.iterrows()]
     return latex_table(
         ["Variant", "BPW", "K-eligible %", "Tensor types actually written (share of parameters)"], rows,
-        "What each GGUF file really holds. K-quants need rows that are a multiple of 256; llama.cpp silently "
-        "falls back to another type for the other tensors.", "tab:tensor-types", "lrrp{7cm}")
+        "What each GGUF file of the two quantization ladders really holds: the base model and the K-aligned "
+        "checkpoint (width-k256-kd, every row a multiple of 256). K-quants need rows that are a multiple of 256; "
+        "llama.cpp silently falls back to another type (Q4\\_0, Q5\\_0, Q5\\_1, Q8\\_0) for the other tensors, so "
+        "a K-type name says little about the base model's file.", "tab:tensor-types", "lrrp{10.5cm}", wide=True)
 
 
 def compression(df: pd.DataFrame, base_note: str) -> str:
-    rows = [[r["variant"], Tex(r" $\rightarrow$ ".join(tex_escape(s) for s in r["lineage"].split(" -> "))),
+    df = df[(df["recipe"] != "") & ~df["method"].str.endswith("GGUF type")]
+    rows = [[short(r), r["tier"], Tex(r" $\rightarrow$ ".join(tex_escape(s) for s in r["lineage"].split(" -> "))),
              fmt(r["hf_params"] / 1e6, 1), fmt(100 * r["nonzero_share"], 0), fmt(r["file_mb"], 1), fmt(r["ppl"], 2),
              fmt(r["kld"], 3), fmt(r["gen_acc"]), fmt(r["tg_ts"], 1)] for _, r in df.iterrows()]
     return latex_table(
-        ["Variant", "Lineage", "Params (M)", "Non-zero %", "MB", "PPL", "KLD", "Gen. acc", "tg t/s"], rows,
+        ["Variant", "Tier", "Lineage", "Params (M)", "Non-zero %", "MB", "PPL", "KLD", "Gen. acc", "tg t/s"], rows,
         "Every variant's lineage (base $\\rightarrow$ pruned $\\rightarrow$ distilled $\\rightarrow$ quantized). "
         "KL divergence is measured against the base model's F16 file. Unstructured and 2:4 sparse models keep "
         "their zeros in the GGUF file (llama.cpp has no sparse storage), so they are neither smaller nor faster. "
-        + base_note, "tab:compression", "lp{5.2cm}rrrrrrr")
+        + base_note, "tab:compression", "llp{5.8cm}rrrrrrr", wide=True)
 
 
 def with_ci(r, m, nd=3) -> str:
@@ -92,8 +102,8 @@ GENERATED = {"informative": "Informative", "halluc_gen_rougeL": "Not truthful RO
 
 def hallucination(df: pd.DataFrame, confidence: float, alpha: float, note: str) -> str:
     rows = []
-    for _, r in df.iterrows():
-        cells = [r["variant"]]
+    for _, r in df[df["tier"] != "frontier"].iterrows():
+        cells = [short(r)]
         for m in ("halluc_mc1", "mc2", *GENERATED):
             cell = with_ci(r, m)
             sig = r.get(f"{m}_significant")

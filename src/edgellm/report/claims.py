@@ -1,0 +1,250 @@
+"""The numbers of the paper's Discussion: the seed paper's four claims, the Q4_1 origin, the K-quant fallback,
+the frontier's mildest points and the distillation budget, and the agreement with lm-evaluation-harness.
+
+Each value is a :class:`~edgellm.report.latex.Macro` whose trace names this function and the results file and
+column it came from. The values are defined by roles (the reference, the origin type, the mildest point of a
+method, the smallest variant whose accuracy loss is not significant), so the text stays true for another study.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from ..config import Params
+from ..io import read_json
+from ..paths import Layout
+from ..records import load_model_record
+from .latex import Macro, fmt_grouped, tex_escape
+
+#: the llama.cpp commit vendored by each llama-cpp-python release the project pins (git ls-tree <tag>
+#: vendor/llama.cpp in abetlen/llama-cpp-python; the sdist's tree is byte-identical to it). Its CMake build cannot
+#: see the commit (the sdist carries no .git for the vendored tree), so the tools report "commit unknown".
+VENDORED_LLAMA_CPP = {"0.3.36": "0c1e57098bba43ac29e6e3b677cdceebdd22334f"}
+
+#: the generalization-accuracy comparisons a claim counts
+ACC = "gen_acc"
+#: hallucination metrics of the claims (rates: lower is better; T&I: higher is better)
+HALLUCINATION = ("halluc_mc1", "mc2", "informative", "halluc_gen_rougeL", "ti_rougeL", "halluc_gen_embed", "ti_embed")
+
+
+def pct(x: float, nd: int = 0) -> str:
+    return fmt_grouped(100 * x, nd) if pd.notna(x) else "--"
+
+
+def signed(x: float, nd: int = 3) -> str:
+    return "--" if pd.isna(x) else f"${x:+.{nd}f}$"
+
+
+def origin_type(params: Params, lay: Layout) -> str | None:
+    """The GGUF type a base model's weights were dequantized from (``...Q4_1.gguf``), if they were."""
+    m = next(iter(params.models))
+    path = lay.model_record(m)
+    if not path.is_file():
+        return None
+    rec = load_model_record(path)
+    if not getattr(rec, "dequantized_from_gguf", False):
+        return None
+    found = re.search(r"\.(Q\d_[A-Z0-9_]+|F16|BF16|Q\d_\d)\.gguf$", str(getattr(rec, "file", "")))
+    return found.group(1) if found else None
+
+
+def type_mix(mix: str) -> list[tuple[str, float]]:
+    """``"Q4_0 59% / Q2_K 30%"`` (results.csv's tensor_types) -> [(type, share)], largest first."""
+    out = [(t, float(s) / 100) for t, s in re.findall(r"([A-Z0-9_]+)\s+(\d+(?:\.\d+)?)%", str(mix))]
+    return sorted(out, key=lambda x: -x[1])
+
+
+def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame, rec: pd.DataFrame,
+                   devices: dict[str, Macro], fleet: pd.DataFrame | None) -> dict[str, Macro]:
+    rel = lambda p: p.relative_to(lay.root).as_posix()
+    res, cmp_, recf = rel(lay.results_table), rel(lay.comparisons_table), rel(lay.recovery_table)
+    f = fmt_grouped
+    base = next(iter(params.models))
+    ref_name = f"{base}-{params.evaluate.kl_base}"
+    rows = df.set_index("variant")
+    ref = rows.loc[ref_name]
+    n: dict[str, tuple] = {}
+
+    # ---- generalization accuracy
+    acc = comp[comp["metric"] == ACC]
+    quant = acc[acc["variant"].isin(df.loc[df["recipe"] == "", "variant"])]
+    pruned = acc[~acc["variant"].isin(df.loc[df["recipe"] == "", "variant"])]
+    src = f"{cmp_}: metric gen_acc"
+    n |= {"accN": (len(acc), f"{src} (count)"),
+          "accBetter": (int((acc["significant"] & (acc["direction"] == "better")).sum()), f"{src}, significant better"),
+          "accWorse": (int((acc["significant"] & (acc["direction"] == "worse")).sum()), f"{src}, significant worse"),
+          "accBelowMde": (int((~acc["detectable"]).sum()), f"{src}, |delta| < mde (count)"),
+          "accQuantN": (len(quant), f"{src}, base-model types (count)"),
+          "accQuantSig": (int(quant["significant"].sum()), f"{src}, base-model types, significant (count)"),
+          "accQuantBelowMde": (int((~quant["detectable"]).sum()), f"{src}, base-model types, below mde (count)"),
+          "accQuantDeltaMin": (signed(quant["delta"].min()), f"{src}, base-model types: delta (smallest)"),
+          "accQuantDeltaMax": (signed(quant["delta"].max()), f"{src}, base-model types: delta (largest)"),
+          "accQuantMdeMax": (f(quant["mde"].max(), 3) if len(quant) else "--", f"{src}, base-model types: mde (max)"),
+          "accPrunedN": (len(pruned), f"{src}, compressed (count)"),
+          "accPrunedWorse": (int((pruned["significant"] & (pruned["direction"] == "worse")).sum()),
+                             f"{src}, compressed, significant worse (count)"),
+          "accPrunedDeltaMin": (signed(pruned["delta"].min()), f"{src}, compressed: delta (most negative)"),
+          "accPrunedDeltaMax": (signed(pruned["delta"].max()), f"{src}, compressed: delta (largest)")}
+
+    # ---- hallucination (main tier)
+    hal = comp[comp["metric"].isin(HALLUCINATION)]
+    sig = hal[hal["significant"].astype(bool)]
+    src = f"{cmp_}: hallucination metrics ({', '.join(HALLUCINATION)})"
+    n |= {"halN": (len(hal), f"{src} (count)"), "halSig": (len(sig), f"{src}, significant (count)"),
+          "halBetter": (int((sig["direction"] == "better").sum()), f"{src}, significant better (count)"),
+          "halWorse": (int((sig["direction"] == "worse").sum()), f"{src}, significant worse (count)"),
+          "halBelowMde": (int((~hal["detectable"]).sum()), f"{src}, below mde (count)"),
+          "halMdeMin": (f(hal.loc[hal["metric"] == "halluc_mc1", "mde"].min(), 3), f"{src}: mde of halluc_mc1 (min)"),
+          "halMdeMax": (f(hal.loc[hal["metric"] == "halluc_mc1", "mde"].max(), 3), f"{src}: mde of halluc_mc1 (max)"),
+          "halSigList": ("; ".join(f"{tex_escape(r['label'].replace('Hallucination: ', ''))}, "
+                                   f"{tex_escape(r['variant'].removeprefix(base + '-'))} "
+                                   f"({signed(r['delta'])}, MDE {r['mde']:.3f})" for _, r in sig.iterrows()) or "none",
+                         f"{src}: significant rows")}
+
+    # ---- resources: storage, speed, prompt processing on this host
+    bq = df[(df["recipe"] == "") & (df["variant"] != ref_name)]
+    pp_slower = bq[bq["pp_ts"] < ref["pp_ts"]]
+    ttft_slower = bq[bq["ttft_ms"] > ref["ttft_ms"]]
+    src = f"{res}: base-model types vs {ref_name}"
+    n |= {"nQuantBase": (len(bq), f"{src} (count)"),
+          "nPpSlower": (len(pp_slower), f"{src}: pp_ts below the reference's (count)"),
+          "nTtftSlower": (len(ttft_slower), f"{src}: ttft_ms above the reference's (count)"),
+          "ppRatioMin": (f((bq["pp_ts"] / ref["pp_ts"]).min(), 2), f"{src}: pp_ts / reference (min)"),
+          "ppRatioMax": (f((bq["pp_ts"] / ref["pp_ts"]).max(), 2), f"{src}: pp_ts / reference (max)"),
+          "tgRatioMin": (f((bq["tg_ts"] / ref["tg_ts"]).min(), 2), f"{src}: tg_ts / reference (min)"),
+          "tgRatioMax": (f((bq["tg_ts"] / ref["tg_ts"]).max(), 2), f"{src}: tg_ts / reference (max)"),
+          "ppSlowList": (", ".join(tex_escape(t) for t in pp_slower["type"]) or "none", f"{src}: type where slower pp")}
+    # the smallest variant whose accuracy change against its reference is not significant
+    not_sig = acc[~acc["significant"].astype(bool)]["variant"]
+    safe_pool = df[df["variant"].isin(not_sig) | (df["variant"] == ref_name)]
+    safe = safe_pool.loc[safe_pool["file_mb"].idxmin()]
+    sc = acc.set_index("variant")
+    safe_c = sc.loc[safe["variant"]] if safe["variant"] in sc.index else None
+    src = f"{res}: smallest file_mb whose gen_acc change is not significant ({cmp_})"
+    n |= {"safeVariant": (tex_escape(safe["variant"].removeprefix(base + "-")), src),
+          "safeMB": (f(safe["file_mb"], 1), src + ": file_mb"),
+          "safeSaving": (pct(1 - safe["file_mb"] / ref["file_mb"]), src + ": 1 - file_mb / reference"),
+          "safeDelta": (signed(safe_c["delta"]) if safe_c is not None else "--", f"{cmp_}: delta ({safe['variant']})"),
+          "safeCi": (f"[{safe_c['ci_low']:+.3f}, {safe_c['ci_high']:+.3f}]" if safe_c is not None else "--",
+                     f"{cmp_}: ci_low, ci_high ({safe['variant']})"),
+          "safeMde": (f(safe_c["mde"], 3) if safe_c is not None else "--", f"{cmp_}: mde ({safe['variant']})"),
+          "safeTgRatio": (f(safe["tg_ts"] / ref["tg_ts"], 2), f"{res}: tg_ts ({safe['variant']} / reference)"),
+          "smallestSaving": (pct(1 - df["file_mb"].min() / ref["file_mb"]), f"{res}: 1 - min file_mb / reference")}
+    if fleet is not None and len(fleet):
+        e = fleet.pivot_table(index="device", columns="variant", values="mj_per_token", aggfunc="first")
+        if safe["variant"] in e and ref_name in e:
+            saving = 1 - e[safe["variant"]] / e[ref_name]
+            src = f"results/fleet.csv: mj_per_token ({safe['variant']} / {ref_name}, per device)"
+            n |= {"energySavingMin": (pct(saving.min()), src + " (min)"),
+                  "energySavingMax": (pct(saving.max()), src + " (max)")}
+    n.setdefault("energySavingMin", ("--", "results/fleet.csv: no energy of the safe variant"))
+    n.setdefault("energySavingMax", ("--", "results/fleet.csv: no energy of the safe variant"))
+
+    # ---- the origin type (the weights' own grid) and the K-quant fallback
+    origin = origin_type(params, lay)
+    o_name = f"{base}-{origin}" if origin else None
+    if o_name in rows.index:
+        o = rows.loc[o_name]
+        others = bq[bq["variant"] != o_name]
+        src = f"{res}: {o_name}"
+        n |= {"originType": (tex_escape(origin), f"results/models/{base}.json: file"),
+              "originKld": (f(o["kld"], 4), src + ": kld"), "originTop": (pct(o["same_top_p"], 1), src + ": same_top_p"),
+              "originPpl": (f(o["ppl"], 2), src + ": ppl"),
+              "otherKldMin": (f(others["kld"].min(), 4), f"{res}: kld of the other base types (min)"),
+              "otherKldMinType": (tex_escape(others.loc[others["kld"].idxmin(), "type"]),
+                                  f"{res}: type with the smallest kld besides the origin")}
+    else:
+        n |= {k: ("--", "no origin type in the study") for k in
+              ("originType", "originKld", "originTop", "originPpl", "otherKldMin", "otherKldMinType")}
+    for key, qtype in (("QtwoK", "Q2_K"), ("QthreeKM", "Q3_K_M"), ("QfourKM", "Q4_K_M")):
+        name = f"{base}-{qtype}"
+        if name in rows.index:
+            r = rows.loc[name]
+            mix = type_mix(r["tensor_types"])
+            # the largest share in a type that is not a K-quant: what the K-type name falls back to
+            main_t, main_s = next(((t, s) for t, s in mix if not t.endswith("_K") and t not in ("F32", "F16")),
+                                  ("--", float("nan")))
+            n |= {f"base{key}Bpw": (f(r["bpw"], 2), f"{res}: bpw ({name})"),
+                  f"base{key}Eligible": (pct(r["kquant_eligible_share"]), f"{res}: kquant_eligible_share ({name})"),
+                  f"base{key}Fallback": (tex_escape(main_t), f"{res}: tensor_types ({name}), largest non-K type"),
+                  f"base{key}FallbackShare": (pct(main_s), f"{res}: tensor_types ({name}), its share")}
+        lad = df[df["ladder"] & (df["type"] == qtype)]
+        if len(lad):
+            r = lad.iloc[0]
+            n |= {f"aligned{key}Bpw": (f(r["bpw"], 2), f"{res}: bpw ({r['variant']})"),
+                  f"aligned{key}Eligible": (pct(r["kquant_eligible_share"]), f"{res}: kquant_eligible_share "
+                                                                              f"({r['variant']})")}
+
+    # ---- the mildest point of each pruning method against the reference and the base at the same type
+    mild = []
+    for method, sub in df[(df["recipe"] != "") & ~df["method"].str.endswith("GGUF type")].groupby("method"):
+        r = sub.loc[sub["ppl"].idxmin()]
+        same = df[(df["recipe"] == "") & (df["type"] == r["type"])]
+        same_ppl = same["ppl"].iloc[0] if len(same) else float("nan")
+        mild.append((method, r, r["ppl"] / ref["ppl"] - 1, r["ppl"] / same_ppl - 1))
+    n |= {"mildList": ("; ".join(f"{tex_escape(m)}: {tex_escape(r['point'])}, perplexity {pct(a)}\\% above the reference "
+                                 f"({pct(b)}\\% above {tex_escape(r['type'])})" for m, r, a, b in mild) or "none",
+                       f"{res}: ppl of the lowest-perplexity point of each method / reference and / base at its type"),
+          "mildWithinTen": (sum(a <= 0.10 for _, _, a, _ in mild), f"{res}: methods whose mildest point is within 10% of "
+                                                                    "the reference perplexity (count)"),
+          "nMethods": (len(mild), f"{res}: pruning methods (count)")}
+
+    # ---- the distillation budget: the same student at the default budget and at a larger one
+    if len(rec):
+        bud = rec.sort_values("distill_tokens")
+        pairs = [(a, b) for _, a in bud.iterrows() for _, b in bud.iterrows()
+                 if a["distill_tokens"] < b["distill_tokens"]
+                 and params.compress.recipes[a["recipe"]].prune == params.compress.recipes[b["recipe"]].prune]
+        if pairs:
+            a, b = pairs[0]
+            src = f"{recf}: {a['variant']} and {b['variant']}"
+            ra, rb = rows.loc[a["variant"]], rows.loc[b["variant"]]
+            n |= {"kdLowTokens": (f(a["distill_tokens"], 0), src + ": distill_tokens"),
+                  "kdHighTokens": (f(b["distill_tokens"], 0), src + ": distill_tokens"),
+                  "kdLowKl": (f(a["heldout_kl_after"], 3), src + ": heldout_kl_after"),
+                  "kdHighKl": (f(b["heldout_kl_after"], 3), src + ": heldout_kl_after"),
+                  "kdBeforeKl": (f(a["heldout_kl_before"], 3), src + ": heldout_kl_before"),
+                  "kdLowPpl": (f(ra["ppl"], 2), f"{res}: ppl ({a['variant']})"),
+                  "kdHighPpl": (f(rb["ppl"], 2), f"{res}: ppl ({b['variant']})"),
+                  "kdLowAcc": (f(ra["gen_acc"], 3), f"{res}: gen_acc ({a['variant']})"),
+                  "kdHighAcc": (f(rb["gen_acc"], 3), f"{res}: gen_acc ({b['variant']})"),
+                  "kdLowSeconds": (f(a["distill_seconds"], 0), src + ": distill_seconds"),
+                  "kdHighSeconds": (f(b["distill_seconds"], 0), src + ": distill_seconds"),
+                  "kdRecipe": (tex_escape(b["recipe"]), src + ": recipe")}
+    for k in ("kdLowTokens", "kdHighTokens", "kdLowKl", "kdHighKl", "kdBeforeKl", "kdLowPpl", "kdHighPpl", "kdLowAcc",
+              "kdHighAcc", "kdLowSeconds", "kdHighSeconds", "kdRecipe"):
+        n.setdefault(k, ("--", f"{recf}: no pair of distillation budgets"))
+
+    # ---- tiers
+    tiers = df["tier"].value_counts()
+    n |= {"nMain": (int(tiers.get("main", 0) + tiers.get("reference", 0)), f"{res}: tier main or reference (count)"),
+          "nFrontier": (int(tiers.get("frontier", 0)), f"{res}: tier frontier (count)"),
+          "frontierItems": (f(df.loc[df["tier"] == "frontier", "gen_acc_n"].max(), 0) if tiers.get("frontier") else "--",
+                            f"{res}: gen_acc_n (frontier tier)")}
+    n |= agreement_numbers(lay)
+    origin_fn = f"{__name__}.{claims_numbers.__qualname__}"
+    return {k: Macro(v, origin_fn, s) for k, (v, s) in n.items()}
+
+
+def agreement_numbers(lay: Layout) -> dict[str, tuple]:
+    """The agreement with lm-evaluation-harness itself (benchmarks/agree_lm_eval.py's record)."""
+    path = lay.lm_eval_agreement
+    src = path.relative_to(lay.root).as_posix()
+    if not path.is_file():
+        return {k: ("--", f"{src}: missing") for k in ("agreeTasks", "agreeItems", "agreeSame", "agreeMaxDll")}
+    d = read_json(path)
+    run = next(iter(d["runs"].values()))
+    tasks = run["tasks"]
+    scored = {t: r for t, r in tasks.items() if "same_prediction" in r}
+    same = sum(round(r["same_prediction"] * r["n"]) for r in scored.values())
+    total = sum(r["n"] for r in scored.values())
+    return {"agreeTasks": (len(tasks), f"{src}: runs.*.tasks (count)"),
+            "agreeItems": (total, f"{src}: n of the scored tasks (sum)"),
+            "agreeSame": (same, f"{src}: same_prediction x n (sum)"),
+            "agreeMaxDll": (f"{max(r['max_abs_dll'] for r in scored.values()):.1e}",
+                            f"{src}: max_abs_dll (max over tasks)"),
+            "agreeGenSame": (pct(tasks.get("truthfulqa_gen", {}).get("same_completion", float("nan"))),
+                             f"{src}: truthfulqa_gen same_completion"),
+            "agreeSetup": (tex_escape(d.get("lm_eval", "")), f"{src}: lm_eval")}

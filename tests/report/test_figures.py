@@ -1,0 +1,73 @@
+"""Figures a reader can read in print: the size each figure is drawn at, its smallest font and the width the
+paper prints it at, from the committed figures and paper/main.tex; point labels that do not overlap."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from edgellm.report.plotting import MIN_FONT_PT, TEXT_WIDTH_IN, figure, label_points, plt
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = (ROOT / "paper" / "main.tex").read_text()
+INCLUDES = re.findall(r"\\includegraphics\[width=([0-9.]+)\\linewidth\]\{([\w-]+)\.pdf\}", MAIN)
+
+
+def pdf_width_in(path: Path) -> float:
+    """The page width of a one-page PDF (its MediaBox), in inches."""
+    box = re.search(rb"/MediaBox\s*\[\s*([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s*\]", path.read_bytes())
+    assert box, f"{path}: no MediaBox"
+    return (float(box.group(3)) - float(box.group(1))) / 72
+
+
+def test_text_width_is_the_papers():
+    # TEXT_WIDTH_IN is A4 less two 2 cm margins: the geometry main.tex uses
+    assert r"\usepackage[a4paper,margin=2cm]{geometry}" in MAIN
+    assert TEXT_WIDTH_IN == pytest.approx(8.27 - 4 / 2.54)
+
+
+def test_every_figure_in_the_paper_is_drawn_at_its_print_width_with_legible_text():
+    assert len(INCLUDES) >= 6
+    for frac, stem in INCLUDES:
+        meta = json.loads((ROOT / "figures" / f"{stem}.json").read_text())
+        pdf_w = pdf_width_in(ROOT / "figures" / f"{stem}.pdf")
+        assert pdf_w == pytest.approx(meta["width_in"], abs=0.02), stem  # the file is the size it says
+        printed = float(frac) * TEXT_WIDTH_IN
+        scale = printed / pdf_w
+        assert meta["min_font_pt"] * scale >= MIN_FONT_PT - 1e-6, (stem, meta, scale)
+
+
+def test_every_figure_in_the_paper_has_a_caption_and_exists():
+    for _, stem in INCLUDES:
+        assert (ROOT / "figures" / f"{stem}.pdf").is_file(), stem
+        block = MAIN[MAIN.index(f"{{{stem}.pdf}}"):]
+        assert "\\caption{" in block[: block.index("\\end{figure}")], stem
+
+
+def _boxes(ax):
+    fig = ax.figure
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    return [t.get_window_extent(r) for t in ax.texts]
+
+
+def test_point_labels_do_not_overlap():
+    # ten points packed into a corner, as the quantization ladder's are
+    df = pd.DataFrame({"x": [6.3, 6.4, 6.45, 6.5, 6.6, 6.7, 7.0, 5.3, 5.35, 5.4],
+                       "y": [0.06, 0.061, 0.062, 0.06, 0.063, 0.064, 0.066, 0.45, 0.46, 0.44],
+                       "type": ["Q5_K_M", "Q6_K", "Q4_K_M", "Q8_0", "Q4_1", "Q4_0", "Q5_0", "Q3_K_M", "Q2_K",
+                                "Q2_K-imat"]})
+    fig, ax = figure(0.5, 2.6)
+    ax.plot(df["x"], df["y"], "o")
+    ax.set_yscale("log")
+    label_points(ax, df, "x", "y")
+    boxes = _boxes(ax)
+    assert len(boxes) == len(df)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+    plt.close(fig)
