@@ -116,13 +116,14 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
           "tgRatioMin": (f((bq["tg_ts"] / ref["tg_ts"]).min(), 2), f"{src}: tg_ts / reference (min)"),
           "tgRatioMax": (f((bq["tg_ts"] / ref["tg_ts"]).max(), 2), f"{src}: tg_ts / reference (max)"),
           "ppSlowList": (", ".join(tex_escape(t) for t in pp_slower["type"]) or "none", f"{src}: type where slower pp")}
-    # the smallest variant whose accuracy change against its reference is not significant
-    not_sig = acc[~acc["significant"].astype(bool)]["variant"]
-    safe_pool = df[df["variant"].isin(not_sig) | (df["variant"] == ref_name)]
+    # the smallest base-model type whose paired 95 % interval of the accuracy change against the reference
+    # still includes no change (the compressed variants' tests are against the base at their own type)
+    ok = acc[(acc["reference"] == ref_name) & (acc["ci_low"] <= 0) & (acc["ci_high"] >= 0)]["variant"]
+    safe_pool = df[df["variant"].isin(ok) | (df["variant"] == ref_name)]
     safe = safe_pool.loc[safe_pool["file_mb"].idxmin()]
     sc = acc.set_index("variant")
     safe_c = sc.loc[safe["variant"]] if safe["variant"] in sc.index else None
-    src = f"{res}: smallest file_mb whose gen_acc change is not significant ({cmp_})"
+    src = f"{res}: smallest file_mb whose gen_acc difference interval vs {ref_name} contains 0 ({cmp_})"
     n |= {"safeVariant": (tex_escape(safe["variant"].removeprefix(base + "-")), src),
           "safeMB": (f(safe["file_mb"], 1), src + ": file_mb"),
           "safeSaving": (pct(1 - safe["file_mb"] / ref["file_mb"]), src + ": 1 - file_mb / reference"),
@@ -179,7 +180,8 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
 
     # ---- the mildest point of each pruning method against the reference and the base at the same type
     mild = []
-    for method, sub in df[(df["recipe"] != "") & ~df["method"].str.endswith("GGUF type")].groupby("method"):
+    pruning = df[(df["recipe"] != "") & ~df["method"].str.endswith("GGUF type") & ~df["method"].str.contains("x tokens")]
+    for method, sub in pruning.groupby("method"):
         r = sub.loc[sub["ppl"].idxmin()]
         same = df[(df["recipe"] == "") & (df["type"] == r["type"])]
         same_ppl = same["ppl"].iloc[0] if len(same) else float("nan")
