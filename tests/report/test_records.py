@@ -46,11 +46,12 @@ def test_fleet_summary_round_trips():
 
 
 def test_fields_consumers_read():
-    ck = CompressedModelRecord.load(RESULTS / "models" / "smollm2-135m-depth-kd.json")
-    raw = json.loads((RESULTS / "models" / "smollm2-135m-depth-kd.json").read_text())
+    ck = CompressedModelRecord.load(RESULTS / "models" / "smollm2-135m-depth-8-kd.json")
+    raw = json.loads((RESULTS / "models" / "smollm2-135m-depth-8-kd.json").read_text())
     assert ck.distill_tokens == (raw["distill"]["steps_done"] * raw["recipe_spec"]["distill"]["batch_size"]
                                  * raw["recipe_spec"]["distill"]["seq_len"])
-    assert CompressedModelRecord.load(RESULTS / "models" / "smollm2-135m-width.json").distill_tokens is None
+    four = CompressedModelRecord.load(RESULTS / "models" / "smollm2-135m-depth-8-kd-4x.json")
+    assert four.distill_tokens == 4 * ck.distill_tokens  # the budget point: four times the default tokens
     p = ProfileRecord.load(RESULTS / "profile" / "smollm2-135m-F16.json")
     raw = json.loads((RESULTS / "profile" / "smollm2-135m-F16.json").read_text())
     best = max(raw["runs"], key=lambda r: r["threads"])
