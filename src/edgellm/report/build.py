@@ -50,13 +50,13 @@ def distill_histories(params: Params, lay: Layout) -> dict[str, list[dict]]:
 
 
 def variant_figures(params: Params, lay: Layout, df: pd.DataFrame, speed: pd.DataFrame, rec: pd.DataFrame,
-                    comp: pd.DataFrame, note: str) -> list[Path]:
+                    comp: pd.DataFrame) -> list[Path]:
     """Every figure of the variants (the fleet's are drawn by :func:`devices.build_devices`)."""
-    out, rep = lay.figures, params.report
+    out = lay.figures
     return [*figures.quant_ladder(df, out), *figures.speed_vs_bpw(df, speed, out),
             *figures.hallucination_main(df, out), *compression_figures.pareto_size(df, out),
             *compression_figures.distillation_recovery(rec, distill_histories(params, lay), out),
-            *significance.quality_significance(df, comp, out, rep.confidence, rep.alpha)]
+            *significance.quality_significance(df, comp, out)]
 
 
 def tool_versions(params: Params, lay: Layout) -> dict:
@@ -92,13 +92,13 @@ def build(params: Params, lay: Layout) -> dict:
     write_json(lay.metrics, summary)
     write_csv(df[[c for c in PLOT_COLUMNS if c in df]], lay.variants_plot)
     note = base_note(params, lay)
-    figs = variant_figures(params, lay, df, speed, rec, comp, note)
+    figs = variant_figures(params, lay, df, speed, rec, comp)
     tabs = tables.write_tables(df, comp, task_screen, audit, judge_agreement(lay), lay.tables, note, params.report)
     dev_figs, dev_tabs, dev_numbers = devices.build_devices(params, lay)
     figs += dev_figs
     tabs += dev_tabs
     fleet = pd.read_csv(lay.fleet_table) if lay.fleet_table.is_file() else None
-    dev_numbers |= claims.claims_numbers(params, lay, df, comp, rec, dev_numbers, fleet)
+    dev_numbers |= claims.claims_numbers(params, lay, df, comp, rec, fleet)
     tabs += paper.write_paper_inputs(params, lay, df, comp, rec, task_screen, dev_numbers,
                                       tool_versions(params, lay))
     return {"rows": len(df), "figures": [str(p.relative_to(lay.root)) for p in figs],

@@ -12,11 +12,12 @@ import re
 
 import pandas as pd
 
-from ..config import Params
+from ..config import Params, variant_name
 from ..io import read_json
 from ..paths import Layout
 from ..records import load_model_record
 from .latex import Macro, fmt_grouped, tex_escape
+from .results import short_name
 
 #: the llama.cpp commit vendored by each llama-cpp-python release the project pins (git ls-tree <tag>
 #: vendor/llama.cpp in abetlen/llama-cpp-python; the sdist's tree is byte-identical to it). Its CMake build cannot
@@ -57,12 +58,12 @@ def type_mix(mix: str) -> list[tuple[str, float]]:
 
 
 def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame, rec: pd.DataFrame,
-                   devices: dict[str, Macro], fleet: pd.DataFrame | None) -> dict[str, Macro]:
+                   fleet: pd.DataFrame | None) -> dict[str, Macro]:
     rel = lambda p: p.relative_to(lay.root).as_posix()
     res, cmp_, recf = rel(lay.results_table), rel(lay.comparisons_table), rel(lay.recovery_table)
     f = fmt_grouped
     base = next(iter(params.models))
-    ref_name = f"{base}-{params.evaluate.kl_base}"
+    ref_name = variant_name(base, params.evaluate.kl_base)
     rows = df.set_index("variant")
     ref = rows.loc[ref_name]
     n: dict[str, tuple] = {}
@@ -99,7 +100,7 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
           "halMdeMin": (f(hal.loc[hal["metric"] == "halluc_mc1", "mde"].min(), 3), f"{src}: mde of halluc_mc1 (min)"),
           "halMdeMax": (f(hal.loc[hal["metric"] == "halluc_mc1", "mde"].max(), 3), f"{src}: mde of halluc_mc1 (max)"),
           "halSigList": ("; ".join(f"{tex_escape(r['label'].replace('Hallucination: ', ''))}, "
-                                   f"{tex_escape(r['variant'].removeprefix(base + '-'))} "
+                                   f"{tex_escape(short_name(r['variant'], base))} "
                                    f"({signed(r['delta'])}, MDE {r['mde']:.3f})" for _, r in sig.iterrows()) or "none",
                          f"{src}: significant rows")}
 
@@ -124,7 +125,7 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
     sc = acc.set_index("variant")
     safe_c = sc.loc[safe["variant"]] if safe["variant"] in sc.index else None
     src = f"{res}: smallest file_mb whose gen_acc difference interval vs {ref_name} contains 0 ({cmp_})"
-    n |= {"safeVariant": (tex_escape(safe["variant"].removeprefix(base + "-")), src),
+    n |= {"safeVariant": (tex_escape(short_name(safe["variant"], base)), src),
           "safeMB": (f(safe["file_mb"], 1), src + ": file_mb"),
           "safeSaving": (pct(1 - safe["file_mb"] / ref["file_mb"]), src + ": 1 - file_mb / reference"),
           "safeDelta": (signed(safe_c["delta"]) if safe_c is not None else "--", f"{cmp_}: delta ({safe['variant']})"),

@@ -20,6 +20,7 @@ from ..paths import Layout
 from ..records import BundleRecord, FleetSummary
 from .latex import Macro, Tex, generated_by, header_lines, latex_table, tex_escape
 from .plotting import figure, matplotlib, plt, savefig
+from .results import short_name
 
 
 def _order(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -28,8 +29,9 @@ def _order(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
     return variants, devices
 
 
-def energy_per_token(rows: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Energy per generated token of every deployed variant on every device; hatched bars are estimates."""
+def energy_per_token(rows: pd.DataFrame, out_dir: Path, bases: dict[str, str]) -> list[Path]:
+    """Energy per generated token of every deployed variant on every device; hatched bars are estimates.
+    ``bases``: variant -> its base model (the labels omit it)."""
     variants, devices = _order(rows)
     fig, ax = figure(1.0, 2.9)
     width = 0.8 / len(devices)
@@ -42,8 +44,7 @@ def energy_per_token(rows: pd.DataFrame, out_dir: Path) -> list[Path]:
             ax.bar(i + (j - (len(devices) - 1) / 2) * width, r["mj_per_token"], width,
                    color=matplotlib.colors.to_rgba(colors(j), 0.45 if est else 1.0), hatch="////" if est else None,
                    edgecolor="0.15", linewidth=0.4, label=r["device_display"] if i == 0 else None)
-    ax.set_xticks(range(len(variants)), [v.split("-", 2)[-1] if v.count("-") >= 2 else v for v in variants],
-                  rotation=20, ha="right")
+    ax.set_xticks(range(len(variants)), [short_name(v, bases[v]) for v in variants], rotation=20, ha="right")
     ax.set_ylabel("energy per generated token (mJ)")
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -177,7 +178,7 @@ def build_devices(params: Params, lay: Layout) -> tuple[list[Path], list[Path], 
     host = Device.model_validate(summary.host)
     fleet = load_fleet(summary.fleet)
     dp = params.devices
-    figs = energy_per_token(rows, lay.figures)
+    figs = energy_per_token(rows, lay.figures, {v.name: v.base for v in params.all_variants()})
     tabs = []
     rel = lambda p: p.relative_to(lay.root).as_posix()
     for name, func, source, text in (

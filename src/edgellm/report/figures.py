@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .plotting import figure, label_points, savefig, sns
-from .results import ladder_method
+from .results import ladder_method, short_name
 
 #: method -> colour, marker: the same in every figure
 METHOD_STYLE = {
@@ -48,7 +48,7 @@ def ci_err(df: pd.DataFrame, col: str) -> np.ndarray:
     return np.vstack([lo.to_numpy(), hi.to_numpy()])
 
 
-def ladder_lines(ax, df: pd.DataFrame, x: str, y: str, ladders: dict[str, pd.DataFrame]) -> None:
+def ladder_lines(ax, x: str, y: str, ladders: dict[str, pd.DataFrame]) -> None:
     for name, sub in ladders.items():
         sub = sub[sub[x].notna() & sub[y].notna()].sort_values(x)
         if not len(sub):
@@ -73,7 +73,7 @@ def quant_ladder(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
     ladders = quant_ladders(df_all)
     fig, (ax1, ax2) = figure(1.0, 3.0, 1, 2)
     kl = {k: v[v["kld"].fillna(0) > 0] for k, v in ladders.items()}
-    ladder_lines(ax1, df_all, "bpw", "kld", kl)
+    ladder_lines(ax1, "bpw", "kld", kl)
     label_points(ax1, pd.concat(kl.values()), "bpw", "kld")
     ax1.set_yscale("log")
     ax1.set(xlabel="bits per weight (all tensors)", ylabel="KL to the reference (nats/token)")
@@ -134,7 +134,7 @@ def hallucination_main(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
     for off, (col, label), color in zip(offsets, metrics, sns.color_palette("colorblind", len(metrics))):
         ax.errorbar(df[col], y + off, xerr=ci_err(df, col), fmt="o", color=color, ms=3, elinewidth=0.8, capsize=1.5,
                     label=label)
-    ax.set_yticks(y, [v.removeprefix(f"{b}-") for v, b in zip(df["variant"], df["base"])])
+    ax.set_yticks(y, [short_name(v, b) for v, b in zip(df["variant"], df["base"])])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set(xlabel="hallucination rate on TruthfulQA")

@@ -124,6 +124,11 @@ def method_of(var, params: Params) -> str:
     return f"{name} + KD" + (f", {ratio:g}x tokens" if ratio != 1 else "")
 
 
+def short_name(variant: str, base: str) -> str:
+    """A variant's name without its base model (captions name the base)."""
+    return variant.removeprefix(f"{base}-")
+
+
 def ladder_method(recipe: str) -> str:
     """The curve of a recipe quantized across ``compress.ladder.types``."""
     return f"{recipe}, GGUF type"

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 
 from .plotting import figure, savefig, sns
-from .results import HEADLINE
+from .results import HEADLINE, short_name
 
 #: the hallucination metrics of the right-hand panel (the comparisons table has every metric), short labels
 HALLUCINATION_PANEL = {"halluc_mc1": "MC1 error", "halluc_gen_rougeL": "generated, not truthful (ROUGE-L)",
                        "halluc_gen_embed": "generated, not truthful (embedding)", "informative": "generated, informative"}
 
 
-def _forest(ax, comp: pd.DataFrame, metrics: list[str], alpha: float) -> None:
+def _forest(ax, comp: pd.DataFrame, metrics: list[str]) -> None:
     variants = list(dict.fromkeys(comp["variant"]))
     y = np.arange(len(variants))
     offsets = np.linspace(-0.22, 0.22, len(metrics)) if len(metrics) > 1 else [0.0]
@@ -39,23 +39,22 @@ def _forest(ax, comp: pd.DataFrame, metrics: list[str], alpha: float) -> None:
     ax.invert_yaxis()
 
 
-def quality_significance(df: pd.DataFrame, comp: pd.DataFrame, out_dir: Path, confidence: float,
-                         alpha: float) -> list[Path]:
+def quality_significance(df: pd.DataFrame, comp: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Left: generalization accuracy, every variant minus its reference. Right: the hallucination metrics of the
     main-tier variants. Line: the paired bootstrap interval of the difference; grey band: +/- the minimum
     detectable difference; filled marker: Holm-significant."""
     if not len(comp):
         return []
-    short = {v: v.removeprefix(f"{b}-") for v, b in zip(df["variant"], df["base"])}
+    short = {v: short_name(v, b) for v, b in zip(df["variant"], df["base"])}
     comp = comp.assign(variant=comp["variant"].map(lambda v: short.get(v, v)))
     acc = comp[comp["metric"] == "gen_acc"]
     hall = [m for m in HALLUCINATION_PANEL if m in set(comp["metric"])]
     n_left = max(1, acc["variant"].nunique())
     fig, (ax1, ax2) = figure(1.0, 0.17 * n_left + 1.0, 1, 2, width_ratios=[1, 1])
-    _forest(ax1, acc, ["gen_acc"], alpha)
+    _forest(ax1, acc, ["gen_acc"])
     ax1.set(xlabel="difference in generalization accuracy")
     if hall:
-        _forest(ax2, comp[comp["metric"].isin(hall)], hall, alpha)
+        _forest(ax2, comp[comp["metric"].isin(hall)], hall)
         ax2.set(xlabel="difference in rate (variant minus reference)")
         ax2.legend(loc="lower center", bbox_to_anchor=(0.4, 1.0), ncol=2, frameon=False, columnspacing=0.8)
     else:

@@ -15,7 +15,7 @@ from ..config.schema import Report
 from ..eval.judge import HALLUCINATION_RULE
 from ..io import write_text
 from .latex import Tex, fmt, generated_by, header_lines, latex_table, tex_escape
-from .results import HEADLINE, TASK_LABELS
+from .results import HEADLINE, TASK_LABELS, short_name
 
 
 def pm(x, sd, nd: int) -> Tex:
@@ -30,8 +30,7 @@ def task_list(df: pd.DataFrame) -> str:
 
 
 def short(r) -> str:
-    """A variant's name without its base model (every caption names the base)."""
-    return str(r["variant"]).removeprefix(f"{r['base']}-")
+    return short_name(str(r["variant"]), r["base"])
 
 
 def quality(df: pd.DataFrame, base_note: str) -> str:
