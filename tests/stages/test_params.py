@@ -57,7 +57,10 @@ def test_dvc_repro_stops_at_a_bad_params_file_and_touches_nothing(tmp_path):
     env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "EDGELLM_ROOT": str(study)}
     subprocess.run(["git", "init", "-q"], cwd=study, check=True)
     params = study / "params.yaml"
-    params.write_text(params.read_text().replace("types: [F16, Q4_K_M, Q2_K]", "types: [F16, Q4_K_X, Q2_K]"))
+    text = params.read_text()
+    typo = text.replace("\n    Q4_K_M: main\n", "\n    Q4_K_X: main\n", 1)
+    assert typo != text, "params.yaml no longer lists 'Q4_K_M: main' under quantization.types: update the typo"
+    params.write_text(typo)
     before = _snapshot(study)
     proc = subprocess.run([str(BIN / "dvc"), "repro"], cwd=study, capture_output=True, text=True, env=env)
     out = proc.stdout + proc.stderr

@@ -28,8 +28,11 @@ def _copy_repo(dst: Path) -> None:
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / rel)
     (dst / "results" / "notebooks").mkdir(parents=True, exist_ok=True)
-    (dst / "results" / "measured").mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ROOT / "results" / "measured" / "README.md", dst / "results" / "measured" / "README.md")
+    # results the pipeline reads but no stage makes: the devices' measurement log and lm-eval's agreement
+    # record (benchmarks/agree_lm_eval.py)
+    for rel in ("results/measured/README.md", "results/lm_eval_agreement.json"):
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dst / rel)
     os.symlink((ROOT / ".llama.cpp").resolve(), dst / ".llama.cpp")
     os.symlink((ROOT / ".llama.cpp-aarch64").resolve(), dst / ".llama.cpp-aarch64")
 
