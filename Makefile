@@ -10,9 +10,15 @@ SHELL := /bin/bash
 PYTHON ?= python3
 LLAMA_CPP_PYTHON := 0.3.36
 CPU_KEY := $(shell (grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; uname -m) | sha256sum | cut -c1-10)
+# ggml's AMX backend stays off on x86: -march=native turns it on where the CPU has AMX (Sapphire Rapids and
+# later), and there llama-completion and the Python runtime crash in ggml_backend_amx_mul_mat (llama.cpp issue
+# #20824, closed unfixed; seen here on the tiny test models). Explicit -mno-* flags win over -march=native, so
+# every x86 host runs the same AVX kernels; the flags are part of the cache keys.
+NATIVE_FLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
+BUILD_KEY := $(shell echo "$(CPU_KEY) $(NATIVE_FLAGS)" | sha256sum | cut -c1-10)
 CACHE ?= $(HOME)/.cache/edgellm
-WHEELHOUSE := $(CACHE)/wheels-$(CPU_KEY)
-TOOLS_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-$(CPU_KEY)
+WHEELHOUSE := $(CACHE)/wheels-$(BUILD_KEY)
+TOOLS_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-$(BUILD_KEY)
 TOOLS := llama-quantize llama-perplexity llama-bench llama-imatrix llama-completion
 TOOLS_BUILT = $(TOOLS_HOME)/.built-$(shell echo $(TOOLS) | sha256sum | cut -c1-8)
 VENV := .venv
@@ -46,7 +52,8 @@ sysdeps:
 $(WHEELHOUSE)/.llama-cpp-python-$(LLAMA_CPP_PYTHON):
 	@mkdir -p $(WHEELHOUSE)
 	@echo ">> building llama-cpp-python $(LLAMA_CPP_PYTHON) from source (first time on this machine: ~20 min)"
-	$(PYTHON) -m pip wheel --no-deps --no-binary llama-cpp-python llama-cpp-python==$(LLAMA_CPP_PYTHON) -w $(WHEELHOUSE)
+	CMAKE_ARGS="-DCMAKE_C_FLAGS='$(NATIVE_FLAGS)' -DCMAKE_CXX_FLAGS='$(NATIVE_FLAGS)'" \
+	  $(PYTHON) -m pip wheel --no-deps --no-cache-dir --no-binary llama-cpp-python llama-cpp-python==$(LLAMA_CPP_PYTHON) -w $(WHEELHOUSE)
 	@touch $@
 
 # ---- the virtual environment
@@ -54,6 +61,9 @@ $(STAMP): pyproject.toml requirements.lock $(WHEELHOUSE)/.llama-cpp-python-$(LLA
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --find-links $(WHEELHOUSE) -r requirements.lock
+	# the wheelhouse's own build, even where the venv already holds this version (built with other flags)
+	$(PY) -m pip install --quiet --no-deps --force-reinstall --no-index --find-links $(WHEELHOUSE) \
+	  llama-cpp-python==$(LLAMA_CPP_PYTHON)
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name edgellm --display-name "edgellm (.venv)" > /dev/null
 	@touch $@
@@ -68,7 +78,7 @@ $(TOOLS_BUILT):
 	mv $(TOOLS_HOME)/dl/llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp $(TOOLS_HOME)/src
 	rm -rf $(TOOLS_HOME)/dl
 	cmake -S $(TOOLS_HOME)/src -B $(TOOLS_HOME)/build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-	  -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+	  -DCMAKE_C_FLAGS="$(NATIVE_FLAGS)" -DCMAKE_CXX_FLAGS="$(NATIVE_FLAGS)" -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	  -DLLAMA_BUILD_SERVER=OFF > $(TOOLS_HOME)/cmake.log
 	cmake --build $(TOOLS_HOME)/build -j$$(nproc) --target $(TOOLS) >> $(TOOLS_HOME)/cmake.log
 	mkdir -p $(TOOLS_HOME)/bin && cp $(addprefix $(TOOLS_HOME)/build/bin/,$(TOOLS)) $(TOOLS_HOME)/bin/
@@ -78,7 +88,7 @@ tools: $(TOOLS_BUILT)
 	@ln -sfn $(TOOLS_HOME) .llama.cpp
 
 # ---- the same llama.cpp tree cross-compiled for aarch64 Linux (device bundles; checked under qemu)
-$(CROSS_HOME)/.built: $(TOOLS_BUILT)
+$(CROSS_HOME)/.built: | $(TOOLS_BUILT)
 	@echo ">> cross-compiling llama.cpp ($(CROSS_TOOLS)) for aarch64 ($(ARM_ARCH), static; first time: ~8 min)"
 	cmake -S $(TOOLS_HOME)/src -B $(CROSS_HOME)/build -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64 \
 	  -DCMAKE_C_COMPILER=aarch64-linux-gnu-gcc -DCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++ \
@@ -95,7 +105,7 @@ cross: sysdeps $(CROSS_HOME)/.built
 # ---- a second x86 build of llama-perplexity with ggml's generic C kernels (no SIMD, no llamafile): the noise
 # floor of benchmarks/bench_cross_build.py (two correct builds of a quantized model differ; ~8 min the first time)
 GENERIC_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-x86-generic
-$(GENERIC_HOME)/.built: $(TOOLS_BUILT)
+$(GENERIC_HOME)/.built: | $(TOOLS_BUILT)
 	@echo ">> building llama-perplexity with generic C kernels (first time: ~8 min)"
 	cmake -S $(TOOLS_HOME)/src -B $(GENERIC_HOME)/build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
 	  -DGGML_NATIVE=OFF -DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF -DGGML_SSE42=OFF \
