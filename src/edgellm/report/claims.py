@@ -178,6 +178,11 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
             n |= {f"aligned{key}Bpw": (f(r["bpw"], 2), f"{res}: bpw ({r['variant']})"),
                   f"aligned{key}Eligible": (pct(r["kquant_eligible_share"]), f"{res}: kquant_eligible_share "
                                                                               f"({r['variant']})")}
+        # the paper cites these whether or not the study has the type: a dash, never an undefined macro
+        for k in ("Bpw", "Eligible", "Fallback", "FallbackShare"):
+            n.setdefault(f"base{key}{k}", ("--", f"{res}: no {name} in the study"))
+        for k in ("Bpw", "Eligible"):
+            n.setdefault(f"aligned{key}{k}", ("--", f"{res}: no {qtype} on compress.ladder"))
 
     # ---- the mildest point of each pruning method against the reference and the base at the same type
     mild = []
