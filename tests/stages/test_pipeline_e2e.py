@@ -53,7 +53,7 @@ def _smoke_params(path: Path, types: dict[str, str], distill_tokens: int = 256) 
     # candidate the main tier scores (on 3 items the screen keeps LAMBADA, whose chance is 0, whenever the tiny
     # sample has one right answer: which it does depends on the host's kernels)
     p["evaluate"]["tiers"] = {"main": {t: None for t in p["evaluate"]["tiers"]["main"]},
-                              "frontier": {t: 2 for t in p["evaluate"]["tiers"]["main"] if t in FRONTIER_TASKS}}
+                              "frontier": {t: 2 for t in FRONTIER_TASKS}}
     p["evaluate"]["generation"] = {"max_new_tokens": 16}
     p["report"]["bootstrap"] = 500
     p["devices"].update(emulation_check={**p["devices"]["emulation_check"], "n_ctx": 32, "control_n_ctx": 16},
