@@ -180,6 +180,38 @@ class Layout:
         return self.measured_dir / device / f"{variant}.json"
 
     @property
+    def published_dir(self) -> Path:
+        """Published llama.cpp measurements on real devices, and the shapes of the models they ran."""
+        return self.root / "data" / "published"
+
+    @property
+    def published_speeds(self) -> Path:
+        return self.published_dir / "llamacpp_speeds.csv"
+
+    @property
+    def published_models(self) -> Path:
+        return self.published_dir / "models.yaml"
+
+    @property
+    def published_power(self) -> Path:
+        return self.published_dir / "power.csv"
+
+    @property
+    def validation_points(self) -> Path:
+        """Every published point with its projections (stage ``validation``)."""
+        return self.root / "results" / "devices" / "validation_points.csv"
+
+    @property
+    def validation_table(self) -> Path:
+        """Per device, backend and test: projection errors, calibrated efficiency, band."""
+        return self.root / "results" / "devices" / "validation.csv"
+
+    @property
+    def power_bands(self) -> Path:
+        """Per device: the published range of power under llama.cpp load, beside the profile's estimate."""
+        return self.root / "results" / "devices" / "power_bands.csv"
+
+    @property
     def fleet_table(self) -> Path:
         return self.root / "results" / "fleet.csv"
 

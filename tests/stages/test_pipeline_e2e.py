@@ -32,11 +32,10 @@ def _copy_repo(dst: Path) -> None:
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / rel)
     (dst / "results" / "notebooks").mkdir(parents=True, exist_ok=True)
-    # results the pipeline reads but no stage makes: the devices' measurement log and lm-eval's agreement
-    # record (benchmarks/agree_lm_eval.py)
-    for rel in ("results/measured/README.md", "results/lm_eval_agreement.json"):
-        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, dst / rel)
+    # results the pipeline reads but no stage makes: the devices' measurements (a runner's, or real llama-bench
+    # files imported) and lm-eval's agreement record (benchmarks/agree_lm_eval.py)
+    shutil.copytree(ROOT / "results" / "measured", dst / "results" / "measured")
+    shutil.copy2(ROOT / "results" / "lm_eval_agreement.json", dst / "results" / "lm_eval_agreement.json")
     os.symlink((ROOT / ".llama.cpp").resolve(), dst / ".llama.cpp")
     os.symlink((ROOT / ".llama.cpp-aarch64").resolve(), dst / ".llama.cpp-aarch64")
 
@@ -123,6 +122,11 @@ def test_smoke_study_end_to_end(tmp_path):
     f16, q4 = summary["smollm2-135m-F16"], summary["smollm2-135m-Q4_0"]
     assert f16["kld"] == 0 and q4["kld"] > 0 and q4["file_mb"] < f16["file_mb"] and q4["bpw"] < f16["bpw"]
     assert 1 < f16["ppl"] < 1000 and q4["tg_ts"] > 0
+    # the projection held against the published measurements, with this smoke study's host efficiencies
+    with open(repo / "results" / "devices" / "validation_points.csv", newline="") as f:
+        points = list(csv.DictReader(f))
+    assert {p["origin"] for p in points} == {"published table", "llama-bench JSON (results/measured)"}
+    assert all(float(p["projected_host"]) > 0 for p in points)
     for name in ("quant_ladder", "speed_vs_bpw", "hallucination_main"):
         assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
         assert (repo / "figures" / f"{name}.pdf").is_file()

@@ -69,6 +69,30 @@ class Power(_Strict):
         return self
 
 
+class Accelerator(_Strict):
+    """A backend beside the CPU (a GPU through CUDA, Metal, Vulkan or OpenCL), with its own roofs.
+
+    The roofline projects each backend with its own bandwidth and peak throughput
+    and its own calibration. ``bundle``: whether the study's bundle for the device
+    runs it (the bundles carry CPU builds, so today none does).
+    """
+
+    name: Literal["cuda", "metal", "vulkan", "opencl"]
+    display: str
+    memory_bandwidth_gbs: Pos
+    peak_gflops_fp32: Pos
+    bundle: bool = False
+    sources: dict[str, str]
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _sourced(self) -> Accelerator:
+        missing = [k for k in ("memory_bandwidth_gbs", "peak_gflops_fp32") if not self.sources.get(k)]
+        if missing:
+            raise ValueError(f"backend {self.name}: no source for {missing}")
+        return self
+
+
 #: Every number of a profile, by dotted path: each needs an entry in ``sources``.
 NUMBERS = ("cpu.cores", "cpu.clusters", "cpu.peak_gflops_fp32", "ram_gb", "memory_bandwidth_gbs",
            "power_w.idle", "power_w.load", "power_w.peak")
@@ -91,6 +115,9 @@ class Device(_Strict):
     runner: Literal["ssh", "adb", "local", "none"]
     sources: dict[str, str]
     notes: str = ""
+    #: backends beside the CPU's, each with its own roofs (the CPU's are ``cpu`` and ``memory_bandwidth_gbs``);
+    #: left out of dumps, so a record of a device without them reads as before they existed
+    backends: list[Accelerator] = Field(default_factory=list, exclude=True)
     #: True when the numbers were read or measured on this machine (this host)
     measured_here: bool = False
 
@@ -106,6 +133,19 @@ class Device(_Strict):
         if bad:
             raise ValueError(f"sources must be links (https://...), 'measured: <how>' or 'assumed: <why>': {bad}")
         return self
+
+    @property
+    def backend_names(self) -> list[str]:
+        return ["cpu", *(b.name for b in self.backends)]
+
+    def roofs(self, backend: str = "cpu") -> tuple[float, float]:
+        """(memory bandwidth GB/s, peak FP32 GFLOPS) of one of the device's backends."""
+        if backend == "cpu":
+            return self.memory_bandwidth_gbs, self.cpu.peak_gflops_fp32
+        for b in self.backends:
+            if b.name == backend:
+                return b.memory_bandwidth_gbs, b.peak_gflops_fp32
+        raise FleetError(f"device {self.name!r} has no backend {backend!r}; it has {self.backend_names}")
 
     @property
     def ram_bytes(self) -> float:

@@ -100,10 +100,11 @@ def calibrate(shape: Shape, host: Device, pp_ts: float, tg_ts: float, n_prompt: 
     return Calibration(eta_bw=eta_bw, eta_c=eta_c, overhead_bytes=overhead, n_prompt=n_prompt, n_gen=n_gen)
 
 
-def project(shape: Shape, cal: Calibration, dev: Device) -> dict:
+def project(shape: Shape, cal: Calibration, dev: Device, backend: str = "cpu") -> dict:
     """Projected pp and tg tokens/s of a calibrated variant on ``dev``, and which roof bounds tg."""
-    bw = cal.eta_bw * dev.memory_bandwidth_gbs * 1e9
-    f = cal.eta_c * dev.cpu.peak_gflops_fp32 * 1e9
+    bw_gbs, gflops = dev.roofs(backend)
+    bw = cal.eta_bw * bw_gbs * 1e9
+    f = cal.eta_c * gflops * 1e9
     t_mem = shape.tg_bytes(cal.n_gen / 2) / bw
     t_cmp = shape.flops(cal.n_gen / 2) / f
     return {"pp_ts": f / shape.flops(cal.n_prompt / 2), "tg_ts": 1 / max(t_mem, t_cmp),

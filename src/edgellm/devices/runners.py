@@ -14,6 +14,14 @@ was taken.
 Command line (what the README's Raspberry Pi section uses)::
 
     python -m edgellm.devices.runners --device raspberry-pi-5 --runner ssh --host pi@raspberrypi.local
+
+A llama-bench JSON file measured elsewhere (published beside a paper or in a
+repository) takes the same path (:func:`import_llama_bench`): it becomes
+measured records under ``results/measured/<device>/``, which the projection's
+validation (:mod:`.validation`) sets beside their projections::
+
+    python -m edgellm.devices.runners --device raspberry-pi-4 --import FILE.json --model Llama-3.2-1B \
+        --source https://github.com/OWNER/REPO/blob/COMMIT/PATH
 """
 
 from __future__ import annotations
@@ -185,16 +193,21 @@ def _bench(path: Path) -> dict:
     return runs[0]
 
 
+def _speeds(pp: dict, tg: dict) -> dict:
+    """The fields of a measured record that llama-bench's pp and tg tests give."""
+    return {"n_prompt": pp["n_prompt"], "n_gen": tg["n_gen"], "threads": tg["n_threads"],
+            "pp_ts": pp["avg_ts"], "pp_stddev": pp["stddev_ts"], "tg_ts": tg["avg_ts"], "tg_stddev": tg["stddev_ts"],
+            "build_commit": tg.get("build_commit"), "build_number": tg.get("build_number"),
+            "cpu_info": tg.get("cpu_info"), "model_size": tg.get("model_size")}
+
+
 def read_results(results: Path, manifest: dict) -> dict:
     """``results/`` of ``run.sh bench`` as a measured record: speeds, and energy when a sensor was read."""
     pp, tg = _bench(results / "pp.json"), _bench(results / "tg.json")
     sensor = (results / "sensor").read_text().strip() if (results / "sensor").is_file() else "none"
     rec = {
         "device": manifest["device"], "variant": manifest["variant"], "source": "measured",
-        "n_prompt": pp["n_prompt"], "n_gen": tg["n_gen"], "threads": tg["n_threads"],
-        "pp_ts": pp["avg_ts"], "pp_stddev": pp["stddev_ts"], "tg_ts": tg["avg_ts"], "tg_stddev": tg["stddev_ts"],
-        "build_commit": tg.get("build_commit"), "build_number": tg.get("build_number"),
-        "cpu_info": tg.get("cpu_info"), "model_size": tg.get("model_size"), "sensor": sensor,
+        **_speeds(pp, tg), "sensor": sensor,
         "bundle_sha256": {f["path"]: f["sha256"] for f in manifest["files"]},
     }
     for test, ts in (("pp", rec["pp_ts"]), ("tg", rec["tg_ts"])):
@@ -202,6 +215,61 @@ def read_results(results: Path, manifest: dict) -> dict:
         if sensor != "none" and log.is_file():
             rec[f"energy_{test}"] = energy.measured(energy.read_samples(log), sensor, ts)
     return rec
+
+
+#: llama-bench's ``model_type`` names of GGUF types (llama.cpp's llama_model_ftype_name) -> the type's name
+FTYPE_NAMES = {"Q4_K - Medium": "Q4_K_M", "Q4_K - Small": "Q4_K_S", "Q5_K - Medium": "Q5_K_M",
+               "Q5_K - Small": "Q5_K_S", "Q3_K - Medium": "Q3_K_M", "Q3_K - Small": "Q3_K_S", "Q3_K - Large": "Q3_K_L",
+               "Q2_K - Medium": "Q2_K", "Q2_K - Small": "Q2_K_S", "IQ4_XS - 4.25 bpw": "IQ4_XS",
+               "IQ4_NL - 4.5 bpw": "IQ4_NL"}
+#: the origin of a measured record that came from a published llama-bench file, not from a study bundle
+PUBLISHED_ORIGIN = "published llama-bench JSON"
+
+
+def ftype_of(model_type: str) -> str:
+    """``"llama 1B Q4_0"`` -> ``Q4_0``; ``"qwen3 0.6B Q4_K - Medium"`` -> ``Q4_K_M``."""
+    parts = model_type.split(" ", 2)
+    if len(parts) < 3:
+        raise RunnerError(f"llama-bench model_type {model_type!r}: expected '<arch> <size> <type>'")
+    name = parts[2].strip()
+    return FTYPE_NAMES.get(name, name.split(" ")[0].upper())
+
+
+def import_llama_bench(path: str | Path, device: str, model: str, source: str) -> list[dict]:
+    """A llama-bench JSON file measured on a real device as measured records, one per model file and thread count.
+
+    The pp test is the one with prompt tokens and no generated ones, the tg test the reverse; llama-bench's
+    combined ``-pg`` test is neither and is left out. ``model`` names the model's shape in the published-models
+    file (``data/published/models.yaml``), ``source`` the address the file was taken from.
+    """
+    path = Path(path)
+    try:
+        runs = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunnerError(f"{path}: not a llama-bench JSON file: {e}") from None
+    need = {"model_filename", "model_type", "model_size", "model_n_params", "n_threads", "n_prompt", "n_gen",
+            "avg_ts", "stddev_ts"}
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) and need <= r.keys() for r in runs):
+        raise RunnerError(f"{path}: expected llama-bench's JSON output (-o json): a list of tests with {sorted(need)}")
+    groups: dict[tuple, dict[str, dict]] = {}
+    for r in runs:
+        test = "pp" if r["n_prompt"] and not r["n_gen"] else "tg" if r["n_gen"] and not r["n_prompt"] else None
+        if test:
+            groups.setdefault((r["model_filename"], r["n_threads"]), {})[test] = r
+    out = []
+    for (filename, threads), tests in sorted(groups.items()):
+        if set(tests) != {"pp", "tg"}:
+            raise RunnerError(f"{path}: {filename} at {threads} threads needs one pp and one tg test, has {sorted(tests)}")
+        tg = tests["tg"]
+        quant = ftype_of(tg["model_type"])
+        out.append({
+            "device": device, "variant": f"{model}-{quant}" + (f"-t{threads}" if len(groups) > 1 else ""),
+            "source": "measured", "origin": PUBLISHED_ORIGIN, "source_url": source, "file": path.name,
+            "model": model, "quant": quant, "model_type": tg["model_type"], "model_filename": filename,
+            "model_n_params": tg["model_n_params"], "backends": tg.get("backends", "CPU"),
+            "test_time": tg.get("test_time"), **_speeds(tests["pp"], tg),
+        })
+    return out
 
 
 def make_runner(kind: str, **kw) -> Runner:
@@ -219,7 +287,12 @@ def make_runner(kind: str, **kw) -> Runner:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m edgellm.devices.runners", description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", required=True, help="a profile name (src/edgellm/devices/profiles) or this-host")
-    ap.add_argument("--runner", required=True, choices=["local", "ssh", "adb"])
+    how = ap.add_mutually_exclusive_group(required=True)
+    how.add_argument("--runner", choices=["local", "ssh", "adb"])
+    how.add_argument("--import", dest="import_file", metavar="FILE.json",
+                     help="a llama-bench JSON file measured on the device elsewhere (needs --model and --source)")
+    ap.add_argument("--model", help="--import: the model's name in data/published/models.yaml")
+    ap.add_argument("--source", help="--import: the address the file was taken from")
     ap.add_argument("--variant", action="append",
                     help="variant(s) to measure (default: every bundled variant: the reference and main tier)")
     ap.add_argument("--host", help="ssh: user@address")
@@ -230,6 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     root = project_root()
     lay = Layout(root)
+    if a.import_file:
+        if not (a.model and a.source):
+            ap.error("--import needs --model and --source")
+        for rec in import_llama_bench(a.import_file, a.device, a.model, a.source):
+            write_json(lay.measured(a.device, rec["variant"]), rec)
+            print(f"{a.device} {rec['variant']}: pp {rec['pp_ts']:.2f} t/s, tg {rec['tg_ts']:.2f} t/s "
+                  f"-> {lay.measured(a.device, rec['variant'])}")
+        return 0
     params = load_params(root / "params.yaml")
     variants = a.variant or [v.name for v in params.all_variants() if v.tier != "frontier"]
     runner = make_runner(a.runner, host=a.host, port=a.port, identity=a.identity, serial=a.serial,
