@@ -207,6 +207,20 @@ class Layout:
         return self.root / "results" / "devices" / "validation.csv"
 
     @property
+    def verdicts(self) -> Path:
+        """Every variant on every backend of every fleet device, calibrated, with bands and states (``verdicts``)."""
+        return self.root / "results" / "devices" / "verdicts.csv"
+
+    @property
+    def device_verdicts(self) -> Path:
+        """Per variant and fleet device: the verdict of the best backend the bundle runs."""
+        return self.root / "results" / "devices" / "device_verdicts.csv"
+
+    @property
+    def verdict_shares(self) -> Path:
+        return self.root / "results" / "devices" / "fleet_shares.csv"
+
+    @property
     def power_bands(self) -> Path:
         """Per device: the published range of power under llama.cpp load, beside the profile's estimate."""
         return self.root / "results" / "devices" / "power_bands.csv"

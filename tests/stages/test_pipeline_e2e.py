@@ -127,6 +127,9 @@ def test_smoke_study_end_to_end(tmp_path):
         points = list(csv.DictReader(f))
     assert {p["origin"] for p in points} == {"published table", "llama-bench JSON (results/measured)"}
     assert all(float(p["projected_host"]) > 0 for p in points)
+    with open(repo / "results" / "devices" / "device_verdicts.csv", newline="") as f:
+        verdict = list(csv.DictReader(f))
+    assert len(verdict) == 7 * 5 and {v["state"] for v in verdict} <= {"accessible", "borderline", "not accessible"}
     for name in ("quant_ladder", "speed_vs_bpw", "hallucination_main"):
         assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
         assert (repo / "figures" / f"{name}.pdf").is_file()

@@ -1,0 +1,29 @@
+"""Stage ``verdicts``: the fleet's variants projected with the published calibration, with bands, per backend,
+and three-state accessibility (:mod:`edgellm.devices.verdicts`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..devices import verdicts
+from ..devices.fleet import load_fleet
+from ..io import write_csv
+from ..records import FleetSummary
+from .common import context
+
+
+def run(params_path: str | Path | None = None) -> dict:
+    params, lay = context(params_path)
+    dp = params.devices
+    fleet = pd.read_csv(lay.fleet_table)
+    calibration = FleetSummary.load(lay.fleet_summary).calibration
+    rows = verdicts.verdict_rows(fleet, calibration, load_fleet(dp.fleet), pd.read_csv(lay.validation_points),
+                                 pd.read_csv(lay.validation_table), pd.read_csv(lay.power_bands), dp.min_tg_ts)
+    best = verdicts.device_verdicts(rows)
+    shares = verdicts.fleet_shares(best)
+    write_csv(rows, lay.verdicts)
+    write_csv(best, lay.device_verdicts)
+    write_csv(shares, lay.verdict_shares)
+    return {"rows": rows, "best": best, "shares": shares, "min_tg_ts": dp.min_tg_ts}
