@@ -29,6 +29,9 @@ STAMP := $(VENV)/.edgellm-installed
 CROSS_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-aarch64
 CROSS_TOOLS := llama-bench llama-completion llama-perplexity
 ARM_ARCH := armv8.2-a+dotprod
+# the same for plain Armv8-A (Cortex-A53: Raspberry Pi Zero 2 W, Pi 3), which the build above stops with SIGILL
+CROSS_BASE_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-aarch64-armv8a
+ARM_ARCH_BASE := armv8-a
 # Debian packages the study needs (installed by `make sysdeps` where missing): the cross compiler and qemu
 # for the device bundles, OpenSSH for the ssh runner's test, latexmk and a small TeX Live for the paper
 SYSDEPS := cmake gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static openssh-client openssh-server \
@@ -89,19 +92,27 @@ tools: $(TOOLS_BUILT)
 	@ln -sfn $(TOOLS_HOME) .llama.cpp
 
 # ---- the same llama.cpp tree cross-compiled for aarch64 Linux (device bundles; checked under qemu)
-$(CROSS_HOME)/.built: | $(TOOLS_BUILT)
-	@echo ">> cross-compiling llama.cpp ($(CROSS_TOOLS)) for aarch64 ($(ARM_ARCH), static; first time: ~8 min)"
-	cmake -S $(TOOLS_HOME)/src -B $(CROSS_HOME)/build -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64 \
+define cross_build
+	@echo ">> cross-compiling llama.cpp ($(CROSS_TOOLS)) for aarch64 ($(2), static; first time: ~8 min)"
+	cmake -S $(TOOLS_HOME)/src -B $(1)/build -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64 \
 	  -DCMAKE_C_COMPILER=aarch64-linux-gnu-gcc -DCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++ \
 	  -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DCMAKE_EXE_LINKER_FLAGS=-static \
-	  -DGGML_NATIVE=OFF -DGGML_CPU_ARM_ARCH=$(ARM_ARCH) -DGGML_OPENMP=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-	  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF > $(CROSS_HOME).log
-	cmake --build $(CROSS_HOME)/build -j$$(nproc) --target $(CROSS_TOOLS) >> $(CROSS_HOME).log
-	mkdir -p $(CROSS_HOME)/bin && cp $(addprefix $(CROSS_HOME)/build/bin/,$(CROSS_TOOLS)) $(CROSS_HOME)/bin/
-	@touch $@
+	  -DGGML_NATIVE=OFF -DGGML_CPU_ARM_ARCH=$(2) -DGGML_OPENMP=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+	  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF > $(1).log
+	cmake --build $(1)/build -j$$(nproc) --target $(CROSS_TOOLS) >> $(1).log
+	mkdir -p $(1)/bin && cp $(addprefix $(1)/build/bin/,$(CROSS_TOOLS)) $(1)/bin/
+	@touch $(1)/.built
+endef
 
-cross: sysdeps $(CROSS_HOME)/.built
+$(CROSS_HOME)/.built: | $(TOOLS_BUILT)
+	$(call cross_build,$(CROSS_HOME),$(ARM_ARCH))
+
+$(CROSS_BASE_HOME)/.built: | $(TOOLS_BUILT)
+	$(call cross_build,$(CROSS_BASE_HOME),$(ARM_ARCH_BASE))
+
+cross: sysdeps $(CROSS_HOME)/.built $(CROSS_BASE_HOME)/.built
 	@ln -sfn $(CROSS_HOME) .llama.cpp-aarch64
+	@ln -sfn $(CROSS_BASE_HOME) .llama.cpp-aarch64-armv8a
 
 # ---- a second x86 build of llama-perplexity with ggml's generic C kernels (no SIMD, no llamafile): the noise
 # floor of benchmarks/bench_cross_build.py (two correct builds of a quantized model differ; ~8 min the first time)

@@ -55,6 +55,11 @@ def generic_dir(root: Path | None = None) -> Path:
     return (root or project_root()) / ".llama.cpp-generic"
 
 
+def cross_armv8a_dir(root: Path | None = None) -> Path:
+    """The plain Armv8-A build (no dot product: the Cortex-A53 of a Pi Zero 2 W): ``bin/`` of ``make cross``."""
+    return (root or project_root()) / ".llama.cpp-aarch64-armv8a"
+
+
 def cross_dir(root: Path | None = None) -> Path:
     """Where the aarch64 build's binaries (``bin/``) are expected."""
     if os.environ.get(CROSS_ENV):
