@@ -228,13 +228,13 @@ def test_smoke_study_end_to_end(tmp_path):
     stale, out = _stale(repo)
     assert stale == {"params", "evaluate@smollm2-135m-Q4_0", "bundle@smollm2-135m-Q4_0", "report"}, out
 
-    # one accessibility parameter changed: the fleet table, the report (and through them the paper) only
+    # one accessibility parameter changed: the fleet table, the banded verdicts, the report (and the paper) only
     _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"})
     p = yaml.safe_load((repo / "params.yaml").read_text())
     min_tg_ts, p["devices"]["min_tg_ts"] = p["devices"]["min_tg_ts"], 25.0
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     stale, out = _stale(repo)
-    assert stale == {"params", "fleet", "report"}, out
+    assert stale == {"params", "fleet", "verdicts", "report"}, out
     p["devices"]["min_tg_ts"] = min_tg_ts
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
 
