@@ -159,6 +159,17 @@ class Device(_Strict):
         return self.cpu.isa
 
 
+def invalid(header: str, e: ValidationError, unknown: str = "unknown key") -> str:
+    """A validation error as one message: ``header``, then each bad field by its dotted name (a profile's
+    key, a published table's column)."""
+    lines = [header]
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        what = unknown if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        lines.append(f"  '{loc}': {what}" if loc else f"  {what}")
+    return "\n".join(lines)
+
+
 def load_device(path: str | Path) -> Device:
     path = Path(path)
     try:
@@ -170,12 +181,7 @@ def load_device(path: str | Path) -> Device:
     try:
         dev = Device.model_validate(raw)
     except ValidationError as e:
-        lines = [f"{path}: invalid device profile"]
-        for err in e.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-            lines.append(f"  '{loc}': {what}" if loc else f"  {what}")
-        raise FleetError("\n".join(lines)) from None
+        raise FleetError(invalid(f"{path}: invalid device profile", e)) from None
     if dev.name != path.stem:
         raise FleetError(f"{path}: name {dev.name!r} must equal the file name {path.stem!r}")
     return dev

@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .fleet import invalid
 from .roofline import Shape
 
 BACKENDS = ("cpu", "cuda", "metal", "vulkan", "opencl")
@@ -153,15 +154,6 @@ class PublishedPower(_Strict):
         return self
 
 
-def _errors(where: str, e: ValidationError) -> str:
-    lines = [f"{where}: invalid"]
-    for err in e.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        what = "unknown column" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        lines.append(f"  '{loc}': {what}" if loc else f"  {what}")
-    return "\n".join(lines)
-
-
 def load_speeds(path: str | Path) -> list[PublishedSpeed]:
     """Every row of a published-speeds CSV, validated (empty cells are missing values)."""
     return _load_rows(path, PublishedSpeed)
@@ -186,7 +178,7 @@ def _load_rows(path: str | Path, model: type[BaseModel]) -> list:
         try:
             out.append(model.model_validate(clean))
         except ValidationError as e:
-            raise PublishedError(_errors(f"{path}:{i}", e)) from None
+            raise PublishedError(invalid(f"{path}:{i}: invalid", e, "unknown column")) from None
     if not out:
         raise PublishedError(f"{path}: no rows")
     return out
@@ -205,7 +197,7 @@ def load_archs(path: str | Path) -> dict[str, ModelArch]:
         try:
             out[str(name)] = ModelArch.model_validate(spec)
         except ValidationError as e:
-            raise PublishedError(_errors(f"{path}: model {name!r}", e)) from None
+            raise PublishedError(invalid(f"{path}: model {name!r}: invalid", e, "unknown column")) from None
     return out
 
 

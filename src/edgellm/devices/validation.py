@@ -123,25 +123,34 @@ def leave_one_model_out(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _kind(backend: str) -> str:
+def kind(backend: str) -> str:
+    """The backend kind bands and borrowed efficiencies are pooled over: ``cpu`` or ``gpu``."""
     return "cpu" if backend == "cpu" else "gpu"
+
+
+def pooled_bands(df: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """(kind, test) -> the band's half-width (log) over every held-out comparable point of that backend kind:
+    the band of a device and backend with too few points of its own."""
+    cmp = df[df.comparable]
+    out = {}
+    for (k, test), g in cmp.assign(kind=cmp.backend.map(kind)).groupby(["kind", "test"]):
+        e = g.log_err_heldout.abs().dropna()
+        out[k, test] = float(np.quantile(e, BAND_QUANTILE)) if len(e) else math.nan
+    return out
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per device, backend and test: the points, the errors of both projections, the calibrated efficiency and
     the band. Errors are absolute log errors, reported as factors (``e^|err|``: 1.25 = 25 % off)."""
-    pooled = {}
+    pooled = pooled_bands(df)
     df = df[df.comparable]
-    for (kind, test), g in df.assign(kind=df.backend.map(_kind)).groupby(["kind", "test"]):
-        e = g.log_err_heldout.abs().dropna()
-        pooled[kind, test] = float(np.quantile(e, BAND_QUANTILE)) if len(e) else math.nan
     rows = []
     for (dev, backend, test), g in df.groupby(["device", "backend", "test"], sort=True):
         host = g.log_err_host.abs()
         # held out within the device (other models, same device and backend): what the band and the target use
         held = g[g.heldout_from == "device"].log_err_heldout.abs().dropna()
         own = len(held) >= MIN_POINTS
-        width = float(np.quantile(held, BAND_QUANTILE)) if own else pooled[_kind(backend), test]
+        width = float(np.quantile(held, BAND_QUANTILE)) if own else pooled[kind(backend), test]
         rows.append({
             "device": dev, "backend": backend, "test": test, "n_points": len(g), "n_models": g.model.nunique(),
             "efficiency": float(np.median(g.efficiency)),
@@ -155,7 +164,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
                                           else math.nan),
             "heldout_median_factor": math.exp(float(np.median(held))) if len(held) else math.nan,
             "heldout_worst_factor": math.exp(float(held.max())) if len(held) else math.nan,
-            "band_factor": math.exp(width), "band_source": "own" if own else f"pooled {_kind(backend)}",
+            "band_factor": math.exp(width), "band_source": "own" if own else f"pooled {kind(backend)}",
             "meets_25pct": (bool(math.exp(float(np.median(held))) <= 1.25) if own else None),
         })
     return pd.DataFrame(rows)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .fleet import HOST, Device
-from .validation import BAND_QUANTILE, STATES, access_state
+from .validation import STATES, access_state, kind, pooled_bands
 
 #: preference among meters for a device's power under load: the whole device first
 SCOPES = ("wall", "rail", "package", "pmic")
@@ -49,8 +49,8 @@ def efficiencies(points: pd.DataFrame) -> dict[tuple[str, str, str], tuple[float
         out[dev, backend, test] = (float(np.median(g.efficiency)), f"this device's {backend}", len(g))
     for (backend, test), g in cmp.groupby(["backend", "test"]):
         out["*", backend, test] = (float(np.median(g.efficiency)), f"{backend} of all devices", len(g))
-    for (kind, test), g in cmp.assign(kind=_kinds(cmp.backend)).groupby(["kind", "test"]):
-        out["*", kind, test] = (float(np.median(g.efficiency)), f"every {kind} backend", len(g))
+    for (k, test), g in cmp.assign(kind=cmp.backend.map(kind)).groupby(["kind", "test"]):
+        out["*", k, test] = (float(np.median(g.efficiency)), f"every {k} backend", len(g))
     return out
 
 
@@ -62,26 +62,18 @@ def ceilings(points: pd.DataFrame) -> dict[tuple[str, str], float]:
     """
     cmp = points[points.comparable]
     reached = cmp.efficiency * np.where(cmp.test == "tg", cmp.bw_gbs, cmp.peak_gflops)
-    return {(kind, test): float(v) for (kind, test), v in
-            reached.groupby([_kinds(cmp.backend), cmp.test]).max().items()}
-
-
-def _kinds(backend: pd.Series) -> np.ndarray:
-    return np.where(backend == "cpu", "cpu", "gpu")
+    return {(k, test): float(v) for (k, test), v in reached.groupby([cmp.backend.map(kind), cmp.test]).max().items()}
 
 
 def bands(points: pd.DataFrame, summary: pd.DataFrame) -> dict[tuple[str, str, str], float]:
     """(device, backend, test) -> band factor from the validation; (``*``, kind, test) -> pooled over the kind."""
     out = {(r.device, r.backend, r.test): float(r.band_factor) for r in summary.itertuples()}
-    held = points[points.comparable].dropna(subset=["log_err_heldout"])
-    for (kind, test), g in held.assign(kind=_kinds(held.backend)).groupby(["kind", "test"]):
-        out["*", kind, test] = math.exp(float(np.quantile(g.log_err_heldout.abs(), BAND_QUANTILE)))
+    out.update({("*", k, test): math.exp(w) for (k, test), w in pooled_bands(points).items() if not math.isnan(w)})
     return out
 
 
 def _lookup(table: Mapping, dev: str, backend: str, test: str):
-    kind = "cpu" if backend == "cpu" else "gpu"
-    return table.get((dev, backend, test)) or table.get(("*", backend, test)) or table.get(("*", kind, test))
+    return table.get((dev, backend, test)) or table.get(("*", backend, test)) or table.get(("*", kind(backend), test))
 
 
 def power_for(power: pd.DataFrame, dev: Device, backend: str) -> tuple[float, float, str]:
@@ -115,13 +107,13 @@ def verdict_rows(fleet: pd.DataFrame, calibration: Mapping[str, dict], devices: 
                 else:
                     e_tg, o_tg, n_tg = _lookup(eff, dev.name, backend, "tg")
                     e_pp, o_pp, n_pp = _lookup(eff, dev.name, backend, "pp")
-                    kind = "cpu" if backend == "cpu" else "gpu"
+                    k = kind(backend)
                     bw_eff, f_eff = e_tg * bw, e_pp * gflops
                     if not o_tg.startswith("this device"):
-                        bw_eff = min(bw_eff, ceiling[kind, "tg"])
-                        o_tg += f", at most {ceiling[kind, 'tg']:.1f} GB/s (the most a published {kind} run reached)"
+                        bw_eff = min(bw_eff, ceiling[k, "tg"])
+                        o_tg += f", at most {ceiling[k, 'tg']:.1f} GB/s (the most a published {k} run reached)"
                     if not o_pp.startswith("this device"):
-                        f_eff = min(f_eff, ceiling[kind, "pp"])
+                        f_eff = min(f_eff, ceiling[k, "pp"])
                     row.update(tg_ts=bw_eff * 1e9 / tg_bytes, pp_ts=f_eff * 1e9 / cal["flops_per_token"],
                                effective_gbs=bw_eff,
                                tg_band=_lookup(band, dev.name, backend, "tg"),
