@@ -34,11 +34,11 @@ def test_default_params_validate():
 def test_tiers_imatrix_types_and_ladders():
     p = load_params(ROOT / "params.yaml")
     tiers = {v.name: v.tier for v in p.all_variants()}
-    assert tiers["smollm2-135m-F16"] == "reference" and tiers["smollm2-135m-Q4_1"] == "main"
+    assert tiers["smollm2-135m-F16"] == "reference" and tiers["smollm2-135m-Q4_K_M"] == "main"
     assert set(tiers.values()) == {"reference", "main", "frontier"}
     imat = resolve_variant("smollm2-135m-Q2_K-imat", p)
     assert imat.imatrix and imat.llama_type == "Q2_K" and not resolve_variant("smollm2-135m-Q2_K", p).imatrix
-    assert p.needs_imatrix("smollm2-135m") and not p.needs_imatrix("smollm2-135m-depth-2-kd")
+    assert p.needs_imatrix("smollm2-135m") and not p.needs_imatrix("smollm2-135m-depth-1-kd")
     ladder = [v for v in p.all_variants() if v.recipe in p.compress.ladder.recipes]
     assert {v.qtype for v in ladder} == set(p.compress.types) | set(p.compress.ladder.types)
     # the reference runs every task; a tier its own tasks, on at most the reference's items
@@ -63,8 +63,8 @@ def test_tiers_imatrix_types_and_ladders():
         (lambda r: r["evaluate"]["tiers"]["main"].__setitem__("piqa", 10_000), "more items of ['piqa']"),
         (lambda r: r["compress"]["ladder"].__setitem__("recipes", ["nope"]), "compress.ladder.recipes"),
         (lambda r: r["compress"]["ladder"].__setitem__("types", ["Q4_K_M"]), "already in compress.types"),
-        (lambda r: r["compress"]["recipes"]["depth-2-kd"].__setitem__("tier", "gold"),
-         "compress.recipes.depth-2-kd.tier"),
+        (lambda r: r["compress"]["recipes"]["depth-1-kd"].__setitem__("tier", "gold"),
+         "compress.recipes.depth-1-kd.tier"),
         (lambda r: r["evaluate"].__setitem__("kl_base", "Q9_0"), "kl_base"),
         (lambda r: r["evaluate"]["tasks"].__setitem__("arc_eazy", 10), "arc_eazy"),
         (lambda r: r["evaluate"]["tasks"].__setitem__("piqa", 0), "evaluate.tasks.piqa"),
