@@ -308,6 +308,7 @@ class BundleFile(Part):
 class Bundle(Part):
     path: str
     isa: str
+    build: str | None = None  # the llama.cpp build it ships: the host's, "aarch64" (Armv8.2-A), "aarch64-armv8a"
     files: list[BundleFile]
 
     @property
@@ -316,9 +317,11 @@ class Bundle(Part):
 
 
 class EmulationCheck(Part):
-    """llama-perplexity of the aarch64 build under qemu against the host build."""
+    """llama-perplexity of an aarch64 build under qemu against the host build."""
 
     ok: bool
+    build: str | None = None      # which aarch64 build ("aarch64": Armv8.2-A with dot product; "aarch64-armv8a")
+    qemu_cpu: str | None = None   # the CPU model qemu emulated (None: qemu's default, which has every extension)
     chunks: int
     n_ctx: int
     options: list[str]
@@ -339,6 +342,8 @@ class BundleRecord(Record):
     variant: str
     bundles: dict[str, Bundle]
     emulation_check: EmulationCheck | None = None  # None: a frontier-tier variant, not bundled
+    #: the plain Armv8-A build (Pi Zero 2 W) under qemu emulating a Cortex-A53; None where no fleet device needs it
+    emulation_check_armv8a: EmulationCheck | None = None
     versions: dict[str, str | None] = {}
 
     @property

@@ -87,3 +87,23 @@ def test_emulation_check_catches_a_build_that_computes_another_model(tmp_path, t
     bad = bundle.verdict(host, other, 1e-3, 0.05)
     print(bad)
     assert not bad["same_ppl"] and not bad["same_predictions"] and bad["same_top_pct"] < 100, bad
+
+
+def test_pi_zero_bundle_ships_the_armv8a_build_and_passes_the_check_as_a_cortex_a53(tmp_path, tiny_gguf, wiki_file):
+    """The Pi Zero 2 W (Cortex-A53, no dot product) gets the plain Armv8-A binaries, and the stage's check runs them
+    with qemu emulating that CPU: the deployed file gives the host's predictions, the F32 control its perplexity."""
+    zero = load_fleet(["raspberry-pi-zero-2w"])[0]
+    out = bundle.make_bundle(tmp_path / "zero", zero, "tiny-Q4_K_M", tiny_gguf["Q4_K_M"], n_prompt=32, n_gen=8,
+                             reps=2, provenance=PROV, root=project_root())
+    assert out["build"] == "aarch64-armv8a" and out["isa"] == "aarch64"
+    shipped = tmp_path / "zero" / "bin" / "llama-perplexity"
+    assert sha256_file(shipped) == sha256_file(bundle.binaries_dir("aarch64-armv8a", project_root()) /
+                                               "llama-perplexity")
+    assert sha256_file(shipped) != sha256_file(bundle.binaries_dir("aarch64", project_root()) / "llama-perplexity")
+    text = bundle.short_text(wiki_file, tmp_path / "short.txt")
+    check = bundle.emulation_check(tiny_gguf["Q4_K_M"], text, n_ctx=64, chunks=2, tolerance=1e-3, kld_tolerance=0.05,
+                                   control_n_ctx=32, options=OPTS, root=project_root(), build="aarch64-armv8a")
+    assert check["qemu_cpu"] == "cortex-a53" and check["control_f32"]["qemu_cpu"] == "cortex-a53"
+    assert check["ok"] and check["control_f32"]["ok"], check
+    bundle.require_same_model("tiny-Q4_K_M", check)
+    assert "QEMU_CPU" not in os.environ  # the emulated CPU does not leak into later processes

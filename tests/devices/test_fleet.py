@@ -30,9 +30,10 @@ def test_every_shipped_profile_is_valid_and_sourced():
             assert all(ok or d.sources[k].startswith("assumed: ") for k, ok in links.items()), d.name
         for b in d.backends:
             assert all(s.startswith("https://") for s in b.sources.values()), (d.name, b.name)
-    assert fleet.load_fleet(["iphone-15-pro"])[0].bundle_isa is None  # no CLI binaries on iOS
-    assert fleet.load_fleet(["raspberry-pi-zero-2w"])[0].bundle_isa is None  # Cortex-A53: no dot product
-    assert fleet.load_fleet(["raspberry-pi-5"])[0].bundle_isa == "aarch64"
+    assert fleet.load_fleet(["iphone-15-pro"])[0].bundle_build is None  # no CLI binaries on iOS
+    # Cortex-A53: no dot product, so the plain Armv8-A build
+    assert fleet.load_fleet(["raspberry-pi-zero-2w"])[0].bundle_build == "aarch64-armv8a"
+    assert fleet.load_fleet(["raspberry-pi-5"])[0].bundle_build == "aarch64"
 
 
 def _profile(tmp_path, **change) -> Path:

@@ -183,7 +183,11 @@ def test_smoke_study_end_to_end(tmp_path):
         assert c["ppl_host"] > 1 and c["ppl_aarch64"] > 1 and c["control_f32"]["ok"] and c["ok"], c
         assert c["same_ppl"] or c["kld"] <= c["kld_tolerance"], c
         man = json.loads((repo / "bundles" / v / "raspberry-pi-5" / "manifest.json").read_text())
-        assert man["isa"] == "aarch64" and len(man["files"]) == 5
+        assert man["isa"] == "aarch64" and man["build"] == "aarch64" and len(man["files"]) == 5
+        # the Pi Zero 2 W (Cortex-A53) ships the plain Armv8-A build, checked with qemu emulating that CPU
+        assert b["bundles"]["raspberry-pi-zero-2w"]["build"] == "aarch64-armv8a"
+        z = b["emulation_check_armv8a"]
+        assert z["qemu_cpu"] == "cortex-a53" and z["ok"] and z["control_f32"]["ok"], z
     with open(repo / "results" / "fleet.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 7 * 6  # 7 variants x (this host + 5 fleet devices)

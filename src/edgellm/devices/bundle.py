@@ -8,10 +8,15 @@ Linux or Android without a matching C library), ``run.sh``, a ``SHA256SUMS``
 file (``sha256sum -c``) and ``manifest.json`` with the sha256, size and role
 of every file plus what produced it.
 
-The ARM build is proven here, not on a device: :func:`emulation_check` runs
-the aarch64 ``llama-perplexity`` under ``qemu-aarch64-static`` on a short text
-and compares its perplexity with the host build's. Timings under emulation
-mean nothing and are never recorded.
+Two aarch64 builds: ``aarch64`` (Armv8.2-A with the dot product: Pi 5,
+Jetson, phones) and ``aarch64-armv8a`` (plain Armv8-A: the Pi Zero 2 W's
+Cortex-A53, on which the first build stops with SIGILL).
+
+The ARM builds are proven here, not on a device: :func:`emulation_check` runs
+an aarch64 ``llama-perplexity`` under ``qemu-aarch64-static`` (the plain
+Armv8-A build with qemu emulating a Cortex-A53, so that an instruction the
+A53 lacks would stop it) on a short text and compares it with the host
+build. Timings under emulation mean nothing and are never recorded.
 """
 
 from __future__ import annotations
@@ -22,34 +27,58 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..io import atomic_dir, sha256_file
 from ..llamacpp.convert import quantize
 from ..llamacpp.tools import ToolchainError, llama_cpp_home, run_perplexity
-from ..paths import RUN_SH_TEMPLATE, cross_dir
+from ..paths import RUN_SH_TEMPLATE, cross_armv8a_dir, cross_dir
 from .fleet import Device
 from .host import host_isa
 
 BUNDLE_TOOLS = ("llama-bench", "llama-completion", "llama-perplexity")
 QEMU = "qemu-aarch64-static"
+#: the aarch64 builds of ``make cross``: where each lives, and the CPU qemu emulates when checking it (None:
+#: qemu's default model, which has every extension the Armv8.2-A build uses)
+CROSS_BUILDS = {"aarch64": (cross_dir, None), "aarch64-armv8a": (cross_armv8a_dir, "cortex-a53")}
+
+
 class BundleError(RuntimeError):
     pass
 
 
-def binaries_dir(isa: str, root: Path | None = None) -> Path:
-    """Where the llama.cpp binaries for ``isa`` are: the host's tools, or the aarch64 cross build."""
-    if isa == host_isa():
+def binaries_dir(build: str, root: Path | None = None) -> Path:
+    """Where the llama.cpp binaries of ``build`` are: the host's tools, or one of the aarch64 cross builds."""
+    if build == host_isa():
         d = llama_cpp_home(root) / "bin"
     else:
-        if isa != "aarch64":
-            raise BundleError(f"no {isa} build: only the host's ISA and aarch64 (make cross) are built")
-        d = cross_dir(root) / "bin"
+        if build not in CROSS_BUILDS:
+            raise BundleError(f"no {build} build: only the host's ISA and {sorted(CROSS_BUILDS)} (make cross) are built")
+        d = CROSS_BUILDS[build][0](root) / "bin"
     missing = [t for t in BUNDLE_TOOLS if not (d / t).is_file()]
     if missing:
-        hint = "make tools" if isa == host_isa() else "make cross"
+        hint = "make tools" if build == host_isa() else "make cross"
         raise ToolchainError(f"{missing} not found in {d}; run `{hint}`")
     return d
+
+
+@contextmanager
+def qemu_cpu(model: str | None) -> Iterator[None]:
+    """qemu-user emulates CPU ``model`` for the processes started inside (``QEMU_CPU``; None: its default)."""
+    before = os.environ.get("QEMU_CPU")
+    if model is None:
+        os.environ.pop("QEMU_CPU", None)
+    else:
+        os.environ["QEMU_CPU"] = model
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("QEMU_CPU", None)
+        else:
+            os.environ["QEMU_CPU"] = before
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -78,10 +107,9 @@ def make_bundle(out: Path, device: Device, variant: str, gguf: Path, *, n_prompt
     ``hashes`` caches sha256 by source path, so one variant's GGUF is hashed
     once for all devices.
     """
-    if device.bundle_isa is None:
-        raise BundleError(f"{device.name}: no bundle: llama.cpp's CLI binaries cannot run there (runner 'none'), "
-                          "or its CPU lacks the dot product extension the aarch64 build needs")
-    bins = binaries_dir(device.bundle_isa, root)
+    if device.bundle_build is None:
+        raise BundleError(f"{device.name}: no bundle: llama.cpp's CLI binaries cannot run there (runner 'none')")
+    bins = binaries_dir(device.bundle_build, root)
     hashes = {} if hashes is None else hashes
     files = {"model.gguf": (Path(gguf), "model")}
     files.update({f"bin/{t}": (bins / t, "binary") for t in BUNDLE_TOOLS})
@@ -99,7 +127,8 @@ def make_bundle(out: Path, device: Device, variant: str, gguf: Path, *, n_prompt
         run_sh.chmod(0o755)
         entries.append({"path": "run.sh", "role": "script", "sha256": sha256_file(run_sh), "bytes": run_sh.stat().st_size})
         (tmp / "SHA256SUMS").write_text("".join(f"{e['sha256']}  {e['path']}\n" for e in entries))
-        manifest = {"variant": variant, "device": device.name, "isa": device.cpu.isa, "threads": device.cpu.cores,
+        manifest = {"variant": variant, "device": device.name, "isa": device.cpu.isa, "build": device.bundle_build,
+                    "threads": device.cpu.cores,
                     "sensor": device.sensor, "runner": device.runner, "files": entries, **provenance}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
@@ -148,27 +177,31 @@ def verdict(host: dict, arm: dict, tolerance: float, kld_tolerance: float) -> di
 
 
 def compare_builds(gguf: Path, text: Path, *, n_ctx: int, chunks: int, tolerance: float, kld_tolerance: float,
-                   threads: int = 2, options: list[str] = (), root: Path | None = None) -> dict:
-    """Host build vs aarch64 build (under qemu) on the same GGUF file and text: perplexity and KL divergence.
+                   threads: int = 2, options: list[str] = (), root: Path | None = None,
+                   build: str = "aarch64") -> dict:
+    """Host build vs an aarch64 ``build`` (under qemu, emulating its CPU) on the same GGUF file and text:
+    perplexity and KL divergence.
 
-    Two runs, as before the KL statistics were added: the host's run saves
-    its log-probabilities, the aarch64 run is scored against them.
+    Two runs: the host's run saves its log-probabilities, the aarch64 run is scored against them.
     """
     if shutil.which(QEMU) is None:
         raise ToolchainError(f"{QEMU} not found; `make cross` installs qemu-user-static")
+    cpu = CROSS_BUILDS[build][1]
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "host.kld"
         host = run_perplexity(binaries_dir(host_isa(), root) / "llama-perplexity", gguf, text, n_ctx, chunks, threads,
-                          options=options, kl_base=base)
-        arm = run_perplexity(binaries_dir("aarch64", root) / "llama-perplexity", gguf, text, n_ctx, chunks, threads,
-                         emulator=QEMU, options=options, kl_base=base, kl_compare=True)
+                              options=options, kl_base=base)
+        with qemu_cpu(cpu):
+            arm = run_perplexity(binaries_dir(build, root) / "llama-perplexity", gguf, text, n_ctx, chunks, threads,
+                                 emulator=QEMU, options=options, kl_base=base, kl_compare=True)
     return {"n_ctx": n_ctx, "chunks": chunks, "tokens_scored": chunks * (n_ctx - 1 - n_ctx // 2),
             **verdict(host, arm, tolerance, kld_tolerance), "emulator": QEMU, "host_isa": host_isa(),
-            "options": list(options)}
+            "build": build, "qemu_cpu": cpu, "options": list(options)}
 
 
 def emulation_check(gguf: Path, text: Path, *, n_ctx: int, chunks: int, tolerance: float, kld_tolerance: float,
-                    control_n_ctx: int, threads: int = 2, options: list[str] = (), root: Path | None = None) -> dict:
+                    control_n_ctx: int, threads: int = 2, options: list[str] = (), root: Path | None = None,
+                    build: str = "aarch64") -> dict:
     """The GGUF file as deployed, and a control: the same weights dequantized to F32.
 
     In float32 both builds do the same arithmetic up to the order of sums:
@@ -178,13 +211,13 @@ def emulation_check(gguf: Path, text: Path, *, n_ctx: int, chunks: int, toleranc
     failing means the aarch64 build computes another model.
     """
     out = compare_builds(gguf, text, n_ctx=n_ctx, chunks=chunks, tolerance=tolerance, kld_tolerance=kld_tolerance,
-                         threads=threads, options=options, root=root)
+                         threads=threads, options=options, root=root, build=build)
     out["ok"] = out["same_ppl"] or out["same_predictions"]
     with tempfile.TemporaryDirectory() as tmp:
         f32 = Path(tmp) / "F32.gguf"
         quantize(gguf, f32, "F32", threads, root=root, allow_requantize=True)
         control = compare_builds(f32, text, n_ctx=control_n_ctx, chunks=chunks, tolerance=tolerance,
-                                 kld_tolerance=kld_tolerance, threads=threads, options=options, root=root)
+                                 kld_tolerance=kld_tolerance, threads=threads, options=options, root=root, build=build)
     control["ok"] = control["same_ppl"]
     out["control_f32"] = control
     return out
@@ -193,28 +226,30 @@ def emulation_check(gguf: Path, text: Path, *, n_ctx: int, chunks: int, toleranc
 def build_versions(root: Path | None = None) -> dict:
     """``--version`` of the host and the aarch64 llama.cpp builds (the latter under qemu: instant)."""
     out = {}
-    for isa in (host_isa(), "aarch64"):
+    for build in (host_isa(), *CROSS_BUILDS):
         try:
-            exe = binaries_dir(isa, root) / "llama-bench"
+            exe = binaries_dir(build, root) / "llama-bench"
         except ToolchainError:
-            out[f"llama.cpp-{isa}"] = None
+            out[f"llama.cpp-{build}"] = None
             continue
-        cmd = ([QEMU] if isa != host_isa() else []) + [str(exe), "--version"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        out[f"llama.cpp-{isa}"] = " ".join(ln.strip() for ln in (proc.stdout + proc.stderr).splitlines()
-                                           if ln.startswith(("version", "built")))
+        cmd = ([QEMU] if build != host_isa() else []) + [str(exe), "--version"]
+        with qemu_cpu(CROSS_BUILDS.get(build, (None, None))[1]):
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+        out[f"llama.cpp-{build}"] = " ".join(ln.strip() for ln in (proc.stdout + proc.stderr).splitlines()
+                                             if ln.startswith(("version", "built")))
     return out
 
 
 def require_same_model(variant: str, check: dict) -> None:
     """Raise :class:`BundleError` unless :func:`emulation_check` found that the aarch64 build computes the same model."""
     c = check["control_f32"]
+    build = check.get("build", "aarch64")
     if not c["ok"]:
         raise BundleError(
-            f"{variant}: in float32 the aarch64 build's perplexity under qemu ({c['ppl_aarch64']:.4f}) differs from "
+            f"{variant}: in float32 the {build} build's perplexity under qemu ({c['ppl_aarch64']:.4f}) differs from "
             f"the host build's ({c['ppl_host']:.4f}) by {c['rel_diff']:.2%} > devices.emulation_check.tolerance")
     if not check["ok"]:
         raise BundleError(
-            f"{variant}: the aarch64 build under qemu computes another model: perplexity {check['ppl_aarch64']:.4f} "
+            f"{variant}: the {build} build under qemu computes another model: perplexity {check['ppl_aarch64']:.4f} "
             f"vs the host build's {check['ppl_host']:.4f} ({check['rel_diff']:.2%} > devices.emulation_check."
             f"tolerance) and KL divergence {check['kld']:.4f} nats > devices.emulation_check.kld_tolerance")

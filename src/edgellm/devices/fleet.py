@@ -152,10 +152,16 @@ class Device(_Strict):
         return self.ram_gb * 1e9
 
     @property
-    def bundle_isa(self) -> str | None:
-        """The llama.cpp build a bundle for this device carries (None: none of our builds runs there)."""
-        if self.runner == "none" or (self.cpu.isa == "aarch64" and not self.cpu.dotprod):
+    def bundle_build(self) -> str | None:
+        """The llama.cpp build a bundle for this device carries (None: no CLI binary runs there, as on iOS).
+
+        aarch64 CPUs with the dot product (Armv8.2-A and later) get the ``aarch64`` build; a Cortex-A53 (the Pi
+        Zero 2 W, Armv8.0-A) stops on its first SDOT instruction, so it gets ``aarch64-armv8a``, built without.
+        """
+        if self.runner == "none":
             return None
+        if self.cpu.isa == "aarch64" and not self.cpu.dotprod:
+            return "aarch64-armv8a"
         return self.cpu.isa
 
 

@@ -1,4 +1,5 @@
-"""Stage ``bundle@<variant>``: bundles for this host and every fleet device with a runner, and the qemu check."""
+"""Stage ``bundle@<variant>``: bundles for this host and every fleet device with a runner, and a qemu check of each
+aarch64 build they ship (the Armv8.2-A build; the plain Armv8-A build as a Cortex-A53, when a device needs it)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def run(variant: str, params_path: str | Path | None = None) -> dict:
     gguf = lay.gguf(v.checkpoint, v.qtype)
     dp, pr = params.devices, params.profile
     devices = [host_device(params.threads, dp.host_power_w.model_dump(), bandwidth_gbs=1.0)]
-    devices += [d for d in load_fleet(dp.fleet) if d.bundle_isa]
+    devices += [d for d in load_fleet(dp.fleet) if d.bundle_build]
     prov = {"params": {"variant": variant_fields(v), "threads": params.threads,
                        "profile": {"n_prompt": pr.n_prompt, "n_gen": pr.n_gen},
                        "devices": dp.model_dump(mode="json", include={"fleet", "repetitions", "emulation_check"})},
@@ -44,14 +45,20 @@ def run(variant: str, params_path: str | Path | None = None) -> dict:
         m = bundle.make_bundle(lay.bundle(variant, d.name), d, variant, gguf, n_prompt=pr.n_prompt,
                                n_gen=pr.n_gen, reps=dp.repetitions, provenance=prov, root=lay.root, hashes=hashes)
         manifests[d.name] = {"path": str(lay.bundle(variant, d.name).relative_to(lay.root)), "isa": d.cpu.isa,
-                             "files": m["files"]}
+                             "build": d.bundle_build, "files": m["files"]}
     ec = dp.emulation_check
+    checks = {}
+    builds = ["aarch64"] + [b for b in bundle.CROSS_BUILDS if b != "aarch64" and any(d.bundle_build == b
+                                                                                       for d in devices)]
     with tempfile.TemporaryDirectory() as tmp:
         text = bundle.short_text(lay.wikitext, Path(tmp) / "short.txt")
-        check = bundle.emulation_check(gguf, text, n_ctx=ec.n_ctx, chunks=ec.chunks, tolerance=ec.tolerance,
-                                       kld_tolerance=ec.kld_tolerance, control_n_ctx=ec.control_n_ctx,
-                                       options=ec.options, threads=params.threads, root=lay.root)
-    bundle.require_same_model(variant, check)
-    record = {**variant_fields(v), "bundles": manifests, "emulation_check": check, "versions": prov["versions"]}
+        for build in builds:
+            checks[build] = bundle.emulation_check(
+                gguf, text, n_ctx=ec.n_ctx, chunks=ec.chunks, tolerance=ec.tolerance, kld_tolerance=ec.kld_tolerance,
+                control_n_ctx=ec.control_n_ctx, options=ec.options, threads=params.threads, root=lay.root,
+                build=build)
+            bundle.require_same_model(variant, checks[build])
+    record = {**variant_fields(v), "bundles": manifests, "emulation_check": checks["aarch64"],
+              "emulation_check_armv8a": checks.get("aarch64-armv8a"), "versions": prov["versions"]}
     BundleRecord.model_validate(record).write(lay.bundle_record(variant))
     return record
