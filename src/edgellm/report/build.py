@@ -16,7 +16,7 @@ from ..io import write_csv, write_json
 from ..paths import Layout
 from ..provenance import versions
 from ..records import BundleRecord, CompressedModelRecord
-from . import claims, compression_figures, devices, figures, paper, significance, tables
+from . import claims, compression_figures, devices, figures, paper, projection, significance, tables
 from .analysis import recovery, recovery_summary
 from .results import add_significance, base_note, collect, comparisons, judge_agreement, judge_audit, metrics
 
@@ -29,6 +29,8 @@ FIGURES = {
     "distillation_recovery": compression_figures.distillation_recovery,
     "quality_significance": significance.quality_significance,
     "energy_per_token": devices.energy_per_token,
+    "projection_validation": projection.validation_figure,
+    "accessibility_verdicts": projection.verdict_figure,
 }
 #: table stem -> the function that writes its LaTeX
 TABLES = {
@@ -37,6 +39,8 @@ TABLES = {
     "comparisons": tables.comparisons, "comparisons_generated": tables.comparisons_generated,
     "judges": tables.judges, "audit": tables.audit,
     "devices": devices.devices_table, "accessibility": devices.accessibility_table, "bundles": devices.bundles_table,
+    "backends": devices.backends_table, "validation": projection.validation_table,
+    "measured": devices.measured_table,
 }
 #: the columns of plots/variants.csv (``dvc plots``)
 PLOT_COLUMNS = ["variant", "model", "tier", "method", "kind", "type", "bpw", "file_mb", "ppl", "kld", "gen_acc", "halluc_mc1", "mc2",
@@ -97,7 +101,7 @@ def build(params: Params, lay: Layout) -> dict:
     dev_figs, dev_tabs, dev_numbers = devices.build_devices(params, lay)
     figs += dev_figs
     tabs += dev_tabs
-    fleet = pd.read_csv(lay.fleet_table) if lay.fleet_table.is_file() else None
+    fleet = pd.read_csv(lay.device_verdicts) if lay.device_verdicts.is_file() else None
     dev_numbers |= claims.claims_numbers(params, lay, df, comp, rec, fleet)
     tabs += paper.write_paper_inputs(params, lay, df, comp, rec, task_screen, dev_numbers,
                                       tool_versions(params, lay))

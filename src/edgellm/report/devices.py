@@ -1,14 +1,19 @@
-"""Figures and tables of the device fleet: accessibility, energy per token, profiles, bundle checks.
+"""Figures and tables of the device fleet: banded accessibility verdicts, energy per token, the projection's
+validation against published measurements, real-device runs, profiles, bundle checks.
 
-Measured and projected numbers never look alike: in the accessibility table
-measured cells are marked; energy bars are solid when measured and hatched when
-estimated; every caption says which is which. Only the deployed (reference and
-main-tier) variants appear.
-Figures are named after their file stems, like every figure of the report.
+The fleet's numbers are the ``verdicts`` stage's: projections calibrated on
+published llama.cpp measurements, each with the band the validation gives, and
+three-state accessibility at the band's lower end. Measured and projected
+numbers never look alike: measured cells are marked; energy bars are solid when
+a published power measurement stands behind them and hatched when the power is
+the profile's estimate; every caption says which is which. Only the deployed
+(reference and main-tier) variants appear. Figures are named after their file
+stems, like every figure of the report.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -18,9 +23,13 @@ from ..devices.fleet import HOST, Device, load_fleet
 from ..io import write_text
 from ..paths import Layout
 from ..records import BundleRecord, FleetSummary
-from .latex import Macro, Tex, generated_by, header_lines, latex_table, tex_escape
+from .latex import Macro, Tex, fmt, generated_by, header_lines, latex_table, tex_escape
 from .plotting import figure, matplotlib, plt, savefig
+from .projection import validation_figure, validation_table, verdict_figure
 from .results import short_name
+
+#: how the accessibility table marks a verdict (the caption explains them)
+STATE_MARKS = {"accessible": "", "borderline": "$^{\\dagger}$", "not accessible": ""}
 
 
 def _order(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -29,21 +38,25 @@ def _order(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
     return variants, devices
 
 
-def energy_per_token(rows: pd.DataFrame, out_dir: Path, bases: dict[str, str]) -> list[Path]:
-    """Energy per generated token of every deployed variant on every device; hatched bars are estimates.
-    ``bases``: variant -> its base model (the labels omit it)."""
-    variants, devices = _order(rows)
+def energy_per_token(best: pd.DataFrame, out_dir: Path, bases: dict[str, str]) -> list[Path]:
+    """Energy per generated token of every deployed variant on every fleet device, with its band (speed band x
+    power range). Solid bars: power measured under llama.cpp load by a published source; hatched, light bars: the
+    profile's estimated load power. ``bases``: variant -> its base model (the labels omit it)."""
+    variants, devices = _order(best)
     fig, ax = figure(1.0, 2.9)
     width = 0.8 / len(devices)
     colors = plt.get_cmap("tab10")
+    idx = best.set_index(["variant", "device"])
     for j, d in enumerate(devices):
-        sub = rows[rows.device == d].set_index("variant").loc[variants]
-        for i, (v, r) in enumerate(sub.iterrows()):
-            est = str(r["energy_source"]).startswith("estimated")
-            # estimates: a light fill with dense dark hatching, visible in print and in greyscale
-            ax.bar(i + (j - (len(devices) - 1) / 2) * width, r["mj_per_token"], width,
-                   color=matplotlib.colors.to_rgba(colors(j), 0.45 if est else 1.0), hatch="////" if est else None,
-                   edgecolor="0.15", linewidth=0.4, label=r["device_display"] if i == 0 else None)
+        for i, v in enumerate(variants):
+            r = idx.loc[(v, d)]
+            est = str(r["power_source"]).startswith("estimated")
+            mid = math.sqrt(r["mj_per_token_low"] * r["mj_per_token_high"])
+            x = i + (j - (len(devices) - 1) / 2) * width
+            ax.bar(x, mid, width, color=matplotlib.colors.to_rgba(colors(j), 0.45 if est else 1.0),
+                   hatch="////" if est else None, edgecolor="0.15", linewidth=0.4, label=d if i == 0 else None)
+            ax.errorbar(x, mid, yerr=[[mid - r["mj_per_token_low"]], [r["mj_per_token_high"] - mid]], fmt="none",
+                        ecolor="0.1", elinewidth=0.6, capsize=1.2)
     ax.set_xticks(range(len(variants)), [short_name(v, bases[v]) for v in variants], rotation=20, ha="right")
     ax.set_ylabel("energy per generated token (mJ)")
     ax.set_yscale("log")
@@ -70,41 +83,87 @@ def devices_table(host: Device, fleet: list[Device]) -> str:
         "tab:devices", "lllrrrrll")
 
 
-def accessibility_table(rows: pd.DataFrame, acc: pd.DataFrame, memory_share: float, min_tg: float) -> str:
-    variants, devices = _order(rows)
-    idx = rows.set_index(["variant", "device"])
-    share = acc.set_index("variant")["fleet_share"]
+def accessibility_table(best: pd.DataFrame, shares: pd.DataFrame, memory_share: float, min_tg: float,
+                        display: dict[str, str]) -> str:
+    """Per deployed variant and fleet device: the generation band of the best backend the bundle runs, its state."""
+    variants, devices = _order(best)
+    idx = best.set_index(["variant", "device"])
+    sh = shares.set_index("variant")
     body = []
     for v in variants:
         cells = []
         for d in devices:
             r = idx.loc[(v, d)]
-            txt = f"{r['tg_ts']:.0f}" + ("$^{m}$" if r["measured"] else "")
-            cells.append(Tex(txt if r["accessible"] else f"({txt})"))
-        body.append([v, f"{idx.loc[(v, devices[0]), 'mem_required_mb']:.0f}", *cells, f"{100 * share[v]:.0f}"])
-    labels = [header_lines(rows[rows.device == d]["device_display"].iloc[0].split(" (")[0]) for d in devices]
+            if r["measured"]:
+                txt = f"{r['tg_ts']:.0f}$^{{m}}$"
+            else:
+                txt = f"{r['tg_low']:.0f}--{r['tg_high']:.0f}"
+            txt += STATE_MARKS[r["state"]]
+            cells.append(Tex(f"({txt})" if r["state"] == "not accessible" else txt))
+        mem = idx.loc[(v, devices[0]), "mem_required_mb"]
+        body.append([v, f"{mem:.0f}", *cells, f"{100 * sh.loc[v, 'accessible_share']:.0f}",
+                     f"{100 * sh.loc[v, 'borderline_share']:.0f}"])
+    labels = [header_lines(display.get(d, d).split(" (")[0]) for d in devices]
     return latex_table(
-        ["Variant", "Mem MB", *labels, "Fleet %"], body,
-        f"Generation speed (tokens/s) of every variant on every device and the share of the fleet (this host "
-        f"excluded) it is accessible on: it fits {100 * memory_share:.0f}\\% of the device's RAM and generates at least "
-        f"{min_tg:g} tokens/s. $^{{m}}$ measured; all other speeds are projected by a roofline calibrated on "
-        "this host. Parenthesized: not accessible.", "tab:accessibility", "lr" + "r" * len(devices) + "r")
+        ["Variant", "Mem MB", *labels, "Acc. %", "Border. %"], body,
+        f"Generation speed (tokens/s) of every deployed variant on every fleet device: the band of the projection "
+        f"calibrated on published llama.cpp measurements (Table~\\ref{{tab:validation}}), for the best backend the "
+        f"study's bundle runs (the CPU on every device: the bundles carry no GPU build). A variant is accessible when "
+        f"it fits {100 * memory_share:.0f}\\% of the device's RAM and the band's lower end reaches {min_tg:g} "
+        f"tokens/s; $^{{\\dagger}}$ borderline: the band straddles {min_tg:g}; parenthesized: not accessible. "
+        "$^{m}$ measured on the device. Acc.\\,\\% and Border.\\,\\%: share of the fleet.",
+        "tab:accessibility", "lr" + "r" * len(devices) + "rr")
+
+
+def backends_table(rows: pd.DataFrame) -> str:
+    """Devices with more than one backend: each backend's band and state, and whether the bundle runs it."""
+    multi = [d for d, g in rows.groupby("device") if g.backend.nunique() > 1]
+    sub = rows[rows.device.isin(multi)]
+    body = [[r.variant, r.device, r.backend, "yes" if r.usable else "no",
+             f"{r.tg_low:.0f}--{r.tg_high:.0f}", f"{r.effective_gbs:.1f}", r.state]
+            for r in sub.itertuples()]
+    return latex_table(
+        ["Variant", "Device", "Backend", "Bundle runs it", "tg band", "Eff. GB/s", "State"], body,
+        "Devices with several backends, each calibrated on its own published measurements: the projected generation "
+        "band (tokens/s), the effective bandwidth it implies, and the state it would give. Accessibility "
+        "(Table~\\ref{tab:accessibility}) takes the best backend the bundle can run.",
+        "tab:backends", "llllrrl")
+
+
+def measured_table(points: pd.DataFrame) -> str:
+    """Real devices' llama-bench output imported through the runners' path: measured beside both projections."""
+    sub = points[points.origin.str.startswith("llama-bench JSON")]
+    body = [[r.device, r.model, r.quant, r.test, f"{r.measured_ts:.2f}", f"{r.projected_host:.2f}",
+             fmt(r.projected_host / r.measured_ts, 2), f"{r.projected_heldout:.2f}",
+             fmt(r.projected_heldout / r.measured_ts, 2)] for r in sub.itertuples()]
+    return latex_table(
+        ["Device", "Model", "Type", "Test", "Measured", "Host-carried", "Ratio", "Calibrated", "Ratio"], body,
+        "Real devices' \\texttt{llama-bench} JSON (\\texttt{data/published/llama-bench}), imported by "
+        "\\texttt{runners.py --import} into \\texttt{results/measured/} as a runner's output would be: the measured "
+        "tokens/s beside the projection carried from this host and the calibrated one (held out: the device's other "
+        "models), and their ratios (projected / measured).", "tab:measured", "lllrrrrrr")
 
 
 def bundles_table(records: list[BundleRecord]) -> str:
     body = []
     for r in records:
-        c, k = r.emulation_check, r.emulation_check.control_f32
-        body.append([r.variant, f"{c.ppl_host:.3f}", f"{c.ppl_aarch64:.3f}", f"{100 * c.rel_diff:.3f}",
-                     f"{c.kld:.4f}", f"{c.same_top_pct:.1f}", f"{k.ppl_host:.3f}", f"{k.ppl_aarch64:.3f}",
-                     f"{100 * k.rel_diff:.4f}"])
+        for build, c in (("v8.2-A", r.emulation_check), ("v8-A/A53", r.emulation_check_armv8a)):
+            if c is None:
+                continue
+            k = c.control_f32
+            body.append([r.variant, build, f"{c.ppl_host:.3f}", f"{c.ppl_aarch64:.3f}", f"{100 * c.rel_diff:.3f}",
+                         f"{c.kld:.4f}", f"{c.same_top_pct:.1f}", f"{k.ppl_host:.3f}", f"{k.ppl_aarch64:.3f}",
+                         f"{100 * k.rel_diff:.4f}"])
     c0 = records[0].emulation_check
     k0 = c0.control_f32
     return latex_table(
-        ["Variant", "PPL x86-64", "PPL aarch64", "Diff. %", "KLD", "Top-1 %", "F32: x86-64", "F32: aarch64",
+        ["Variant", "Build", "PPL x86-64", "PPL aarch64", "Diff. %", "KLD", "Top-1 %", "F32: x86-64", "F32: aarch64",
          "Diff. %"],
         body,
-        f"The aarch64 build of the device bundles under \\texttt{{qemu-aarch64-static}} against the host build: "
+        f"The aarch64 builds of the device bundles under \\texttt{{qemu-aarch64-static}} against the host build: "
+        f"v8.2-A, the build with the dot product (Pi 5, Jetson, Pixel) under qemu's default CPU; v8-A/A53, the plain "
+        f"Armv8-A build of the Pi Zero 2 W with qemu emulating a Cortex-A53 (no dot product; the v8.2-A build stops "
+        f"there with an illegal instruction). "
         f"llama-perplexity on the same text, for the deployed GGUF file ({c0.chunks} chunks of {c0.n_ctx} "
         f"tokens; KLD: mean KL divergence in nats from the host build's next-token distributions, Top-1: same most "
         f"likely token) and for a control, the same weights dequantized to F32 ({k0.chunks} chunks of "
@@ -114,39 +173,63 @@ def bundles_table(records: list[BundleRecord]) -> str:
         "and last-bit differences between two correct builds flip some of those roundings; the flips grow through "
         "the layers, so on a short text the perplexities of quantized files differ by percents while the "
         "predictions stay close. Timings under emulation are not reported.",
-        "tab:bundles", "lrrrrrrrr")
+        "tab:bundles", "llrrrrrrrr")
 
 
-def fleet_records(params: Params, lay: Layout) -> tuple[pd.DataFrame, pd.DataFrame, FleetSummary,
-                                                         list[BundleRecord]]:
-    """The fleet stage's tables and summary, and the bundle records of the study's variants."""
-    rows = pd.read_csv(lay.fleet_table)
-    acc = pd.read_csv(lay.accessibility_table)
-    summary = FleetSummary.load(lay.fleet_summary)
-    bundles = [BundleRecord.load(lay.bundle_record(v)) for v in params.variants() if lay.bundle_record(v).is_file()]
-    # frontier-tier variants are not bundled: their records say so and carry no check
-    return rows, acc, summary, [b for b in bundles if b.emulation_check is not None]
+class DeviceResults:
+    """What the report reads of the device stages: the fleet stage's summary, the validation's tables, the banded
+    verdicts, and the bundle records of the study's variants."""
+
+    def __init__(self, params: Params, lay: Layout):
+        self.summary = FleetSummary.load(lay.fleet_summary)
+        self.rows = pd.read_csv(lay.verdicts)
+        self.best = pd.read_csv(lay.device_verdicts)
+        self.shares = pd.read_csv(lay.verdict_shares)
+        self.validation = pd.read_csv(lay.validation_table)
+        self.points = pd.read_csv(lay.validation_points)
+        bundles = [BundleRecord.load(lay.bundle_record(v)) for v in params.variants()
+                   if lay.bundle_record(v).is_file()]
+        # frontier-tier variants are not bundled: their records say so and carry no check
+        self.bundles = [b for b in bundles if b.emulation_check is not None]
+
+    def deployed(self, names: list[str]) -> None:
+        """Keep the deployed variants only (frontier-tier variants trace the curve; they are not deployed)."""
+        self.rows = self.rows[self.rows.variant.isin(names)]
+        self.best = self.best[self.best.variant.isin(names)]
+        self.shares = self.shares[self.shares.variant.isin(names)]
 
 
-def device_numbers(params: Params, lay: Layout, rows: pd.DataFrame, acc: pd.DataFrame, host: Device,
-                   fleet: list[Device], bundles: list[BundleRecord]) -> dict[str, Macro]:
+def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device,
+                   fleet: list[Device]) -> dict[str, Macro]:
     """The numbers the paper quotes about the fleet, each with the file (and column) it came from."""
     dp = params.devices
     rel = lambda p: p.relative_to(lay.root).as_posix()
-    fleet_csv, fleet_json = rel(lay.fleet_table), rel(lay.fleet_summary)
+    best_csv, shares_csv, fleet_json = rel(lay.device_verdicts), rel(lay.verdict_shares), rel(lay.fleet_summary)
+    val_csv, pts_csv = rel(lay.validation_table), rel(lay.validation_points)
+    bundles = res.bundles
     bundle_files = "results/bundles/*.json" if not bundles else rel(lay.bundle_record(bundles[0].variant)).rsplit(
         "/", 1)[0] + "/*.json"
-    fleet_rows = rows[rows.device != HOST]
     checks = [b.emulation_check for b in bundles]
-    share = acc.set_index("variant")["fleet_share"]
+    zero = [b.emulation_check_armv8a for b in bundles if b.emulation_check_armv8a is not None]
+    best, share = res.best, res.shares.set_index("variant")
+    states = best.state.value_counts()
+    # the validation: tg on devices with at least five points of their own (the 25 % target)
+    tg = res.validation[(res.validation.test == "tg") & (res.validation.n_points >= 5)].dropna(
+        subset=["heldout_median_factor"])
+    worst = tg.loc[tg.heldout_median_factor.idxmax()] if len(tg) else None
+    cmp = res.points[res.points.comparable]
+    meas = res.points[res.points.origin.str.startswith("llama-bench JSON")]
+    meas_tg = meas[meas.test == "tg"]
     n = {
         "fleetSize": (len(fleet), f"{fleet_json}: fleet"),
         "memoryShare": (f"{100 * dp.memory_share:.0f}", "params.yaml: devices.memory_share"),
         "minTg": (f"{dp.min_tg_ts:g}", "params.yaml: devices.min_tg_ts"),
         "nCtxDevices": (dp.n_ctx, "params.yaml: devices.n_ctx"),
-        "measuredCells": (int(fleet_rows["measured"].sum()), f"{fleet_csv}: measured (fleet devices)"),
-        "projectedCells": (int((~fleet_rows["measured"].astype(bool)).sum()),
-                           f"{fleet_csv}: measured (fleet devices, not measured)"),
+        "measuredCells": (int(best["measured"].sum()), f"{best_csv}: measured"),
+        "projectedCells": (int((~best["measured"].astype(bool)).sum()), f"{best_csv}: measured (not)"),
+        "accessibleCells": (int(states.get("accessible", 0)), f"{best_csv}: state (accessible)"),
+        "borderlineCells": (int(states.get("borderline", 0)), f"{best_csv}: state (borderline)"),
+        "notAccessibleCells": (int(states.get("not accessible", 0)), f"{best_csv}: state (not accessible)"),
         "hostBandwidth": (f"{host.memory_bandwidth_gbs:.1f}", f"{fleet_json}: host.memory_bandwidth_gbs"),
         "hostPeakGflops": (f"{host.cpu.peak_gflops_fp32:.0f}", f"{fleet_json}: host.cpu.peak_gflops_fp32"),
         "emulationMaxDiff": (f"{100 * max(c.rel_diff for c in checks):.3f}" if checks else "--",
@@ -162,31 +245,58 @@ def device_numbers(params: Params, lay: Layout, rows: pd.DataFrame, acc: pd.Data
                                   f"{bundle_files}: emulation_check.kld_tolerance"),
         "controlMaxDiff": (f"{100 * max(c.control_f32.rel_diff for c in checks):.4f}" if checks else "--",
                            f"{bundle_files}: emulation_check.control_f32.rel_diff (max)"),
-        "minFleetShare": (f"{100 * share.min():.0f}", f"{rel(lay.accessibility_table)}: fleet_share (min)"),
-        "maxFleetShare": (f"{100 * share.max():.0f}", f"{rel(lay.accessibility_table)}: fleet_share (max)"),
+        "zeroChecked": (len(zero), f"{bundle_files}: emulation_check_armv8a (count)"),
+        "zeroPassed": (sum(c.ok and c.control_f32.ok for c in zero),
+                       f"{bundle_files}: emulation_check_armv8a.ok and .control_f32.ok (count)"),
+        "zeroMaxKld": (f"{max(c.kld for c in zero):.4f}" if zero else "--",
+                       f"{bundle_files}: emulation_check_armv8a.kld (max)"),
+        "minFleetShare": (f"{100 * share.accessible_share.min():.0f}", f"{shares_csv}: accessible_share (min)"),
+        "maxFleetShare": (f"{100 * share.accessible_share.max():.0f}", f"{shares_csv}: accessible_share (max)"),
+        "maxBorderShare": (f"{100 * share.borderline_share.max():.0f}", f"{shares_csv}: borderline_share (max)"),
+        "publishedPoints": (len(cmp), f"{pts_csv}: comparable rows"),
+        "publishedDevices": (cmp.device.nunique(), f"{pts_csv}: device (distinct, comparable)"),
+        "validatedDevices": (len(tg), f"{val_csv}: tg rows with n_points >= 5"),
+        "validationMet": (int((tg.heldout_median_factor <= 1.25).sum()),
+                          f"{val_csv}: tg, n_points >= 5, heldout_median_factor <= 1.25 (count)"),
+        "heldoutWorstMedian": (f"{100 * (worst.heldout_median_factor - 1):.0f}" if worst is not None else "--",
+                               f"{val_csv}: tg, n_points >= 5, heldout_median_factor (max) - 1"),
+        "heldoutWorstDevice": (tex_escape(f"{worst.device} {worst.backend}") if worst is not None else "--",
+                               f"{val_csv}: the row of heldoutWorstMedian"),
+        "hostCarriedWorst": (fmt(tg.host_worst_factor.max(), 1) if len(tg) else "--",
+                             f"{val_csv}: tg, n_points >= 5, host_worst_factor (max)"),
+        "measuredDevice": (tex_escape(meas_tg.device.iloc[0]) if len(meas_tg) else "--", f"{pts_csv}: origin"),
+        "measuredTgRatioHost": (fmt((meas_tg.projected_host / meas_tg.measured_ts).median(), 2) if len(meas_tg)
+                                else "--", f"{pts_csv}: projected_host / measured_ts (median, imported tg)"),
+        "measuredTgRatioCal": (fmt((meas_tg.projected_heldout / meas_tg.measured_ts).median(), 2) if len(meas_tg)
+                               else "--", f"{pts_csv}: projected_heldout / measured_ts (median, imported tg)"),
     }
     origin = f"{__name__}.{device_numbers.__qualname__}"
     return {k: Macro(v, origin, src) for k, (v, src) in n.items()}
 
 
 def build_devices(params: Params, lay: Layout) -> tuple[list[Path], list[Path], dict[str, Macro]]:
-    """Figures and tables of the fleet stage's results; returns them and the numbers the paper quotes."""
-    rows, acc, summary, bundles = fleet_records(params, lay)
-    # devices are the main tier's: frontier-tier variants trace the trade-off curve, they are not deployed
-    deployed = [v.name for v in params.all_variants() if v.tier != "frontier"]
-    rows, acc = rows[rows["variant"].isin(deployed)], acc[acc["variant"].isin(deployed)]
-    host = Device.model_validate(summary.host)
-    fleet = load_fleet(summary.fleet)
+    """Figures and tables of the device stages' results; returns them and the numbers the paper quotes."""
+    res = DeviceResults(params, lay)
+    res.deployed([v.name for v in params.all_variants() if v.tier != "frontier"])
+    host = Device.model_validate(res.summary.host)
+    fleet = load_fleet(res.summary.fleet)
+    display = {d.name: d.display for d in fleet}
     dp = params.devices
-    figs = energy_per_token(rows, lay.figures, {v.name: v.base for v in params.all_variants()})
+    figs = energy_per_token(res.best, lay.figures, {v.name: v.base for v in params.all_variants()})
+    figs += savefig(validation_figure(res.points), lay.figures / "projection_validation")
+    figs += savefig(verdict_figure(res.best, dp.min_tg_ts), lay.figures / "accessibility_verdicts")
     tabs = []
     rel = lambda p: p.relative_to(lay.root).as_posix()
     for name, func, source, text in (
             ("devices", devices_table, f"{rel(lay.fleet_summary)} and the device profiles", devices_table(host, fleet)),
-            ("accessibility", accessibility_table, f"{rel(lay.fleet_table)} and {rel(lay.accessibility_table)}",
-             accessibility_table(rows, acc, dp.memory_share, dp.min_tg_ts)),
-            *((("bundles", bundles_table, "results/bundles/*.json", bundles_table(bundles)),) if bundles else ())):
+            ("accessibility", accessibility_table, f"{rel(lay.device_verdicts)} and {rel(lay.verdict_shares)}",
+             accessibility_table(res.best, res.shares, dp.memory_share, dp.min_tg_ts, display)),
+            ("backends", backends_table, rel(lay.verdicts), backends_table(res.rows)),
+            ("validation", validation_table, rel(lay.validation_table), validation_table(res.validation)),
+            ("measured", measured_table, rel(lay.validation_points), measured_table(res.points)),
+            *((("bundles", bundles_table, "results/bundles/*.json", bundles_table(res.bundles)),)
+              if res.bundles else ())):
         path = lay.tables / f"{name}.tex"
         write_text(path, generated_by(func, source) + text)
         tabs.append(path)
-    return figs, tabs, device_numbers(params, lay, rows, acc, host, fleet, bundles)
+    return figs, tabs, device_numbers(params, lay, res, host, fleet)
