@@ -1,0 +1,57 @@
+"""How long the study took, per stage, from the executed notebooks of the last `dvc repro`.
+
+papermill records every notebook's start, end and duration (``metadata.papermill``). Summed per stage,
+they are the time inside the stages; the span from the first start to the last end is the wall time of
+the run, DVC's own work between stages included (when the stages ran in one `dvc repro`). Run after
+`dvc repro` from scratch to measure the study against its 75-minute budget:
+
+    python benchmarks/study_time.py            # a table per stage, then the totals
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import defaultdict
+from datetime import datetime
+
+from _common import LAYOUT
+
+#: notebook file stem prefix -> DVC stage (matrix/foreach stages share a notebook)
+STAGE = re.compile(r"^(\d+[a-z]?)_([a-z_]+)")
+
+
+def runs() -> list[dict]:
+    out = []
+    for path in sorted((LAYOUT.root / "results" / "notebooks").glob("*.ipynb")):
+        meta = json.loads(path.read_text())["metadata"].get("papermill", {})
+        if not meta.get("start_time") or meta.get("duration") is None:
+            continue
+        m = STAGE.match(path.stem)
+        out.append({"notebook": path.name, "stage": m.group(2) if m else path.stem,
+                    "start": datetime.fromisoformat(meta["start_time"]),
+                    "end": datetime.fromisoformat(meta["end_time"]), "seconds": float(meta["duration"])})
+    return out
+
+
+def main() -> None:
+    rs = runs()
+    if not rs:
+        sys.exit("no executed notebooks under results/notebooks: run `dvc repro` first")
+    per = defaultdict(lambda: [0, 0.0])
+    for r in rs:
+        per[r["stage"]][0] += 1
+        per[r["stage"]][1] += r["seconds"]
+    print(f"{'stage':<22}{'runs':>5}{'minutes':>10}")
+    for stage, (n, s) in sorted(per.items(), key=lambda kv: min(r["start"] for r in rs if r["stage"] == kv[0])):
+        print(f"{stage:<22}{n:>5}{s / 60:>10.1f}")
+    inside = sum(r["seconds"] for r in rs)
+    first, last = min(r["start"] for r in rs), max(r["end"] for r in rs)
+    print(f"{'inside the notebooks':<27}{inside / 60:>10.1f}")
+    print(f"{'wall, first start to last end':<27}{(last - first).total_seconds() / 60:>10.1f}  "
+          f"({first:%Y-%m-%d %H:%M} to {last:%H:%M} UTC; DVC's work between stages included)")
+
+
+if __name__ == "__main__":
+    main()
