@@ -29,8 +29,8 @@ FIGURES = {
     "distillation_recovery": compression_figures.distillation_recovery,
     "quality_significance": significance.quality_significance,
     "energy_per_token": devices.energy_per_token,
-    "projection_validation": projection.validation_figure,
-    "accessibility_verdicts": projection.verdict_figure,
+    "projection_validation": devices.projection_validation,
+    "accessibility_verdicts": devices.accessibility_verdicts,
 }
 #: table stem -> the function that writes its LaTeX
 TABLES = {

@@ -67,6 +67,16 @@ def energy_per_token(best: pd.DataFrame, out_dir: Path, bases: dict[str, str]) -
     return savefig(fig, out_dir / "energy_per_token")
 
 
+def projection_validation(points: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """The projection against published measurements (:func:`.projection.validation_figure`), saved."""
+    return savefig(validation_figure(points), out_dir / "projection_validation")
+
+
+def accessibility_verdicts(best: pd.DataFrame, min_tg_ts: float, out_dir: Path) -> list[Path]:
+    """The banded three-state verdicts (:func:`.projection.verdict_figure`), saved."""
+    return savefig(verdict_figure(best, min_tg_ts), out_dir / "accessibility_verdicts")
+
+
 def devices_table(host: Device, fleet: list[Device]) -> str:
     rows = []
     for d in [host, *fleet]:
@@ -283,8 +293,8 @@ def build_devices(params: Params, lay: Layout) -> tuple[list[Path], list[Path], 
     display = {d.name: d.display for d in fleet}
     dp = params.devices
     figs = energy_per_token(res.best, lay.figures, {v.name: v.base for v in params.all_variants()})
-    figs += savefig(validation_figure(res.points), lay.figures / "projection_validation")
-    figs += savefig(verdict_figure(res.best, dp.min_tg_ts), lay.figures / "accessibility_verdicts")
+    figs += projection_validation(res.points, lay.figures)
+    figs += accessibility_verdicts(res.best, dp.min_tg_ts, lay.figures)
     tabs = []
     rel = lambda p: p.relative_to(lay.root).as_posix()
     for name, func, source, text in (

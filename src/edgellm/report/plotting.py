@@ -78,7 +78,9 @@ def label_points(ax, df: pd.DataFrame, x: str, y: str, label: str = "type", font
     pts = df[df[x].notna() & df[y].notna()]
     texts = [ax.text(r[x], r[y], str(r[label]), fontsize=fontsize) for _, r in pts.iterrows()]
     if texts:
+        # a fixed iteration budget: adjustText's default is one second of work, so the layout depended on the CPU
         adjust_text(texts, x=pts[x].tolist(), y=pts[y].tolist(), ax=ax, ensure_inside_axes=True, expand=(1.2, 1.4),
+                    iter_lim=500,
                     arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.4})
         separate(ax, texts)
 
