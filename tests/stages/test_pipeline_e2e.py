@@ -38,6 +38,7 @@ def _copy_repo(dst: Path) -> None:
     shutil.copy2(ROOT / "results" / "lm_eval_agreement.json", dst / "results" / "lm_eval_agreement.json")
     os.symlink((ROOT / ".llama.cpp").resolve(), dst / ".llama.cpp")
     os.symlink((ROOT / ".llama.cpp-aarch64").resolve(), dst / ".llama.cpp-aarch64")
+    os.symlink((ROOT / ".llama.cpp-aarch64-armv8a").resolve(), dst / ".llama.cpp-aarch64-armv8a")
 
 
 def _smoke_params(path: Path, types: dict[str, str], distill_tokens: int = 256) -> None:
