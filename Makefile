@@ -15,7 +15,13 @@ CPU_KEY := $(shell (grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; u
 # #20824, closed unfixed; seen here on the tiny test models). Explicit -mno-* flags win over -march=native, so
 # every x86 host runs the same AVX kernels; the flags are part of the cache keys.
 NATIVE_FLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
-BUILD_KEY := $(shell echo "$(CPU_KEY) $(NATIVE_FLAGS)" | sha256sum | cut -c1-10)
+# The GPU path: where CUDA's compiler is found and `nvidia-smi -L` lists a GPU (or with CUDA=on), llama-cpp-python
+# and the tools are built with ggml's CUDA backend, and params.yaml's execution.n_gpu_layers offloads layers;
+# CUDA=off forces the CPU build. nvcc alone is not enough: a CUDA build needs the driver's libcuda to load at all
+# (this project's CI machines have the toolkit but no GPU). The choice is part of the cache keys.
+CUDA ?= $(if $(and $(shell command -v nvcc 2> /dev/null),$(shell nvidia-smi -L 2> /dev/null | grep -m1 GPU)),on,off)
+CUDA_FLAGS := $(if $(filter on,$(CUDA)),-DGGML_CUDA=on)
+BUILD_KEY := $(shell echo "$(CPU_KEY) $(NATIVE_FLAGS)$(if $(CUDA_FLAGS), $(CUDA_FLAGS))" | sha256sum | cut -c1-10)
 CACHE ?= $(HOME)/.cache/edgellm
 WHEELHOUSE := $(CACHE)/wheels-$(BUILD_KEY)
 TOOLS_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-$(BUILD_KEY)
@@ -55,7 +61,7 @@ sysdeps:
 $(WHEELHOUSE)/.llama-cpp-python-$(LLAMA_CPP_PYTHON):
 	@mkdir -p $(WHEELHOUSE)
 	@echo ">> building llama-cpp-python $(LLAMA_CPP_PYTHON) from source (first time on this machine: ~20 min)"
-	CMAKE_ARGS="-DCMAKE_C_FLAGS='$(NATIVE_FLAGS)' -DCMAKE_CXX_FLAGS='$(NATIVE_FLAGS)'" \
+	CMAKE_ARGS="-DCMAKE_C_FLAGS='$(NATIVE_FLAGS)' -DCMAKE_CXX_FLAGS='$(NATIVE_FLAGS)' $(CUDA_FLAGS)" \
 	  $(PYTHON) -m pip wheel --no-deps --no-cache-dir --no-binary llama-cpp-python llama-cpp-python==$(LLAMA_CPP_PYTHON) -w $(WHEELHOUSE)
 	@touch $@
 
@@ -81,7 +87,7 @@ $(TOOLS_BUILT):
 	mv $(TOOLS_HOME)/dl/llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp $(TOOLS_HOME)/src
 	rm -rf $(TOOLS_HOME)/dl
 	cmake -S $(TOOLS_HOME)/src -B $(TOOLS_HOME)/build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-	  -DCMAKE_C_FLAGS="$(NATIVE_FLAGS)" -DCMAKE_CXX_FLAGS="$(NATIVE_FLAGS)" -DGGML_NATIVE=ON \
+	  -DCMAKE_C_FLAGS="$(NATIVE_FLAGS)" -DCMAKE_CXX_FLAGS="$(NATIVE_FLAGS)" -DGGML_NATIVE=ON $(CUDA_FLAGS) \
 	  -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	  -DLLAMA_BUILD_SERVER=OFF > $(TOOLS_HOME)/cmake.log
 	cmake --build $(TOOLS_HOME)/build -j$$(nproc) --target $(TOOLS) >> $(TOOLS_HOME)/cmake.log

@@ -1,5 +1,5 @@
 """The architecture, checked: one-way layers, no cycles, no private names across modules, small modules,
-package data that installs, and dvc.yaml deps that cover exactly what each stage imports."""
+package data that installs, and code fingerprints (the stages' deps) that cover exactly what each stage imports."""
 
 from __future__ import annotations
 
@@ -14,20 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edgellm.codedeps import DATA_FILES, stage_code
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PKG = SRC / "edgellm"
 MAX_LINES = 420  # "about 400"
-#: files a module reads at import or run time, which its stages must therefore depend on
-DATA_FILES = {
-    "edgellm.eval.tasks": ["src/edgellm/eval/tasks.yaml"],
-    "edgellm.devices.bundle": ["src/edgellm/devices/run.sh.in"],
-    "edgellm.devices.fleet": ["src/edgellm/devices/profiles"],
-    # the params stage validates task and device names against these
-    "edgellm.stages.params": ["src/edgellm/eval/tasks.yaml", "src/edgellm/devices/profiles"],
-}
-
-
 def module_name(path: Path) -> str:
     rel = path.relative_to(SRC).with_suffix("")
     parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
@@ -196,44 +188,49 @@ def dvc_stages() -> dict[str, dict]:
     return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
-def _covered(path: str, deps: list[str]) -> bool:
-    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps)
+def stage_key(stage: dict) -> str:
+    """The fingerprint a stage's command calls for: its notebook's stem, or its ``python -m`` module."""
+    nb = re.search(r"notebooks/(\w+)\.ipynb", stage["cmd"])
+    return nb.group(1) if nb else re.search(r"python -m (edgellm[\w.]+)", stage["cmd"]).group(1)
 
 
-@pytest.mark.parametrize("name", sorted(dvc_stages()))
-def test_stage_deps_cover_its_imports(name):
-    """A stage depends on every module it imports and every data file those read; nothing stale is missed."""
-    stage = dvc_stages()[name]
-    body = stage.get("do", stage)
+def needed_files(stage: dict) -> set[str]:
+    """This test's own account of the files a stage runs: its import closure and the data files those read."""
+    mods = closure(stage_modules(stage))
+    return {str(MODULES[m].relative_to(ROOT)) for m in mods} | {f for m in mods for f in DATA_FILES.get(m, [])}
+
+
+CODE_STAGES = sorted(n for n in dvc_stages() if n != "code")
+
+
+@pytest.mark.parametrize("name", CODE_STAGES)
+def test_stage_depends_on_its_code_fingerprint_and_on_no_source_file(name):
+    """Each stage's code reaches DVC through one fingerprint file (src/edgellm/codedeps.py says why)."""
+    body = dvc_stages()[name].get("do", dvc_stages()[name])
     deps = [str(d) for d in body.get("deps", [])]
-    mods = stage_modules(body)
-    assert mods, f"{name}: no edgellm module found in its command"
-    need = {str(MODULES[m].relative_to(ROOT)) for m in closure(mods)}
-    for m in closure(mods):
-        need |= set(DATA_FILES.get(m, []))
-    missing = sorted(p for p in need if not _covered(p, deps))
-    assert not missing, f"{name}: dvc.yaml deps miss {missing}"
+    assert f"results/code/{stage_key(body)}.txt" in deps, f"{name}: no results/code/{stage_key(body)}.txt dep"
+    assert not [d for d in deps if d.startswith("src/")], f"{name}: names source files; its fingerprint covers them"
 
 
-@pytest.mark.parametrize("name", sorted(dvc_stages()))
-def test_stage_deps_name_no_code_it_does_not_import(name):
-    """Exact deps: editing a module a stage does not import leaves that stage up to date."""
-    stage = dvc_stages()[name]
-    body = stage.get("do", stage)
-    mods = closure(stage_modules(body))
-    files = {str(MODULES[m].relative_to(ROOT)) for m in mods} | {f for m in mods for f in DATA_FILES.get(m, [])}
-    extra = [d for d in map(str, body.get("deps", [])) if d.startswith("src/")
-             and not any(f == d or f.startswith(d.rstrip("/") + "/") for f in files)]
-    assert not extra, f"{name}: dvc.yaml deps name code the stage does not import: {extra}"
+@pytest.mark.parametrize("name", CODE_STAGES)
+def test_stage_fingerprint_covers_exactly_the_code_it_runs(name):
+    """Exact deps: the code stage's fingerprint of a stage lists every module it imports and every data file
+    those read (nothing stale is missed), and nothing else (editing code it does not run leaves it up to date)."""
+    body = dvc_stages()[name].get("do", dvc_stages()[name])
+    assert stage_modules(body), f"{name}: no edgellm module found in its command"
+    assert set(stage_code(ROOT)[stage_key(body)]) == needed_files(body), name
+
+
+def test_the_code_stage_depends_on_all_the_code_it_fingerprints():
+    deps = {str(d) for d in dvc_stages()["code"]["deps"]}
+    assert {"src/edgellm"} | {f"notebooks/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb")} == deps
 
 
 def print_deps() -> None:  # pragma: no cover - a helper for whoever edits dvc.yaml
-    """``python tests/test_architecture.py``: each stage's code deps, to paste into dvc.yaml."""
-    for name, stage in dvc_stages().items():
-        body = stage.get("do", stage)
-        mods = closure(stage_modules(body))
-        files = sorted({str(MODULES[m].relative_to(ROOT)) for m in mods} | {f for m in mods for f in DATA_FILES.get(m, [])})
-        print(name, *files, sep="\n  - ")
+    """``python tests/test_architecture.py``: the files each stage runs (what its fingerprint covers)."""
+    for name in CODE_STAGES:
+        body = dvc_stages()[name].get("do", dvc_stages()[name])
+        print(name, *sorted(needed_files(body)), sep="\n  - ")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,7 +55,7 @@ def test_aarch64_bundle_under_qemu(tmp_path, tiny_gguf, wiki_file):
     assert "aarch64" in kind.stdout and "statically linked" in kind.stdout, kind.stdout
     text = bundle.short_text(wiki_file, tmp_path / "short.txt")
     checks = {q: bundle.compare_builds(tiny_gguf[q], text, n_ctx=64, chunks=4, tolerance=1e-3, kld_tolerance=0.05,
-                                       options=OPTS, root=project_root()) for q in ("F32", "Q8_0", "Q4_K_M")}
+                                       options=OPTS, root=project_root())["aarch64"] for q in ("F32", "Q8_0", "Q4_K_M")}
     print({q: (c["ppl_host"], c["ppl_aarch64"], c["rel_diff"], c["kld"]) for q, c in checks.items()})
     for q, c in checks.items():
         assert c["ppl_host"] > 1 and len(c["ppl_aarch64_chunks"]) == 4 and c["tokens_scored"] == 4 * 31, q
@@ -68,7 +68,7 @@ def test_aarch64_bundle_under_qemu(tmp_path, tiny_gguf, wiki_file):
         assert checks[q]["same_ppl"] and checks[q]["same_predictions"], checks[q]
     # the stage's check: the file as deployed, and the same weights dequantized to F32 as the control
     full = bundle.emulation_check(tiny_gguf["Q4_K_M"], text, n_ctx=64, chunks=2, tolerance=1e-3, kld_tolerance=0.05,
-                                  control_n_ctx=32, options=OPTS, root=project_root())
+                                  control_n_ctx=32, options=OPTS, root=project_root())["aarch64"]
     assert full["ok"] and full["control_f32"]["ok"] and full["control_f32"]["n_ctx"] == 32, full
     assert full["control_f32"]["ppl_host"] != full["ppl_host"]  # a different file: the dequantized weights
 
@@ -101,9 +101,16 @@ def test_pi_zero_bundle_ships_the_armv8a_build_and_passes_the_check_as_a_cortex_
                                                "llama-perplexity")
     assert sha256_file(shipped) != sha256_file(bundle.binaries_dir("aarch64", project_root()) / "llama-perplexity")
     text = bundle.short_text(wiki_file, tmp_path / "short.txt")
-    check = bundle.emulation_check(tiny_gguf["Q4_K_M"], text, n_ctx=64, chunks=2, tolerance=1e-3, kld_tolerance=0.05,
-                                   control_n_ctx=32, options=OPTS, root=project_root(), build="aarch64-armv8a")
+    both = bundle.emulation_check(tiny_gguf["Q4_K_M"], text, n_ctx=64, chunks=2, tolerance=1e-3, kld_tolerance=0.05,
+                                  control_n_ctx=32, options=OPTS, root=project_root(),
+                                  builds=("aarch64", "aarch64-armv8a"))
+    check = both["aarch64-armv8a"]
     assert check["qemu_cpu"] == "cortex-a53" and check["control_f32"]["qemu_cpu"] == "cortex-a53"
     assert check["ok"] and check["control_f32"]["ok"], check
     bundle.require_same_model("tiny-Q4_K_M", check)
+    # one host run and one F32 control serve both builds: the same host numbers, each build its own qemu run
+    dotprod = both["aarch64"]
+    assert dotprod["qemu_cpu"] != "cortex-a53" and dotprod["ok"] and dotprod["control_f32"]["ok"], dotprod
+    assert dotprod["ppl_host_chunks"] == check["ppl_host_chunks"]
+    assert dotprod["control_f32"]["ppl_host"] == check["control_f32"]["ppl_host"]
     assert "QEMU_CPU" not in os.environ  # the emulated CPU does not leak into later processes

@@ -27,7 +27,8 @@ def _copy_repo(dst: Path) -> None:
     for rel in filter(None, files):
         src = ROOT / rel
         if not src.is_file() or rel.startswith(("results/", "figures/", "paper/tables/", "paper/generated/",
-                                                "metrics/", "plots/")) or rel in ("dvc.lock", "paper/main.pdf"):
+                                                "metrics/", "plots/", "notebooks/executed/")) \
+                or rel in ("dvc.lock", "paper/main.pdf"):
             continue
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / rel)
@@ -172,6 +173,11 @@ def test_smoke_study_end_to_end(tmp_path):
     executed = sorted(p.name for p in (repo / "results" / "notebooks").glob("*.ipynb"))
     assert "05_evaluate-smollm2-135m-Q4_0.ipynb" in executed and "07_report.ipynb" in executed
     assert "05b_judge.ipynb" in executed
+    # and their readable copies: the same notebooks, no run times, the report's figures linked, not embedded
+    readable = sorted(p.name for p in (repo / "notebooks" / "executed").glob("*.ipynb"))
+    assert readable == executed
+    report_nb = (repo / "notebooks" / "executed" / "07_report.ipynb").read_text()
+    assert "](../../figures/" in report_nb and '"duration"' not in report_nb and "image/png" not in report_nb
     record = json.loads((repo / "results" / "gguf" / "smollm2-135m-Q4_0.json").read_text())
     assert "Q4_0" in record["tensor_types"] and record["tensors"]
 
@@ -251,8 +257,9 @@ def test_smoke_study_end_to_end(tmp_path):
     assert stale == {"params", "compress@smollm2-135m-depth-kd", "evaluate_compressed@smollm2-135m-depth-kd-Q4_0",
                      "bundle_compressed@smollm2-135m-depth-kd-Q4_0", "report"}, out
 
-    # code: editing one stage's module makes only that stage stale (the report's: report, and through its
-    # outputs the paper); editing a library module makes exactly the stages that import it stale
+    # code: an edit of src/ makes the code stage stale; once it has rewritten the fingerprints, editing one
+    # stage's module makes only that stage stale (the report's: report, and through its outputs the paper), and
+    # editing a library module exactly the stages that import it
     _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"})
     assert _stale(repo)[0] == set()
     for module, expected in (("stages/report.py", {"report"}),
@@ -264,9 +271,12 @@ def test_smoke_study_end_to_end(tmp_path):
         path = repo / "src" / "edgellm" / module
         original = path.read_text()
         path.write_text(original + "\n# an edit\n")
+        assert _stale(repo)[0] == {"code"}
+        _dvc(repo, "repro", "--single-item", "code")
         stale, out = _stale(repo)
         assert stale == expected, out
         path.write_text(original)
+        _dvc(repo, "repro", "--single-item", "code")
 
 
 def record_share(repo: Path, variant: str) -> float:

@@ -4,12 +4,13 @@ shared pieces in :mod:`.base`) and its loader (:mod:`.load`)."""
 from .load import DATA_ENV, data_dir, load_params
 from .base import GENERATIVE_TASKS, NEEDS_IMATRIX, QUANT_TYPES, TASK_NAMES, ParamsError
 from .recipes import Calibration, Compress, DepthPrune, DistillSpec, Recipe, UnstructuredPrune, WidthPrune
-from .schema import (Data, Devices, EmulationCheck, Evaluate, Generation, HostPower, HubModel, Imatrix, LocalModel,
+from .schema import (Data, Devices, EmulationCheck, Evaluate, Execution, Generation, HostPower, HubModel, Imatrix, LocalModel,
                      ModelSpec, Params, Perplexity, Profile, PypiGGUFModel, Quantization, Report, Variant,
                      checkpoint_name, resolve_variant, split_variant, variant_name)
 
 __all__ = ["DATA_ENV", "GENERATIVE_TASKS", "NEEDS_IMATRIX", "QUANT_TYPES", "TASK_NAMES", "Calibration", "Compress",
-           "Data", "DepthPrune", "Devices", "DistillSpec", "EmulationCheck", "Evaluate", "Generation", "HostPower",
+           "Data", "DepthPrune", "Devices", "DistillSpec", "EmulationCheck", "Evaluate", "Execution", "Generation",
+           "HostPower",
            "HubModel", "Imatrix", "LocalModel", "ModelSpec", "Params", "ParamsError", "Perplexity", "Profile",
            "PypiGGUFModel", "Quantization", "Recipe", "Report", "UnstructuredPrune", "Variant", "WidthPrune",
            "checkpoint_name", "data_dir", "load_params", "resolve_variant", "split_variant", "variant_name"]

@@ -198,6 +198,28 @@ class Data(Strict):
     local_dir: str | None = "data/mirror"
 
 
+class Execution(Strict):
+    """Where a variant's task items are scored. The backend and the cluster's address do not change any number
+    (DVC's evaluate stages do not depend on them); ``shard_items`` and ``n_gpu_layers`` do (they do)."""
+
+    #: local: in-process; ray: shards as tasks of a Ray cluster (``address``), each worker loading the model once
+    backend: Literal["local", "ray"] = "local"
+    #: Ray address: "auto" (a cluster started with ``ray start`` on this node), "<head>:6379", "ray://<head>:10001";
+    #: null with backend ray starts a Ray instance inside the stage
+    address: str | None = None
+    #: items per shard (a task's item range); null: one shard per task. The shards are scored alike on every
+    #: backend, so a plan gives the same bits in-process and on Ray; another plan packs other questions into a
+    #: decode, and llama.cpp's quantized kernels round differently with the batch (log-likelihoods move by 1e-2)
+    shard_items: Annotated[int | None, Field(ge=1)] = None
+    #: how the GGUF file reaches the Ray workers: object_store (its bytes, through Ray's object store; nothing
+    #: shared needed) or path (every node reads the same path: a shared filesystem)
+    model_transfer: Literal["object_store", "path"] = "object_store"
+    #: Ray workers (each holds one model; each uses ``threads`` CPUs); null: one per node's ``threads`` CPUs
+    workers: Annotated[int | None, Field(ge=1)] = None
+    #: layers offloaded to the GPU (a CUDA build of llama-cpp-python, `make` builds one where nvcc exists); 0: CPU
+    n_gpu_layers: Annotated[int, Field(ge=0)] = 0
+
+
 class Params(Strict):
     seed: int = 0
     threads: Annotated[int, Field(ge=1)] = 2
@@ -209,6 +231,7 @@ class Params(Strict):
     profile: Profile = Profile()
     report: Report = Report()
     devices: Devices = Devices()
+    execution: Execution = Execution()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:

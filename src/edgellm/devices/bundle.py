@@ -27,7 +27,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -178,31 +178,36 @@ def verdict(host: dict, arm: dict, tolerance: float, kld_tolerance: float) -> di
 
 def compare_builds(gguf: Path, text: Path, *, n_ctx: int, chunks: int, tolerance: float, kld_tolerance: float,
                    threads: int = 2, options: list[str] = (), root: Path | None = None,
-                   build: str = "aarch64") -> dict:
-    """Host build vs an aarch64 ``build`` (under qemu, emulating its CPU) on the same GGUF file and text:
-    perplexity and KL divergence.
+                   builds: Sequence[str] = ("aarch64",)) -> dict[str, dict]:
+    """Host build vs each aarch64 build of ``builds`` (under qemu, emulating its CPU) on the same GGUF file and
+    text: perplexity and KL divergence, per build.
 
-    Two runs: the host's run saves its log-probabilities, the aarch64 run is scored against them.
+    The host runs once and saves its log-probabilities; each aarch64 run is scored against them (the host's
+    run is deterministic, so one serves every build).
     """
     if shutil.which(QEMU) is None:
         raise ToolchainError(f"{QEMU} not found; `make cross` installs qemu-user-static")
-    cpu = CROSS_BUILDS[build][1]
+    out = {}
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "host.kld"
         host = run_perplexity(binaries_dir(host_isa(), root) / "llama-perplexity", gguf, text, n_ctx, chunks, threads,
                               options=options, kl_base=base)
-        with qemu_cpu(cpu):
-            arm = run_perplexity(binaries_dir(build, root) / "llama-perplexity", gguf, text, n_ctx, chunks, threads,
-                                 emulator=QEMU, options=options, kl_base=base, kl_compare=True)
-    return {"n_ctx": n_ctx, "chunks": chunks, "tokens_scored": chunks * (n_ctx - 1 - n_ctx // 2),
-            **verdict(host, arm, tolerance, kld_tolerance), "emulator": QEMU, "host_isa": host_isa(),
-            "build": build, "qemu_cpu": cpu, "options": list(options)}
+        for build in builds:
+            cpu = CROSS_BUILDS[build][1]
+            with qemu_cpu(cpu):
+                arm = run_perplexity(binaries_dir(build, root) / "llama-perplexity", gguf, text, n_ctx, chunks,
+                                     threads, emulator=QEMU, options=options, kl_base=base, kl_compare=True)
+            out[build] = {"n_ctx": n_ctx, "chunks": chunks, "tokens_scored": chunks * (n_ctx - 1 - n_ctx // 2),
+                          **verdict(host, arm, tolerance, kld_tolerance), "emulator": QEMU, "host_isa": host_isa(),
+                          "build": build, "qemu_cpu": cpu, "options": list(options)}
+    return out
 
 
 def emulation_check(gguf: Path, text: Path, *, n_ctx: int, chunks: int, tolerance: float, kld_tolerance: float,
                     control_n_ctx: int, threads: int = 2, options: list[str] = (), root: Path | None = None,
-                    build: str = "aarch64") -> dict:
-    """The GGUF file as deployed, and a control: the same weights dequantized to F32.
+                    builds: Sequence[str] = ("aarch64",)) -> dict[str, dict]:
+    """Per aarch64 build of ``builds``: the GGUF file as deployed, and a control: the same weights dequantized
+    to F32 (once, for every build).
 
     In float32 both builds do the same arithmetic up to the order of sums:
     the control must give the same perplexity (``tolerance``). The deployed
@@ -211,15 +216,17 @@ def emulation_check(gguf: Path, text: Path, *, n_ctx: int, chunks: int, toleranc
     failing means the aarch64 build computes another model.
     """
     out = compare_builds(gguf, text, n_ctx=n_ctx, chunks=chunks, tolerance=tolerance, kld_tolerance=kld_tolerance,
-                         threads=threads, options=options, root=root, build=build)
-    out["ok"] = out["same_ppl"] or out["same_predictions"]
+                         threads=threads, options=options, root=root, builds=builds)
     with tempfile.TemporaryDirectory() as tmp:
         f32 = Path(tmp) / "F32.gguf"
         quantize(gguf, f32, "F32", threads, root=root, allow_requantize=True)
         control = compare_builds(f32, text, n_ctx=control_n_ctx, chunks=chunks, tolerance=tolerance,
-                                 kld_tolerance=kld_tolerance, threads=threads, options=options, root=root, build=build)
-    control["ok"] = control["same_ppl"]
-    out["control_f32"] = control
+                                 kld_tolerance=kld_tolerance, threads=threads, options=options, root=root,
+                                 builds=builds)
+    for build, check in out.items():
+        check["ok"] = check["same_ppl"] or check["same_predictions"]
+        control[build]["ok"] = control[build]["same_ppl"]
+        check["control_f32"] = control[build]
     return out
 
 

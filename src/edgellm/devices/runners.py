@@ -284,8 +284,8 @@ def make_runner(kind: str, **kw) -> Runner:
     raise RunnerError(f"unknown runner {kind!r}; known: local, ssh, adb")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m edgellm.devices.runners", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m edgellm.devices.runners") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", required=True, help="a profile name (src/edgellm/devices/profiles) or this-host")
     how = ap.add_mutually_exclusive_group(required=True)
     how.add_argument("--runner", choices=["local", "ssh", "adb"])

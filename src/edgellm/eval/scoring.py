@@ -79,15 +79,20 @@ def evaluate_task(
         lls = [s.ll for s in sc]
         acc, acc_norm = item_metrics(task, doc, lls, [s.greedy for s in sc])
         items.append(ItemResult(int(idx), lls, gold_index(task, doc), acc, acc_norm, task.chance(doc)))
+    return summarize_items(task, items, time.perf_counter() - t0), items
+
+
+def summarize_items(task: Task, items: Sequence[ItemResult], seconds: float) -> dict:
+    """A task's summary from its per-item results (also how shards scored apart are merged)."""
     accs = [it.acc for it in items]
     summary = {"n": len(items), "acc": float(np.mean(accs)), "acc_stderr": mean_stderr(accs),
-               "chance": float(np.mean([it.chance for it in items])), "seconds": time.perf_counter() - t0}
+               "chance": float(np.mean([it.chance for it in items])), "seconds": seconds}
     if task.loglikelihood:  # lm-eval's perplexity aggregation over the items' continuation log-likelihoods
         summary["perplexity"] = math.exp(-float(np.mean([it.lls[0] for it in items])))
     if task.acc_norm:
         norms = [it.acc_norm for it in items]
         summary |= {"acc_norm": float(np.mean(norms)), "acc_norm_stderr": mean_stderr(norms)}
-    return summary, items
+    return summary
 
 
 @dataclass
@@ -110,11 +115,13 @@ def generate_task(
     gens = scorer.generate(contexts, max_new_tokens, task.until, n_parallel, progress, task.name)
     out = [GenerationResult(int(idx), int(len(ctx)), g.text, g.tokens, g.stop)
            for idx, ctx, g in zip(indices, contexts, gens)]
-    seconds = time.perf_counter() - t0
-    n_tok = sum(len(g.tokens) for g in out)
-    summary = {"n": len(out), "max_new_tokens": max_new_tokens, "generated_tokens": n_tok,
-               "truncated": sum(g.stop == "length" for g in out), "seconds": seconds}
-    return summary, out
+    return summarize_generations(out, max_new_tokens, time.perf_counter() - t0), out
+
+
+def summarize_generations(out: Sequence[GenerationResult], max_new_tokens: int, seconds: float) -> dict:
+    """A generative task's summary from its answers."""
+    return {"n": len(out), "max_new_tokens": max_new_tokens, "generated_tokens": sum(len(g.tokens) for g in out),
+            "truncated": sum(g.stop == "length" for g in out), "seconds": seconds}
 
 
 def run_tasks(scorer: BatchScorer, items: dict, max_new_tokens: int, n_parallel: int = 16,

@@ -123,12 +123,19 @@ class Model:
         use_mmap: bool = True,
         kv_f32: bool = False,
         flash_attn: int | None = None,
+        n_gpu_layers: int = 0,
     ):
         _backend()
         self.path = check_gguf(path)
+        if n_gpu_layers and not llama_cpp.llama_supports_gpu_offload():
+            raise RuntimeError(f"n_gpu_layers={n_gpu_layers} (params.yaml execution.n_gpu_layers): this llama-cpp-python "
+                               "build has no GPU backend; `make` builds it with CUDA where nvcc is found")
+        #: where the layers run: "gpu" when any is offloaded, else "cpu" (records say which)
+        self.compute = "gpu" if n_gpu_layers else "cpu"
         t0 = time.perf_counter()
         mparams = llama_cpp.llama_model_default_params()
         mparams.use_mmap = use_mmap
+        mparams.n_gpu_layers = n_gpu_layers
         self._model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not self._model:
             raise ModelFileError(f"{self.path}: llama.cpp could not load this model (truncated or unsupported file?)")

@@ -47,17 +47,15 @@ def run(variant: str, params_path: str | Path | None = None) -> dict:
         manifests[d.name] = {"path": str(lay.bundle(variant, d.name).relative_to(lay.root)), "isa": d.cpu.isa,
                              "build": d.bundle_build, "files": m["files"]}
     ec = dp.emulation_check
-    checks = {}
     builds = ["aarch64"] + [b for b in bundle.CROSS_BUILDS if b != "aarch64" and any(d.bundle_build == b
                                                                                        for d in devices)]
     with tempfile.TemporaryDirectory() as tmp:
         text = bundle.short_text(lay.wikitext, Path(tmp) / "short.txt")
-        for build in builds:
-            checks[build] = bundle.emulation_check(
-                gguf, text, n_ctx=ec.n_ctx, chunks=ec.chunks, tolerance=ec.tolerance, kld_tolerance=ec.kld_tolerance,
-                control_n_ctx=ec.control_n_ctx, options=ec.options, threads=params.threads, root=lay.root,
-                build=build)
-            bundle.require_same_model(variant, checks[build])
+        checks = bundle.emulation_check(
+            gguf, text, n_ctx=ec.n_ctx, chunks=ec.chunks, tolerance=ec.tolerance, kld_tolerance=ec.kld_tolerance,
+            control_n_ctx=ec.control_n_ctx, options=ec.options, threads=params.threads, root=lay.root, builds=builds)
+    for check in checks.values():
+        bundle.require_same_model(variant, check)
     record = {**variant_fields(v), "bundles": manifests, "emulation_check": checks["aarch64"],
               "emulation_check_armv8a": checks.get("aarch64-armv8a"), "versions": prov["versions"]}
     BundleRecord.model_validate(record).write(lay.bundle_record(variant))

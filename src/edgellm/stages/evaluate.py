@@ -10,8 +10,8 @@ import numpy as np
 from ..config import resolve_variant
 from ..eval.perplexity import perplexity
 from ..eval.prepared import load_task_items, subset_items, wikitext_text
+from ..eval import cluster, shards
 from ..eval.batched import BatchScorer
-from ..eval.scoring import run_tasks
 from ..io import write_json
 from ..llamacpp.runtime import Model
 from ..provenance import versions
@@ -42,7 +42,9 @@ def run(variant: str, params_path: str | Path | None = None, progress: bool = Tr
     record: dict = {**variant_fields(v), "kl_base": f"{v.base}-{ev.kl_base}"}
 
     # Perplexity and KL divergence, llama-perplexity's protocol
-    model = Model(lay.gguf(v.checkpoint, v.qtype), **perplexity_context(params))
+    ex = params.execution
+    gguf = lay.gguf(v.checkpoint, v.qtype)
+    model = Model(gguf, **perplexity_context(params), n_gpu_layers=ex.n_gpu_layers)
     tokens = model.tokenize(wikitext_text(lay))
     reference = None
     if v.recipe is not None or v.qtype != ev.kl_base:
@@ -61,11 +63,23 @@ def run(variant: str, params_path: str | Path | None = None, progress: bool = Tr
     tasks = params.eval_tasks(v)
     loaded = {name: subset_items(load_task_items(lay, name), n, params.seed) for name, n in tasks.items()}
     record["tier_tasks"] = {name: len(it.indices) for name, it in loaded.items()}
-    model.new_context(**scoring_context(params), n_threads=params.threads)
-    scorer = BatchScorer(model, ev.n_batch)
-    results = run_tasks(scorer, loaded, ev.generation.max_new_tokens, ev.generation.parallel, progress)
+    plan = shards.plan(loaded, ex.shard_items)
+    if ex.backend == "ray":  # the same shards on a cluster's workers (edgellm.eval.cluster); perplexity stayed here
+        done, where = cluster.run_shards(
+            gguf, loaded, plan, context=scoring_context(params), n_batch=ev.n_batch, threads=params.threads,
+            max_new_tokens=ev.generation.max_new_tokens, n_parallel=ev.generation.parallel, address=ex.address,
+            model_transfer=ex.model_transfer, workers=ex.workers, n_gpu_layers=ex.n_gpu_layers, progress=progress)
+        print(f"{len(plan)} shards on {len(where)} Ray workers:", *sorted({w['host'] for w in where}))
+    else:
+        model.new_context(**scoring_context(params), n_threads=params.threads)
+        done = shards.run_local(BatchScorer(model, ev.n_batch), loaded, plan, ev.generation.max_new_tokens,
+                                ev.generation.parallel, progress)
+    results, stats = shards.merge(loaded, done, ev.generation.max_new_tokens)
     record["tasks"] = {name: summary for name, (summary, _) in results.items()}
-    record["scorer"] = asdict(scorer.stats) | {"n_batch": ev.n_batch, "parallel": ev.generation.parallel}
+    record["scorer"] = asdict(stats) | {"n_batch": ev.n_batch, "parallel": ev.generation.parallel}
+    # what the numbers depend on (the backend and the cluster do not: the same plan gives the same bits)
+    record["execution"] = {"shard_items": ex.shard_items, "shards": len(plan), "compute": model.compute,
+                           "n_gpu_layers": ex.n_gpu_layers}
     items = {name: [asdict(r) for r in res] for name, (_, res) in results.items()}
     model.close()
     record["versions"] = versions()

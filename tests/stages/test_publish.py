@@ -1,0 +1,67 @@
+"""The readable copy of an executed notebook: no run times or progress bars, figures linked, outputs capped."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from edgellm.stages import publish  # noqa: E402
+
+
+def _executed(png: bytes, other_png: bytes) -> dict:
+    cell_meta = {"papermill": {"start_time": "2026-12-03T04:00:00", "duration": 1.5, "status": "completed"},
+                 "execution": {"iopub.execute_input": "2026-12-03T04:00:00"}, "tags": ["parameters"]}
+    outputs = [
+        {"output_type": "stream", "name": "stderr", "text": "shards: 100%|██████████| 4/4 [00:03<00:00, 1.2it/s]\n"},
+        {"output_type": "stream", "name": "stderr", "text": "a warning a reader should see\n"},
+        {"output_type": "display_data", "metadata": {}, "data": {"image/png": base64.b64encode(png).decode(),
+                                                                 "text/plain": "<IPython.core.display.Image object>"}},
+        {"output_type": "display_data", "metadata": {}, "data": {"image/png": base64.b64encode(other_png).decode(),
+                                                                 "text/plain": "<Figure>"}},
+        {"output_type": "execute_result", "execution_count": 3, "metadata": {}, "data": {"text/plain": "x" * 300_000}},
+    ]
+    return {"cells": [{"cell_type": "code", "execution_count": 3, "metadata": cell_meta, "source": "display()",
+                       "outputs": outputs}],
+            "metadata": {"papermill": {"start_time": "2026-12-03T04:00:00", "end_time": "2026-12-03T04:01:00",
+                                       "duration": 60.0, "parameters": {"variant": "v"}}, "kernelspec": {}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+def _png(path, color: str) -> bytes:
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1], color=color)
+    fig.savefig(path)
+    plt.close(fig)
+    return path.read_bytes()
+
+
+def test_the_readable_copy(tmp_path):
+    (tmp_path / "figures").mkdir()
+    png = _png(tmp_path / "figures" / "pareto_size.png", "red")
+    other = _png(tmp_path / "inline.png", "blue")
+    executed = tmp_path / "results" / "notebooks" / "07_report.ipynb"
+    executed.parent.mkdir(parents=True)
+    executed.write_text(json.dumps(_executed(png, other)))
+    out = publish.publish(executed, tmp_path)
+    assert out == tmp_path / "notebooks" / "executed" / "07_report.ipynb"
+    nb = json.loads(out.read_text())
+    assert nb["metadata"]["papermill"] == {"parameters": {"variant": "v"}}
+    cell = nb["cells"][0]
+    assert cell["metadata"] == {"tags": ["parameters"]}
+    outs = cell["outputs"]
+    assert [o.get("text", "") for o in outs[:1]] == ["a warning a reader should see\n"]  # the progress bar went
+    assert outs[1]["data"]["text/markdown"] == "![pareto_size.png](../../figures/pareto_size.png)"
+    assert base64.b64decode(outs[2]["data"]["image/png"]) == other  # an inline plot no file holds stays
+    assert "left out of this copy" in outs[3]["text"] and len(out.read_text()) < 60_000
+    # the same executed notebook run again (other times) gives the same bytes
+    again = _executed(png, other)
+    again["metadata"]["papermill"]["duration"] = 75.0
+    executed.write_text(json.dumps(again))
+    before = out.read_bytes()
+    publish.publish(executed, tmp_path)
+    assert out.read_bytes() == before
