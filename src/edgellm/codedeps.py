@@ -115,6 +115,7 @@ def stage_code(root: Path) -> dict[str, list[str]]:
     """Fingerprint name -> the files it covers: one per notebook under ``notebooks/``, one per module stage."""
     root = Path(root)
     pkg = Package(root)
-    out = {nb.stem: pkg.files(notebook_modules(nb, pkg.modules) | {NOTEBOOK_RUNNER}) for nb in sorted((root / "notebooks").glob("*.ipynb"))}
+    notebooks = sorted((root / "notebooks").glob("*.ipynb"))
+    out = {nb.stem: pkg.files(notebook_modules(nb, pkg.modules) | {NOTEBOOK_RUNNER}) for nb in notebooks}
     out |= {m: pkg.files({m}) for m in MODULE_STAGES}
     return out

@@ -278,6 +278,19 @@ def test_smoke_study_end_to_end(tmp_path):
         path.write_text(original)
         _dvc(repo, "repro", "--single-item", "code")
 
+    # the execution backend: DVC stays the bookkeeper (switching to Ray makes only `params`, which validates every
+    # edit, stale), and a smoke variant's evaluation through Ray (a local instance the stage starts) gives the
+    # same items, bit for bit (tests/eval/test_shards.py runs shards on a two-node cluster started with `ray start`)
+    p = yaml.safe_load((repo / "params.yaml").read_text())
+    p["execution"]["backend"] = "ray"
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    assert _stale(repo)[0] == {"params"}
+    items = repo / "results" / "items" / "smollm2-135m-Q4_0.json"
+    before = items.read_bytes()
+    _dvc(repo, "repro", "--force", "--single-item", "evaluate@smollm2-135m-Q4_0")
+    assert items.read_bytes() == before
+    assert "shards on 1 Ray workers" in (repo / "results" / "notebooks" / "05_evaluate-smollm2-135m-Q4_0.ipynb").read_text()
+
 
 def record_share(repo: Path, variant: str) -> float:
     return json.loads((repo / "results" / "gguf" / f"{variant}.json").read_text())["kquant_eligible_share"]

@@ -1,10 +1,9 @@
 """A variant's task items as shards (a task's item range): the unit of work in-process and on a Ray cluster.
 
 llama.cpp's log-likelihoods depend on what shares a decode: its quantized kernels quantize each batch's
-activations, and the rounding moves with the batch (measured on SmolLM2 Q4_K_M, ARC-Easy: an item scored
-alone and in a pack of 30 differ by up to 0.75 nats summed over its choices, with an F32 KV cache and no
-flash attention). So the shard plan is part of the measurement (``execution.shard_items``, a parameter the
-evaluate stages depend on), and every backend scores each shard the same way: one fresh pack sequence per
+activations, and the rounding moves with the batch (SmolLM2 Q4_K_M, ARC-Easy: an item scored alone and in a
+pack of 30 differ by up to 0.7-0.9 nats summed over its choices, F16 by 0.02: benchmarks/pack_sensitivity.py).
+So the shard plan is part of the measurement (``execution.shard_items``, a parameter the evaluate stages depend on), and every backend scores each shard the same way: one fresh pack sequence per
 shard, from the same context settings. A plan then gives the same bits wherever its shards run; merging
 concatenates them in plan order and recomputes each task's summary from its items.
 """
