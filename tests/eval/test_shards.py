@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -79,20 +81,37 @@ def test_merge_rejects_shards_that_do_not_cover_the_items(tiny_gguf, items):
 def ray_cluster():
     """A head and one worker node on loopback, one CPU each, torn down after (``ray stop``)."""
     tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PATH=f"{RAY.parent}{os.pathsep}{os.environ['PATH']}")
-    port = "6391"
+    # no token authentication: a local `ray.init` (the e2e test's) leaves ~/.ray/auth_token, which a head node then
+    # requires and a worker node does not send; the driver (this process) must agree with both
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled",
+               PATH=f"{RAY.parent}{os.pathsep}{os.environ['PATH']}")
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    with socket.socket() as s:  # a free port: a fixed one can be taken by another Ray on the machine
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
 
-    def ray(*args: str) -> None:
-        subprocess.run([str(RAY), *args], env=env, check=True, capture_output=True, timeout=180)
+    def ray(*args: str, tries: int = 1) -> None:
+        for attempt in range(tries):  # a worker may ask before the head's GCS answers: ask again
+            proc = subprocess.run([str(RAY), *args], env=env, capture_output=True, text=True, timeout=180)
+            if proc.returncode == 0:
+                return
+            time.sleep(5)
+        raise RuntimeError(f"ray {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
 
     try:
+        subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
         ray("start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=1",
             "--include-dashboard=false", f"--temp-dir={tmp}", "--disable-usage-stats")
-        ray("start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=1")
+        ray("start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=1", tries=4)
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
         shutil.rmtree(tmp, ignore_errors=True)
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
 
 
 def test_shards_on_a_real_ray_cluster_merge_to_the_in_process_bits(tiny_gguf, items, ray_cluster):
