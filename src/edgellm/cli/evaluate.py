@@ -14,11 +14,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..config import data_dir
-from ..eval import cluster, shards
-from ..eval.batched import BatchScorer
+from ..eval import cluster
 from ..eval.tasks import TASKS, select_items
 from ..io import write_json
-from ..llamacpp.runtime import Model
 from ..provenance import versions
 from ..stages.evaluate import scoring_context
 from .common import model_file, study_params, study_root
@@ -75,22 +73,15 @@ def run(a: argparse.Namespace) -> int:
     ev = params.evaluate
     items = {n: select_items(TASKS[n], data_dir(params, root), a.limit, seed) for n in names}
     shard_items = a.shard_items if a.shard_items is not None else params.execution.shard_items
-    plan = shards.plan(items, shard_items)
-    ctx = scoring_context(params)
-    if a.ray_address:
-        done, _ = cluster.run_shards(path, items, plan, context=ctx, n_batch=ev.n_batch, threads=threads,
-                                     max_new_tokens=ev.generation.max_new_tokens, n_parallel=ev.generation.parallel,
-                                     address=a.ray_address, n_gpu_layers=a.n_gpu_layers)
-        compute = "gpu" if a.n_gpu_layers else "cpu"
-    else:
-        with Model(path, **ctx, n_threads=threads, n_gpu_layers=a.n_gpu_layers) as m:
-            done = shards.run_local(BatchScorer(m, ev.n_batch), items, plan, ev.generation.max_new_tokens,
-                                    ev.generation.parallel, progress=True)
-            compute = m.compute
-    results, stats = shards.merge(items, done, ev.generation.max_new_tokens)
+    scored = cluster.score_items(path, items, shard_items=shard_items, context=scoring_context(params),
+                                 n_batch=ev.n_batch, threads=threads, max_new_tokens=ev.generation.max_new_tokens,
+                                 n_parallel=ev.generation.parallel, backend="ray" if a.ray_address else "local",
+                                 address=a.ray_address, n_gpu_layers=a.n_gpu_layers)
+    results, stats = scored["results"], scored["stats"]
+    compute = "gpu" if a.n_gpu_layers else "cpu"
     print(table(results))
     out = {"model": str(path), "seed": seed, "limit": a.limit, "threads": threads,
-           "execution": {"shard_items": shard_items, "shards": len(plan), "compute": compute,
+           "execution": {"shard_items": shard_items, "shards": scored["shards"], "compute": compute,
                          "ray_address": a.ray_address},
            "tasks": {n: s for n, (s, _) in results.items()}, "scorer": asdict(stats),
            "items": {n: [asdict(r) for r in res] for n, (_, res) in results.items()}, "versions": versions()}

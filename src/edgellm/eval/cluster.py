@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from ..llamacpp.runtime import Model
 from .batched import BatchScorer
+from . import shards
 from .shards import Shard, ShardResult, score_shard, shard_slice
 from .tasks import TaskItems
 
@@ -91,3 +92,32 @@ def run_shards(gguf: Path, items: dict[str, TaskItems], shards: Sequence[Shard],
     finally:
         if started:
             ray.shutdown()
+
+
+def score_items(gguf: Path, items: dict[str, TaskItems], *, shard_items: int | None, context: dict, n_batch: int,
+                threads: int, max_new_tokens: int, n_parallel: int, backend: str = "local",
+                address: str | None = None, model_transfer: str = "object_store", workers: int | None = None,
+                n_gpu_layers: int = 0, model: Model | None = None, progress: bool = True) -> dict:
+    """A variant's task items scored by the shard plan, in-process (on ``model``, whose context is switched to
+    ``context``, or on the file loaded once) or on Ray, and merged: what the evaluate stage and ``edgellm eval``
+    share. Returns the merged results, the decode counters, the number of shards and where Ray workers ran."""
+    plan = shards.plan(items, shard_items)
+    where: list[dict] = []
+    if backend == "ray":
+        done, where = run_shards(gguf, items, plan, context=context, n_batch=n_batch, threads=threads,
+                                 max_new_tokens=max_new_tokens, n_parallel=n_parallel, address=address,
+                                 model_transfer=model_transfer, workers=workers, n_gpu_layers=n_gpu_layers,
+                                 progress=progress)
+    else:
+        own = model is None
+        if own:
+            model = Model(gguf, **context, n_threads=threads, n_gpu_layers=n_gpu_layers)
+        else:
+            model.new_context(**context, n_threads=threads)
+        try:
+            done = shards.run_local(BatchScorer(model, n_batch), items, plan, max_new_tokens, n_parallel, progress)
+        finally:
+            if own:
+                model.close()
+    results, stats = shards.merge(items, done, max_new_tokens)
+    return {"results": results, "stats": stats, "shards": len(plan), "where": where}

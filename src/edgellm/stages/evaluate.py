@@ -10,8 +10,7 @@ import numpy as np
 from ..config import resolve_variant
 from ..eval.perplexity import perplexity
 from ..eval.prepared import load_task_items, subset_items, wikitext_text
-from ..eval import cluster, shards
-from ..eval.batched import BatchScorer
+from ..eval import cluster
 from ..io import write_json
 from ..llamacpp.runtime import Model
 from ..provenance import versions
@@ -63,22 +62,20 @@ def run(variant: str, params_path: str | Path | None = None, progress: bool = Tr
     tasks = params.eval_tasks(v)
     loaded = {name: subset_items(load_task_items(lay, name), n, params.seed) for name, n in tasks.items()}
     record["tier_tasks"] = {name: len(it.indices) for name, it in loaded.items()}
-    plan = shards.plan(loaded, ex.shard_items)
-    if ex.backend == "ray":  # the same shards on a cluster's workers (edgellm.eval.cluster); perplexity stayed here
-        done, where = cluster.run_shards(
-            gguf, loaded, plan, context=scoring_context(params), n_batch=ev.n_batch, threads=params.threads,
-            max_new_tokens=ev.generation.max_new_tokens, n_parallel=ev.generation.parallel, address=ex.address,
-            model_transfer=ex.model_transfer, workers=ex.workers, n_gpu_layers=ex.n_gpu_layers, progress=progress)
-        print(f"{len(plan)} shards on {len(where)} Ray workers:", *sorted({w['host'] for w in where}))
-    else:
-        model.new_context(**scoring_context(params), n_threads=params.threads)
-        done = shards.run_local(BatchScorer(model, ev.n_batch), loaded, plan, ev.generation.max_new_tokens,
-                                ev.generation.parallel, progress)
-    results, stats = shards.merge(loaded, done, ev.generation.max_new_tokens)
+    # every task's items, by the shard plan, in-process on this model or on a Ray cluster (edgellm.eval.cluster)
+    scored = cluster.score_items(
+        gguf, loaded, shard_items=ex.shard_items, context=scoring_context(params), n_batch=ev.n_batch,
+        threads=params.threads, max_new_tokens=ev.generation.max_new_tokens, n_parallel=ev.generation.parallel,
+        backend=ex.backend, address=ex.address, model_transfer=ex.model_transfer, workers=ex.workers,
+        n_gpu_layers=ex.n_gpu_layers, model=model, progress=progress)
+    results, stats = scored["results"], scored["stats"]
+    if scored["where"]:
+        print(f"{scored['shards']} shards on {len(scored['where'])} Ray workers:",
+              *sorted({w['host'] for w in scored['where']}))
     record["tasks"] = {name: summary for name, (summary, _) in results.items()}
     record["scorer"] = asdict(stats) | {"n_batch": ev.n_batch, "parallel": ev.generation.parallel}
     # what the numbers depend on (the backend and the cluster do not: the same plan gives the same bits)
-    record["execution"] = {"shard_items": ex.shard_items, "shards": len(plan), "compute": model.compute,
+    record["execution"] = {"shard_items": ex.shard_items, "shards": scored["shards"], "compute": model.compute,
                            "n_gpu_layers": ex.n_gpu_layers}
     items = {name: [asdict(r) for r in res] for name, (_, res) in results.items()}
     model.close()
