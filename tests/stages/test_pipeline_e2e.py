@@ -27,7 +27,7 @@ def _copy_repo(dst: Path) -> None:
     for rel in filter(None, files):
         src = ROOT / rel
         if not src.is_file() or rel.startswith(("results/", "figures/", "paper/tables/", "paper/generated/",
-                                                "metrics/", "plots/", "notebooks/executed/")) \
+                                                "metrics/", "plots/")) \
                 or rel in ("dvc.lock", "paper/main.pdf"):
             continue
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -174,10 +174,10 @@ def test_smoke_study_end_to_end(tmp_path):
     assert "05_evaluate-smollm2-135m-Q4_0.ipynb" in executed and "07_report.ipynb" in executed
     assert "05b_judge.ipynb" in executed
     # and their readable copies: the same notebooks, no run times, the report's figures linked, not embedded
-    readable = sorted(p.name for p in (repo / "notebooks" / "executed").glob("*.ipynb"))
-    assert readable == executed
-    report_nb = (repo / "notebooks" / "executed" / "07_report.ipynb").read_text()
-    assert "](../../figures/" in report_nb and '"duration"' not in report_nb and "image/png" not in report_nb
+    readable = sorted(p.stem for p in (repo / "results" / "executed").glob("*.html"))
+    assert readable == [Path(n).stem for n in executed]
+    report_html = (repo / "results" / "executed" / "07_report.html").read_text()
+    assert 'src="../../figures/' in report_html and "duration" not in report_html and "image/png" not in report_html
     record = json.loads((repo / "results" / "gguf" / "smollm2-135m-Q4_0.json").read_text())
     assert "Q4_0" in record["tensor_types"] and record["tensors"]
 

@@ -1,4 +1,5 @@
-"""The readable copy of an executed notebook: no run times or progress bars, figures linked, outputs capped."""
+"""The readable copy of an executed notebook: no run times or progress bars, figures linked, outputs capped,
+rendered as HTML."""
 
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ def _executed(png: bytes, other_png: bytes) -> dict:
                                                                  "text/plain": "<Figure>"}},
         {"output_type": "execute_result", "execution_count": 3, "metadata": {}, "data": {"text/plain": "x" * 300_000}},
     ]
-    return {"cells": [{"cell_type": "code", "execution_count": 3, "metadata": cell_meta, "source": "display()",
+    return {"cells": [{"id": "c1", "cell_type": "code", "execution_count": 3, "metadata": cell_meta, "source": "display()",
                        "outputs": outputs}],
             "metadata": {"papermill": {"start_time": "2026-12-03T04:00:00", "end_time": "2026-12-03T04:01:00",
-                                       "duration": 60.0, "parameters": {"variant": "v"}}, "kernelspec": {}},
+                                       "duration": 60.0, "parameters": {"variant": "v"}},
+                         "kernelspec": {"name": "python3", "display_name": "Python 3"}},
             "nbformat": 4, "nbformat_minor": 5}
 
 
@@ -47,9 +49,7 @@ def test_the_readable_copy(tmp_path):
     executed = tmp_path / "results" / "notebooks" / "07_report.ipynb"
     executed.parent.mkdir(parents=True)
     executed.write_text(json.dumps(_executed(png, other)))
-    out = publish.publish(executed, tmp_path)
-    assert out == tmp_path / "notebooks" / "executed" / "07_report.ipynb"
-    nb = json.loads(out.read_text())
+    nb = publish.readable(json.loads(executed.read_text()), tmp_path, tmp_path / "results" / "executed")
     assert nb["metadata"]["papermill"] == {"parameters": {"variant": "v"}}
     cell = nb["cells"][0]
     assert cell["metadata"] == {"tags": ["parameters"]}
@@ -57,7 +57,14 @@ def test_the_readable_copy(tmp_path):
     assert [o.get("text", "") for o in outs[:1]] == ["a warning a reader should see\n"]  # the progress bar went
     assert outs[1]["data"]["text/markdown"] == "![pareto_size.png](../../figures/pareto_size.png)"
     assert base64.b64decode(outs[2]["data"]["image/png"]) == other  # an inline plot no file holds stays
-    assert "left out of this copy" in outs[3]["text"] and len(out.read_text()) < 60_000
+    assert "left out of this copy" in outs[3]["text"]
+
+    out = publish.publish(executed, tmp_path)
+    assert out == tmp_path / "results" / "executed" / "07_report.html"
+    html = out.read_text()
+    assert '<img alt="pareto_size.png" src="../../figures/pareto_size.png"' in html
+    assert html.count("data:image/png;base64") == 1 and "2026-12-03" not in html and "it/s" not in html
+    assert "a warning a reader should see" in html and "left out of this copy" in html and len(html) < 60_000
     # the same executed notebook run again (other times) gives the same bytes
     again = _executed(png, other)
     again["metadata"]["papermill"]["duration"] = 75.0

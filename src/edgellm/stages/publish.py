@@ -1,8 +1,9 @@
-"""The readable copy of an executed notebook: ``notebooks/executed/<name>.ipynb``, committed to git.
+"""The readable copy of an executed notebook: ``results/executed/<name>.html``, committed to git.
 
 Every notebook stage runs ``papermill`` into ``results/notebooks/`` (DVC's cache: the full record, run times
-included, which ``benchmarks/study_time.py`` reads), then this module writes the copy a reader opens on the
-repository without running anything:
+included, which ``benchmarks/study_time.py`` reads), then this module renders the copy a reader opens on the
+repository without running anything (nbconvert's ``basic`` HTML template: no stylesheet, a few kB of markup
+around the outputs; committed notebooks themselves stay cleared). Before rendering:
 
 - volatile metadata goes (papermill's and each cell's start and end times and durations, Jupyter's execution
   timestamps), so a rerun with the same results changes as few bytes as possible;
@@ -11,7 +12,7 @@ repository without running anything:
   ``IPython.display.Image``) becomes a link to that file: no figure is stored twice;
 - an output over ``MAX_OUTPUT_BYTES`` is replaced by a note (the full one is in the DVC-cached notebook).
 
-``python -m edgellm.stages.publish results/notebooks/X.ipynb`` writes ``notebooks/executed/X.ipynb``.
+``python -m edgellm.stages.publish results/notebooks/X.ipynb`` writes ``results/executed/X.html``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ import os
 import re
 from pathlib import Path
 
-from ..io import write_text
+import nbformat
+from nbconvert import HTMLExporter
+
+from ..io import sha256_file, write_text
 
 #: an output larger than this (its JSON) is left out of the readable copy
 MAX_OUTPUT_BYTES = 200_000
@@ -39,7 +43,7 @@ def _file_index(root: Path) -> dict[str, Path]:
     for d in SHARED_DIRS:
         for p in sorted((root / d).rglob("*")) if (root / d).is_dir() else []:
             if p.is_file():
-                out[hashlib.sha256(p.read_bytes()).hexdigest()] = p
+                out[sha256_file(p)] = p
     return out
 
 
@@ -87,11 +91,16 @@ def readable(nb: dict, root: Path, here: Path) -> dict:
     return nb
 
 
+def render(nb: dict) -> str:
+    """The notebook as HTML (nbconvert's ``basic`` template: the cells and outputs, no page styling)."""
+    body, _ = HTMLExporter(template_name="basic").from_notebook_node(nbformat.reads(json.dumps(nb), as_version=4))
+    return body
+
+
 def publish(executed: Path, root: Path, out_dir: Path | None = None) -> Path:
-    out_dir = out_dir or root / "notebooks" / "executed"
-    target = out_dir / executed.name
-    nb = readable(json.loads(executed.read_text()), root, out_dir)
-    write_text(target, json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    out_dir = out_dir or root / "results" / "executed"
+    target = out_dir / f"{executed.stem}.html"
+    write_text(target, render(readable(json.loads(executed.read_text()), root, out_dir)))
     return target
 
 
