@@ -174,8 +174,8 @@ def test_smoke_study_end_to_end(tmp_path):
     assert "05_evaluate-smollm2-135m-Q4_0.ipynb" in executed and "07_report.ipynb" in executed
     assert "05b_judge.ipynb" in executed
     # and their readable copies: the same notebooks, no run times, the report's figures linked, not embedded
-    readable = sorted(p.stem for p in (repo / "results" / "executed").glob("*.html"))
-    assert readable == [Path(n).stem for n in executed]
+    readable = {p.stem for p in (repo / "results" / "executed").glob("*.html")}
+    assert readable == {Path(n).stem for n in executed}
     report_html = (repo / "results" / "executed" / "07_report.html").read_text()
     assert 'src="../../figures/' in report_html and "duration" not in report_html and "image/png" not in report_html
     record = json.loads((repo / "results" / "gguf" / "smollm2-135m-Q4_0.json").read_text())
