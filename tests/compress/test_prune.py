@@ -9,6 +9,7 @@ import torch
 from edgellm.compress.activations import token_batches
 from edgellm.compress.prune import (
     count_params,
+    drop_layers,
     layer_importance,
     prune_depth,
     prune_unstructured,
@@ -57,7 +58,7 @@ def _make_identity(layer) -> None:
     layer.mlp.down_proj.weight.data.zero_()
 
 
-@pytest.mark.parametrize("metric", ["block_influence", "angular"])
+@pytest.mark.parametrize("metric", ["block_influence", "angular", "kl"])
 def test_depth_pruning_drops_a_block_that_does_nothing(batches, metric):
     model = tiny_llama(layers=4)
     _make_identity(model.model.layers[2])
@@ -79,6 +80,21 @@ def test_block_influence_ranks_every_layer(batches):
     assert all(0 <= s <= 2 for s in imp["scores"])
     order = sorted(range(4), key=lambda i: imp["scores"][i])
     assert sorted(order[:2]) == imp["removed"]
+
+
+def test_kl_importance_is_the_kl_of_really_dropping_each_block(batches):
+    # the hook that skips a block must give what drop_layers builds: each score is the KL to the model
+    # with that block really removed, and the cheapest block is the one dropped
+    model = tiny_llama(layers=4)
+    imp = layer_importance(model, batches, 1, "kl")
+    for i, score in enumerate(imp["scores"]):
+        dropped = drop_layers(model, [i])
+        kl = [torch.nn.functional.kl_div(torch.log_softmax(logits(dropped, ids), -1),
+                                         torch.log_softmax(logits(model, ids), -1), log_target=True,
+                                         reduction="sum") for ids in batches]
+        assert score == pytest.approx(float(sum(kl)) / sum(ids.numel() for ids in batches), rel=1e-4), i
+    assert min(imp["scores"]) > 0
+    assert imp["removed"] == [min(range(4), key=lambda i: imp["scores"][i])]
 
 
 # --------------------------------------------------------------------------- width

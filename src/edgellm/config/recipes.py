@@ -27,7 +27,7 @@ class DepthPrune(Strict):
 
     method: Literal["depth"]
     layers: Annotated[int, Field(ge=1)]
-    importance: Literal["block_influence", "angular"] = "block_influence"
+    importance: Literal["block_influence", "angular", "kl"] = "block_influence"
 
 
 Dim = Annotated[int, Field(ge=1)] | Share
