@@ -20,6 +20,8 @@ from _common import LAYOUT
 
 #: notebook file stem prefix -> DVC stage (matrix/foreach stages share a notebook)
 STAGE = re.compile(r"^(\d+[a-z]?)_([a-z_]+)")
+#: seconds: a longer gap between two notebooks is a pause between two `dvc repro` runs
+GAP_MAX = 60
 
 
 def runs() -> list[dict]:
@@ -51,6 +53,17 @@ def main() -> None:
     print(f"{'inside the notebooks':<27}{inside / 60:>10.1f}")
     print(f"{'wall, first start to last end':<27}{(last - first).total_seconds() / 60:>10.1f}  "
           f"({first:%Y-%m-%d %H:%M} to {last:%H:%M} UTC; DVC's work between stages included)")
+    # what a stage costs outside its notebook (papermill's start, the HTML copy, DVC hashing its outputs and
+    # writing dvc.lock): the gap between one notebook's end and the next one's start, where stages ran back
+    # to back in one `dvc repro` (gaps over GAP_MAX s are pauses between runs, not overhead)
+    ordered = sorted(rs, key=lambda r: r["start"])
+    gaps = [(b["start"] - a["end"]).total_seconds() for a, b in zip(ordered, ordered[1:])]
+    gaps = sorted(g for g in gaps if 0 <= g <= GAP_MAX)
+    if gaps:
+        median = gaps[len(gaps) // 2]
+        print(f"{'between stages (median gap)':<27}{median:>10.1f} s  ({len(gaps)} back-to-back pairs)")
+        print(f"{'estimate from scratch':<27}{(inside + len(rs) * median) / 60:>10.1f}  "
+              f"(inside + {len(rs)} stages x the median gap; the code and params stages are not counted)")
 
 
 if __name__ == "__main__":
