@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from edgellm.compress.activations import token_batches
 from edgellm.compress.distill import heldout_kl
-from edgellm.compress.prune import drop_layers, layer_importance
+from edgellm.compress.prune import cheapest, drop_layers, layer_importance
 from edgellm.compress.recipe import split_text
 from edgellm.config import load_params
 from edgellm.eval.prepared import calibration_text
@@ -48,7 +48,7 @@ def main() -> None:
     print(f"{'blocks':>6}  {'criterion':<16}{'dropped':<34}{'KL calibration':>15}{'KL held out':>13}")
     for n in a.blocks:
         for metric, s in scores.items():
-            removed = sorted(sorted(range(len(s)), key=lambda i: (s[i], i))[:n])
+            removed = cheapest(s, n)
             model = drop_layers(base, removed)
             print(f"{n:>6}  {metric:<16}{str(removed):<34}{heldout_kl(model, base, calib_rows, 4):>15.4f}"
                   f"{heldout_kl(model, base, split['heldout'], 2):>13.4f}", flush=True)

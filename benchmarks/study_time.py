@@ -14,12 +14,14 @@ import json
 import re
 import sys
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from _common import LAYOUT
 
 #: notebook file stem prefix -> DVC stage (matrix/foreach stages share a notebook)
 STAGE = re.compile(r"^(\d+[a-z]?)_([a-z_]+)")
+#: script stages (no notebook) -> their records, which say how long they took
+SCRIPT_STAGES = {"block_kl": "results/block_kl/*.json"}
 #: seconds: a longer gap between two notebooks is a pause between two `dvc repro` runs
 GAP_MAX = 60
 
@@ -34,6 +36,13 @@ def runs() -> list[dict]:
         out.append({"notebook": path.name, "stage": m.group(2) if m else path.stem,
                     "start": datetime.fromisoformat(meta["start_time"]),
                     "end": datetime.fromisoformat(meta["end_time"]), "seconds": float(meta["duration"])})
+    # stages run as scripts, without a notebook: the time their records give (end = the record's mtime)
+    for stage, pattern in SCRIPT_STAGES.items():
+        for path in sorted(LAYOUT.root.glob(pattern)):
+            seconds = float(json.loads(path.read_text())["seconds"])
+            end = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+            out.append({"notebook": path.name, "stage": stage, "start": end - timedelta(seconds=seconds), "end": end,
+                        "seconds": seconds})
     return out
 
 
@@ -50,7 +59,7 @@ def main() -> None:
         print(f"{stage:<22}{n:>5}{s / 60:>10.1f}")
     inside = sum(r["seconds"] for r in rs)
     first, last = min(r["start"] for r in rs), max(r["end"] for r in rs)
-    print(f"{'inside the notebooks':<27}{inside / 60:>10.1f}")
+    print(f"{'inside the stages':<27}{inside / 60:>10.1f}")
     print(f"{'wall, first start to last end':<27}{(last - first).total_seconds() / 60:>10.1f}  "
           f"({first:%Y-%m-%d %H:%M} to {last:%H:%M} UTC; DVC's work between stages included)")
     # what a stage costs outside its notebook (papermill's start, the HTML copy, DVC hashing its outputs and

@@ -27,7 +27,7 @@ DATA_FILES = {
 }
 
 #: stages run as ``python -m <module>`` rather than through a notebook
-MODULE_STAGES = ("edgellm.stages.params", "edgellm.report.paper")
+MODULE_STAGES = ("edgellm.stages.params", "edgellm.stages.block_kl", "edgellm.report.paper")
 #: what every notebook stage runs after papermill: the executed notebook's readable copy
 NOTEBOOK_RUNNER = "edgellm.stages.publish"
 

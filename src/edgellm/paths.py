@@ -121,6 +121,10 @@ class Layout:
     def model_record(self, model: str) -> Path:
         return self.root / "results" / "models" / f"{model}.json"
 
+    def block_kl(self, model: str) -> Path:
+        """Per block of a base model, the KL divergence dropping it costs (the ``block_kl`` stage)."""
+        return self.root / "results" / "block_kl" / f"{model}.json"
+
     def f32(self, model: str) -> Path:
         return self.root / "models" / "gguf" / model / "F32.gguf"
 

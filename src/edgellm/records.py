@@ -110,6 +110,20 @@ class RecipeSpec(Part):
     prune: dict[str, Any] | None = None
 
 
+class BlockKLRecord(Record):
+    """``block_kl`` stage: per block of a base model, the mean per-token KL divergence from the model that
+    dropping the block alone causes on the calibration rows (depth pruning by ``kl`` drops the lowest)."""
+
+    what: ClassVar[str] = "block KL"
+    stage: ClassVar[str] = "block_kl"
+    model: str
+    scores: list[Num]
+    calibration: dict[str, Any]   # compress.calibration the rows came from
+    base_files: dict[str, FileEntry]   # the base checkpoint's files the scores were computed on
+    seconds: Num
+    versions: dict[str, str | None] = {}
+
+
 class CompressedModelRecord(BaseModelRecord):
     """A compressed checkpoint (``compress`` stage): pruning, distillation and their effect."""
 

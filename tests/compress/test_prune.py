@@ -8,6 +8,7 @@ import torch
 
 from edgellm.compress.activations import token_batches
 from edgellm.compress.prune import (
+    block_drop_kl,
     count_params,
     drop_layers,
     layer_importance,
@@ -95,6 +96,22 @@ def test_kl_importance_is_the_kl_of_really_dropping_each_block(batches):
         assert score == pytest.approx(float(sum(kl)) / sum(ids.numel() for ids in batches), rel=1e-4), i
     assert min(imp["scores"]) > 0
     assert imp["removed"] == [min(range(4), key=lambda i: imp["scores"][i])]
+
+
+def test_depth_pruning_by_kl_scores_computed_once_drops_what_scoring_again_drops(batches):
+    # the block_kl stage scores a base model once; every depth recipe reads the scores instead of scoring again
+    model = tiny_llama(layers=4)
+    scores = block_drop_kl(model, batches)
+    for n in (1, 2):
+        fresh, fresh_info = prune_depth(model, batches, n, "kl")
+        reused, reused_info = prune_depth(model, batches, n, "kl", kl_scores=scores)
+        assert reused_info == fresh_info and len(reused_info["removed"]) == n
+        ids = batches[0]
+        assert torch.equal(logits(reused, ids), logits(fresh, ids))
+    with pytest.raises(ValueError, match="3 block KL scores for a model of 4 blocks"):
+        prune_depth(model, batches, 1, "kl", kl_scores=scores[:3])
+    with pytest.raises(ValueError, match="cannot remove 4 of 4 layers"):
+        prune_depth(model, batches, 4, "kl", kl_scores=scores)
 
 
 # --------------------------------------------------------------------------- width

@@ -60,7 +60,8 @@ def _smoke_params(path: Path, types: dict[str, str], distill_tokens: int = 256) 
     p["devices"].update(emulation_check={**p["devices"]["emulation_check"], "n_ctx": 32, "control_n_ctx": 16},
                         repetitions=2)
     p["profile"] = {"threads": [2], "n_prompt": 32, "n_gen": 8, "repetitions": 2, "ttft_prompt": 16}
-    depth = {"method": "depth", "layers": 8}
+    # blocks ranked by the KL of dropping each: scored once by the block_kl stage, read by both depth recipes
+    depth = {"method": "depth", "layers": 8, "importance": "kl"}
     p["compress"] = {"types": ["Q4_0"], "calibration": {"tokens": 512, "seq_len": 128},
                      "recipes": {"depth": {"prune": depth, "tier": "main"},
                                  "depth-kd": {"prune": depth, "distill": {"tokens": distill_tokens, "seq_len": 64,
@@ -143,6 +144,13 @@ def test_smoke_study_end_to_end(tmp_path):
         assert summary[v]["file_mb"] < 0.85 * q4["file_mb"], v
         assert summary[v]["tg_ts"] > 0, v
         assert summary[v]["kld"] > q4["kld"], v
+    # both depth recipes dropped the 8 cheapest blocks of the one block_kl record
+    block_kl = json.loads((repo / "results" / "block_kl" / "smollm2-135m.json").read_text())
+    assert len(block_kl["scores"]) == 30 and min(block_kl["scores"]) > 0
+    cheapest8 = sorted(sorted(range(30), key=lambda i: block_kl["scores"][i])[:8])
+    for r in ("depth", "depth-kd"):
+        prune = json.loads((repo / "results" / "models" / f"smollm2-135m-{r}.json").read_text())["prune"]
+        assert prune["scores"] == block_kl["scores"] and prune["removed"] == cheapest8, r
     rec = summary["distillation_recovery"]["smollm2-135m-depth-kd-Q4_0"]
     assert rec["heldout_kl_before"] > rec["heldout_kl_after"] > 0 and rec["kl_recovered_share"] > 0
     assert (repo / "plots" / "distill" / "smollm2-135m-depth-kd.csv").read_text().startswith("step,tokens,")

@@ -94,6 +94,17 @@ def prune_unstructured(model, method: str, sparsity: float | None = None, patter
 
 
 # --------------------------------------------------------------------------- depth
+def check_removable(n_remove: int, n_layers: int) -> None:
+    """Depth pruning keeps at least one block and removes at least one."""
+    if not 0 < n_remove < n_layers:
+        raise ValueError(f"cannot remove {n_remove} of {n_layers} layers")
+
+
+def cheapest(scores: list[float], n: int) -> list[int]:
+    """The indices of the ``n`` lowest scores, ties to the lower index, in block order: the blocks to drop."""
+    return sorted(sorted(range(len(scores)), key=lambda i: (scores[i], i))[:n])
+
+
 @torch.no_grad()
 def layer_importance(model, batches: list[torch.Tensor], n_remove: int, metric: str = "block_influence") -> dict:
     """How much each block changes the residual stream on calibration text.
@@ -110,11 +121,11 @@ def layer_importance(model, batches: list[torch.Tensor], n_remove: int, metric: 
     calls quiet can matter a lot: on SmolLM2-135M the lowest-influence block
     costs twice the KL of the cheapest one. One model pass per block.
     """
-    if metric == "kl":
-        return drop_kl(model, batches, n_remove)
     n_layers = len(decoder_layers(model))
-    if not 0 < n_remove < n_layers:
-        raise ValueError(f"cannot remove {n_remove} of {n_layers} layers")
+    check_removable(n_remove, n_layers)
+    if metric == "kl":
+        scores = block_drop_kl(model, batches)
+        return {"metric": "kl", "scores": scores, "removed": cheapest(scores, n_remove)}
     span = n_remove if metric == "angular" else 1
     if metric not in ("block_influence", "angular"):
         raise ValueError(f"unknown layer importance {metric!r} (block_influence, angular, kl)")
@@ -128,7 +139,7 @@ def layer_importance(model, batches: list[torch.Tensor], n_remove: int, metric: 
     cos = (sums / count).clamp(-1, 1)
     if metric == "block_influence":
         scores = (1 - cos).tolist()
-        removed = sorted(sorted(range(n_layers), key=lambda i: (scores[i], i))[:n_remove])
+        removed = cheapest(scores, n_remove)
     else:
         scores = (torch.arccos(cos) / math.pi).tolist()
         start = min(range(len(scores)), key=lambda i: (scores[i], i))
@@ -137,16 +148,15 @@ def layer_importance(model, batches: list[torch.Tensor], n_remove: int, metric: 
 
 
 @torch.no_grad()
-def drop_kl(model, batches: list[torch.Tensor], n_remove: int) -> dict:
-    """Per block, the KL divergence its removal alone causes on ``batches``; the ``n_remove`` cheapest go.
+def block_drop_kl(model, batches: list[torch.Tensor]) -> list[float]:
+    """Per block, the mean per-token KL(model || model without the block) on ``batches``.
 
     A block is skipped by a forward hook that returns its input unchanged, which
-    is what :func:`drop_layers` builds (the test checks the two agree).
+    is what :func:`drop_layers` builds (the test checks the two agree). The
+    scores do not depend on how many blocks a recipe then drops: the
+    ``block_kl`` stage computes them once per base model for every recipe.
     """
     layers = decoder_layers(model)
-    n_layers = len(layers)
-    if not 0 < n_remove < n_layers:
-        raise ValueError(f"cannot remove {n_remove} of {n_layers} layers")
     reference = [F.log_softmax(model(input_ids=ids, use_cache=False).logits.float(), dim=-1) for ids in batches]
 
     def skip(_mod, args, kwargs, out):
@@ -165,8 +175,7 @@ def drop_kl(model, batches: list[torch.Tensor], n_remove: int) -> dict:
         finally:
             handle.remove()
         scores.append(total / tokens)
-    removed = sorted(sorted(range(n_layers), key=lambda i: (scores[i], i))[:n_remove])
-    return {"metric": "kl", "scores": scores, "removed": removed}
+    return scores
 
 
 def _rebuild(model, config, state: dict[str, torch.Tensor]):
@@ -346,9 +355,20 @@ def prune_width(model, batches: list[torch.Tensor], **dims) -> tuple[object, dic
     return apply_width(model, plan), record
 
 
-def prune_depth(model, batches: list[torch.Tensor], n_remove: int, metric: str = "block_influence"):
+def prune_depth(model, batches: list[torch.Tensor], n_remove: int, metric: str = "block_influence",
+                kl_scores: list[float] | None = None):
+    """Drop the ``n_remove`` least important blocks. ``kl_scores``: :func:`block_drop_kl` of this model on
+    these batches, already computed (the ``block_kl`` stage), used instead of scoring again when ``metric``
+    is ``kl``."""
     check_architecture(model)
-    imp = layer_importance(model, batches, n_remove, metric)
+    if metric == "kl" and kl_scores is not None:
+        n_layers = len(decoder_layers(model))
+        if len(kl_scores) != n_layers:
+            raise ValueError(f"{len(kl_scores)} block KL scores for a model of {n_layers} blocks")
+        check_removable(n_remove, n_layers)
+        imp = {"metric": "kl", "scores": list(kl_scores), "removed": cheapest(list(kl_scores), n_remove)}
+    else:
+        imp = layer_importance(model, batches, n_remove, metric)
     return drop_layers(model, imp["removed"]), {"method": "depth", **imp}
 
 

@@ -20,7 +20,7 @@ from ..config import Calibration, DepthPrune, DistillSpec, Recipe, UnstructuredP
 from ..io import atomic_path
 from .activations import token_batches
 from .distill import distill, heldout_kl
-from .prune import count_params, prune_depth, prune_unstructured, prune_width
+from .prune import block_drop_kl, count_params, prune_depth, prune_unstructured, prune_width
 
 
 def width_targets(spec: WidthPrune, config) -> dict:
@@ -39,12 +39,13 @@ def width_targets(spec: WidthPrune, config) -> dict:
             "num_heads": spec.num_heads, "num_kv_heads": spec.num_kv_heads}
 
 
-def apply_prune(model, spec, batches: list[torch.Tensor]):
-    """(pruned model, record); unstructured methods prune in place and return the same model."""
+def apply_prune(model, spec, batches: list[torch.Tensor], kl_scores: list[float] | None = None):
+    """(pruned model, record); unstructured methods prune in place and return the same model.
+    ``kl_scores``: the base model's :func:`block_kl_scores`, for depth pruning by ``kl``."""
     if isinstance(spec, UnstructuredPrune):
         return model, prune_unstructured(model, spec.method, spec.sparsity, spec.pattern, batches)
     if isinstance(spec, DepthPrune):
-        return prune_depth(model, batches, spec.layers, spec.importance)
+        return prune_depth(model, batches, spec.layers, spec.importance, kl_scores)
     if isinstance(spec, WidthPrune):
         return prune_width(model, batches, **width_targets(spec, model.config))
     raise TypeError(f"unknown pruning spec {spec!r}")
@@ -89,16 +90,29 @@ def write_curve(path: Path, history: list[dict]) -> None:
                         for k in cols})
 
 
+def calibration_batches(text_ids: list[int], calib: Calibration) -> list[torch.Tensor]:
+    """The calibration rows every pruning method scores: the text's first ``calib.tokens`` tokens."""
+    return token_batches(torch.as_tensor(text_ids, dtype=torch.long)[: calib.tokens], calib.seq_len)
+
+
+def block_kl_scores(base, text_ids: list[int], calib: Calibration) -> list[float]:
+    """Per block of ``base``, the KL divergence dropping it alone costs on the calibration rows: what depth
+    pruning by ``kl`` ranks blocks by, whatever the number it drops (the ``block_kl`` stage, once per model)."""
+    return block_drop_kl(base, calibration_batches(text_ids, calib))
+
+
 def run_recipe(base, tokenizer, recipe: Recipe, calib: Calibration, text_ids: list[int], seed: int,
-               work_dir: Path, progress: bool = True, stop_after: int | None = None):
-    """Apply ``recipe`` to ``base`` (left unchanged): (compressed model, record, loss-curve rows)."""
+               work_dir: Path, progress: bool = True, stop_after: int | None = None,
+               kl_scores: list[float] | None = None):
+    """Apply ``recipe`` to ``base`` (left unchanged): (compressed model, record, loss-curve rows).
+    ``kl_scores``: :func:`block_kl_scores` of ``base``, where a depth recipe ranks blocks by ``kl``."""
     split = split_text(text_ids, calib, recipe.distill)
     record: dict = {"params_base": count_params(base), "lineage": []}
     student = copy.deepcopy(base)
     if recipe.prune is not None:
         t0 = time.perf_counter()
-        batches = token_batches(split["calibration"], calib.seq_len)
-        student, info = apply_prune(student, recipe.prune, batches)
+        batches = calibration_batches(text_ids, calib)
+        student, info = apply_prune(student, recipe.prune, batches, kl_scores)
         record["prune"] = info | {"seconds": time.perf_counter() - t0, "calibration_tokens": calib.tokens}
         record["lineage"].append("pruned")
     heldout = split["heldout"]

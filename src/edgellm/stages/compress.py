@@ -19,6 +19,7 @@ from ..io import atomic_dir
 from ..models import checkpoint_files
 from ..provenance import versions
 from ..records import BaseModelRecord, CompressedModelRecord
+from . import block_kl
 from .common import context
 
 #: the architecture fields a compressed checkpoint's record keeps
@@ -50,8 +51,11 @@ def run(checkpoint: str, params_path: str | Path | None = None, progress: bool =
                 "seed": params.seed, "base": base_files, "torch": torch.__version__}
     key = hashlib.sha256(json.dumps(run_spec, sort_keys=True).encode()).hexdigest()[:16]
     work = lay.compress_work(checkpoint) / key
+    kl_scores = None
+    if getattr(recipe.prune, "importance", None) == "kl":  # scored once per base model by the block_kl stage
+        kl_scores = block_kl.scores_for(lay, base_name, params.compress.calibration.model_dump(), base_files)
     model, record, history = run_recipe(base, tokenizer, recipe, params.compress.calibration, ids, params.seed,
-                                        work, progress, stop_after)
+                                        work, progress, stop_after, kl_scores)
     if "distill" in record and not record["distill"]["complete"]:
         return record | {"interrupted": True}
     record |= {"checkpoint": checkpoint, "base": base_name, "recipe": recipe_name, "recipe_spec": recipe.model_dump(),

@@ -1,0 +1,74 @@
+"""Stage ``block_kl@<model>``: what dropping each block of a base model costs, once for every depth recipe.
+
+``python -m edgellm.stages.block_kl <model>``. Depth pruning by ``kl`` drops the blocks whose removal alone
+costs the least KL divergence on the calibration rows: one model pass per block (~2.5 minutes for the 30
+blocks of SmolLM2-135M on 2 cores). The scores do not depend on how many blocks a recipe drops, so every
+``compress`` stage of the model reads them from this stage's record instead of computing them again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from ..compress.recipe import block_kl_scores
+from ..config import ParamsError
+from ..eval.prepared import calibration_text
+from ..provenance import versions
+from ..records import BaseModelRecord, BlockKLRecord
+from .common import context
+
+
+def run(model: str, params_path: str | Path | None = None) -> dict:
+    params, lay = context(params_path)
+    if model not in params.models:
+        raise ParamsError(f"{model!r} is not a base model of the study; known: {sorted(params.models)}")
+    torch.manual_seed(params.seed)
+    torch.set_num_threads(params.threads)
+    t0 = time.perf_counter()
+    src = lay.checkpoint(model)
+    if not (src / "config.json").is_file():
+        raise FileNotFoundError(f"{src}: base checkpoint missing; run the models stage")
+    tokenizer = AutoTokenizer.from_pretrained(src)
+    base = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+    calib = params.compress.calibration
+    scores = block_kl_scores(base, tokenizer(calibration_text(lay))["input_ids"], calib)
+    record = {"model": model, "scores": scores, "calibration": calib.model_dump(),
+              "base_files": BaseModelRecord.load(lay.model_record(model)).dump().get("files", {}),
+              "seconds": time.perf_counter() - t0, "versions": versions()}
+    BlockKLRecord.model_validate(record).write(lay.block_kl(model))
+    return record
+
+
+def scores_for(lay, model: str, calibration: dict, base_files: dict) -> list[float]:
+    """The block scores of ``model`` from its ``block_kl`` record, which must be of these calibration
+    settings and these base weights (else the stage is stale: one message that says which)."""
+    rec = BlockKLRecord.load(lay.block_kl(model))
+    if rec.calibration != calibration:
+        raise ValueError(f"{lay.block_kl(model)}: computed with compress.calibration {rec.calibration}, the study "
+                         f"has {calibration}; run `dvc repro block_kl`")
+    if rec.dump()["base_files"] != base_files:
+        raise ValueError(f"{lay.block_kl(model)}: computed on other weights than {lay.checkpoint(model)}; "
+                         "run `dvc repro block_kl`")
+    return list(rec.scores)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m edgellm.stages.block_kl",
+                                 description="Per block of a base model, the KL divergence dropping it costs.")
+    ap.add_argument("model", help="a base model of params.yaml's models")
+    a = ap.parse_args(argv)
+    rec = run(a.model)
+    s = rec["scores"]
+    order = sorted(range(len(s)), key=lambda i: (s[i], i))
+    print(f"{a.model}: {len(s)} blocks in {rec['seconds']:.0f} s; cheapest {order[:4]} "
+          f"({', '.join(f'{s[i]:.3f}' for i in order[:4])})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
