@@ -1,0 +1,79 @@
+"""How many distillation tokens the mildest pruning points need to come within 10 % of the reference perplexity.
+
+For each token budget, a recipe of ``params.yaml`` runs as its compress stage runs it (the same pruning, the
+same calibration and held-out rows, the same learning-rate schedule stretched over the budget), the student is
+converted to an F16 GGUF file, and its perplexity is measured with the study's protocol (WikiText-2 test,
+``evaluate.perplexity``) beside the base model's F16 file, the reference. F16 isolates what pruning and
+distillation cost: the study quantizes its compressed checkpoints to Q4_K_M, which adds the quantization's
+own cost (Q4_K_M alone: about +6 % on this base).
+
+    python benchmarks/distill_budget.py                                  # depth-1-kd at 4k, 16k, 32k tokens
+    python benchmarks/distill_budget.py --recipe width-mlp875-kd --tokens 4096 32768
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from _common import LAYOUT, ROOT
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from edgellm.compress.recipe import run_recipe
+from edgellm.config import load_params
+from edgellm.eval.perplexity import perplexity
+from edgellm.eval.prepared import calibration_text, wikitext_text
+from edgellm.llamacpp.convert import convert_hf
+from edgellm.llamacpp.runtime import Model
+from edgellm.records import BlockKLRecord
+from edgellm.stages.kl_reference import perplexity_context
+
+
+def f16_perplexity(gguf: Path, text: str, params) -> float:
+    pp = params.evaluate.perplexity
+    with Model(gguf, **perplexity_context(params)) as model:
+        return perplexity(model, model.tokenize(text), pp.n_ctx, pp.n_batch, pp.max_chunks, progress=False).ppl
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--recipe", default="depth-1-kd")
+    ap.add_argument("--tokens", type=int, nargs="+", default=[4096, 16384, 32768])
+    a = ap.parse_args()
+    params = load_params(ROOT / "params.yaml")
+    torch.set_num_threads(params.threads)
+    recipe = params.compress.recipes[a.recipe]
+    calib = params.compress.calibration
+    src = LAYOUT.checkpoint(a.model)
+    tok = AutoTokenizer.from_pretrained(src)
+    base = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+    ids = tok(calibration_text(LAYOUT))["input_ids"]
+    text = wikitext_text(LAYOUT)
+    ref = f16_perplexity(LAYOUT.gguf(a.model, "F16"), text, params)
+    # the block_kl stage's scores, as the compress stage reads them
+    kl = getattr(recipe.prune, "importance", None) == "kl"
+    kl_scores = list(BlockKLRecord.load(LAYOUT.block_kl(a.model)).scores) if kl else None
+    print(f"{a.model} F16 (the reference): perplexity {ref:.3f}; {a.recipe}: {recipe.prune}")
+    print(f"{'tokens':>7}{'steps':>7}{'minutes':>9}{'held-out KL':>13}{'F16 perplexity':>16}{'vs reference':>14}")
+    for n in a.tokens:
+        spec = recipe.model_copy(update={"distill": recipe.distill.model_copy(update={"tokens": n})})
+        torch.manual_seed(params.seed)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            student, record, _ = run_recipe(base, tok, spec, calib, ids, params.seed, Path(tmp) / "work",
+                                            progress=False, kl_scores=kl_scores)
+            minutes = (time.perf_counter() - t0) / 60
+            student.save_pretrained(Path(tmp) / "hf", safe_serialization=True)
+            tok.save_pretrained(Path(tmp) / "hf")
+            gguf = convert_hf(Path(tmp) / "hf", Path(tmp) / "F16.gguf", "f16")
+            ppl = f16_perplexity(gguf, text, params)
+        print(f"{n:>7}{record['distill']['steps_done']:>7}{minutes:>9.1f}{record['heldout_kl']:>13.4f}"
+              f"{ppl:>16.3f}{100 * (ppl / ref - 1):>+13.1f}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()
