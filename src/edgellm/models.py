@@ -129,6 +129,17 @@ def set_pre_tokenizer(tokenizer, name: str | None) -> bool:
     return True
 
 
+def load_checkpoint(path: Path):
+    """(tokenizer, float32 model in eval mode) of a checkpoint the ``models`` stage saved, for the stages that
+    compute on it in PyTorch (``block_kl``, ``compress``); one message naming the stage when it is missing."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not (Path(path) / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: base checkpoint missing; run the models stage")
+    return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+
+
 def checkpoint_files(path: Path) -> dict:
     """Size and sha256 of every file of a checkpoint directory."""
     return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in sorted(Path(path).iterdir())

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ..compress.recipe import block_kl_scores
 from ..config import ParamsError
 from ..eval.prepared import calibration_text
+from ..models import load_checkpoint
 from ..provenance import versions
 from ..records import BaseModelRecord, BlockKLRecord
 from .common import context
@@ -30,11 +30,7 @@ def run(model: str, params_path: str | Path | None = None) -> dict:
     torch.manual_seed(params.seed)
     torch.set_num_threads(params.threads)
     t0 = time.perf_counter()
-    src = lay.checkpoint(model)
-    if not (src / "config.json").is_file():
-        raise FileNotFoundError(f"{src}: base checkpoint missing; run the models stage")
-    tokenizer = AutoTokenizer.from_pretrained(src)
-    base = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+    tokenizer, base = load_checkpoint(lay.checkpoint(model))
     calib = params.compress.calibration
     scores = block_kl_scores(base, tokenizer(calibration_text(lay))["input_ids"], calib)
     record = {"model": model, "scores": scores, "calibration": calib.model_dump(),

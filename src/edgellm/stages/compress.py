@@ -10,13 +10,12 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ..compress.recipe import run_recipe, write_curve
 from ..config import ParamsError
 from ..eval.prepared import calibration_text
 from ..io import atomic_dir
-from ..models import checkpoint_files
+from ..models import checkpoint_files, load_checkpoint
 from ..provenance import versions
 from ..records import BaseModelRecord, CompressedModelRecord
 from . import block_kl
@@ -39,11 +38,7 @@ def run(checkpoint: str, params_path: str | Path | None = None, progress: bool =
     torch.manual_seed(params.seed)
     torch.set_num_threads(params.threads)
     t0 = time.perf_counter()
-    src = lay.checkpoint(base_name)
-    if not (src / "config.json").is_file():
-        raise FileNotFoundError(f"{src}: base checkpoint missing; run the models stage")
-    tokenizer = AutoTokenizer.from_pretrained(src)
-    base = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+    tokenizer, base = load_checkpoint(lay.checkpoint(base_name))
     ids = tokenizer(calibration_text(lay))["input_ids"]
     # resume only a run of exactly this recipe on exactly these weights
     base_files = BaseModelRecord.load(lay.model_record(base_name)).dump().get("files")
