@@ -23,7 +23,7 @@ from ..devices.fleet import HOST, Device, load_fleet
 from ..io import write_text
 from ..paths import Layout
 from ..records import BundleRecord, FleetSummary
-from .latex import Macro, Tex, fmt, generated_by, header_lines, latex_table, tex_escape
+from .latex import Macro, Tex, count, fmt, generated_by, header_lines, latex_table, tex_escape
 from .plotting import figure, matplotlib, plt, savefig
 from .projection import validation_figure, validation_table, verdict_figure
 from .results import short_name
@@ -174,9 +174,9 @@ def bundles_table(records: list[BundleRecord]) -> str:
         f"v8.2-A, the build with the dot product (Pi 5, Jetson, Pixel) under qemu's default CPU; v8-A/A53, the plain "
         f"Armv8-A build of the Pi Zero 2 W with qemu emulating a Cortex-A53 (no dot product; the v8.2-A build stops "
         f"there with an illegal instruction). "
-        f"llama-perplexity on the same text, for the deployed GGUF file ({c0.chunks} chunks of {c0.n_ctx} "
+        f"llama-perplexity on the same text, for the deployed GGUF file ({count(c0.chunks, 'chunk')} of {c0.n_ctx} "
         f"tokens; KLD: mean KL divergence in nats from the host build's next-token distributions, Top-1: same most "
-        f"likely token) and for a control, the same weights dequantized to F32 ({k0.chunks} chunks of "
+        f"likely token) and for a control, the same weights dequantized to F32 ({count(k0.chunks, 'chunk')} of "
         f"{k0.n_ctx} tokens), options \\texttt{{{tex_escape(' '.join(c0.options))}}}. The control must give the "
         f"same perplexity within {100 * c0.tolerance:g}\\%, the deployed file the same perplexity or a KLD of at "
         f"most {c0.kld_tolerance:g}, else the stage fails. Quantized matrix products quantize their activations, "

@@ -44,6 +44,11 @@ def fmt_grouped(x, nd: int) -> str:
     return f"{x:,.{nd}f}".replace(",", "{,}")
 
 
+def count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless one: "1 chunk", "2 chunks"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def header_lines(name: str, width: int = 16) -> Tex:
     """A column header of short lines, so that long names do not widen the table."""
     lines = textwrap.wrap(name, width)

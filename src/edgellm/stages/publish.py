@@ -82,6 +82,11 @@ def readable(nb: dict, root: Path, here: Path) -> dict:
     for key in ("start_time", "end_time", "duration", "environment_variables"):
         pm.pop(key, None)
     nb.get("metadata", {}).pop("widgets", None)
+    # cell ids by position: a source notebook without ids gets random ones in every papermill run (nbformat
+    # fills them in), and the HTML would change with every rerun of an unchanged stage
+    nb["nbformat_minor"] = max(nb.get("nbformat_minor", 0), 5)
+    for i, cell in enumerate(nb["cells"]):
+        cell["id"] = f"cell-{i}"
     for cell in nb["cells"]:
         meta = cell.get("metadata", {})
         meta.pop("papermill", None)
