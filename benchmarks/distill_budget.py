@@ -28,7 +28,8 @@ from edgellm.eval.perplexity import perplexity
 from edgellm.eval.prepared import calibration_text, wikitext_text
 from edgellm.llamacpp.convert import convert_hf
 from edgellm.llamacpp.runtime import Model
-from edgellm.records import BlockKLRecord
+from edgellm.records import BaseModelRecord
+from edgellm.stages.block_kl import scores_for
 from edgellm.stages.kl_reference import perplexity_context
 
 
@@ -56,7 +57,8 @@ def main() -> None:
     ref = f16_perplexity(LAYOUT.gguf(a.model, "F16"), text, params)
     # the block_kl stage's scores, as the compress stage reads them
     kl = getattr(recipe.prune, "importance", None) == "kl"
-    kl_scores = list(BlockKLRecord.load(LAYOUT.block_kl(a.model)).scores) if kl else None
+    base_files = BaseModelRecord.load(LAYOUT.model_record(a.model)).dump().get("files", {})
+    kl_scores = scores_for(LAYOUT, a.model, calib.model_dump(), base_files) if kl else None
     print(f"{a.model} F16 (the reference): perplexity {ref:.3f}; {a.recipe}: {recipe.prune}")
     print(f"{'tokens':>7}{'steps':>7}{'minutes':>9}{'held-out KL':>13}{'F16 perplexity':>16}{'vs reference':>14}")
     for n in a.tokens:

@@ -14,7 +14,7 @@ import json
 import re
 import sys
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from _common import LAYOUT
 
@@ -36,28 +36,30 @@ def runs() -> list[dict]:
         out.append({"notebook": path.name, "stage": m.group(2) if m else path.stem,
                     "start": datetime.fromisoformat(meta["start_time"]),
                     "end": datetime.fromisoformat(meta["end_time"]), "seconds": float(meta["duration"])})
-    # stages run as scripts, without a notebook: the time their records give (end = the record's mtime)
-    for stage, pattern in SCRIPT_STAGES.items():
-        for path in sorted(LAYOUT.root.glob(pattern)):
-            seconds = float(json.loads(path.read_text())["seconds"])
-            end = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
-            out.append({"notebook": path.name, "stage": stage, "start": end - timedelta(seconds=seconds), "end": end,
-                        "seconds": seconds})
     return out
+
+
+def script_runs() -> list[dict]:
+    """Stages run as scripts, without a notebook: the seconds their records give (no start or end: a committed
+    record's file time is when it was checked out, so they count inside the stages, not in the wall span)."""
+    return [{"notebook": path.name, "stage": stage, "seconds": float(json.loads(path.read_text())["seconds"])}
+            for stage, pattern in SCRIPT_STAGES.items() for path in sorted(LAYOUT.root.glob(pattern))]
 
 
 def main() -> None:
     rs = runs()
     if not rs:
         sys.exit("no executed notebooks under results/notebooks: run `dvc repro` first")
+    scripts = script_runs()
     per = defaultdict(lambda: [0, 0.0])
-    for r in rs:
+    for r in rs + scripts:
         per[r["stage"]][0] += 1
         per[r["stage"]][1] += r["seconds"]
+    first_start = {r["stage"]: r["start"] for r in sorted(rs, key=lambda r: r["start"], reverse=True)}
     print(f"{'stage':<22}{'runs':>5}{'minutes':>10}")
-    for stage, (n, s) in sorted(per.items(), key=lambda kv: min(r["start"] for r in rs if r["stage"] == kv[0])):
+    for stage, (n, s) in sorted(per.items(), key=lambda kv: (kv[0] not in first_start, first_start.get(kv[0], 0))):
         print(f"{stage:<22}{n:>5}{s / 60:>10.1f}")
-    inside = sum(r["seconds"] for r in rs)
+    inside = sum(r["seconds"] for r in rs + scripts)
     first, last = min(r["start"] for r in rs), max(r["end"] for r in rs)
     print(f"{'inside the stages':<27}{inside / 60:>10.1f}")
     print(f"{'wall, first start to last end':<27}{(last - first).total_seconds() / 60:>10.1f}  "
@@ -71,8 +73,9 @@ def main() -> None:
     if gaps:
         median = gaps[len(gaps) // 2]
         print(f"{'between stages (median gap)':<27}{median:>10.1f} s  ({len(gaps)} back-to-back pairs)")
-        print(f"{'estimate from scratch':<27}{(inside + len(rs) * median) / 60:>10.1f}  "
-              f"(inside + {len(rs)} stages x the median gap; the code and params stages are not counted)")
+        n = len(rs) + len(scripts)
+        print(f"{'estimate from scratch':<27}{(inside + n * median) / 60:>10.1f}  "
+              f"(inside + {n} stages x the median gap; the code and params stages are not counted)")
 
 
 if __name__ == "__main__":

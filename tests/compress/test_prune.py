@@ -108,6 +108,10 @@ def test_depth_pruning_by_kl_scores_computed_once_drops_what_scoring_again_drops
         assert reused_info == fresh_info and len(reused_info["removed"]) == n
         ids = batches[0]
         assert torch.equal(logits(reused, ids), logits(fresh, ids))
+    # the blocks dropped are the given scores' cheapest, not those of a fresh scoring
+    made_up = [-s for s in scores]
+    _, info = prune_depth(model, batches, 1, "kl", kl_scores=made_up)
+    assert info["removed"] == [max(range(4), key=lambda i: scores[i])] != fresh_info["removed"][:1]
     with pytest.raises(ValueError, match="3 block KL scores for a model of 4 blocks"):
         prune_depth(model, batches, 1, "kl", kl_scores=scores[:3])
     with pytest.raises(ValueError, match="cannot remove 4 of 4 layers"):

@@ -3,7 +3,10 @@
 ``python -m edgellm.stages.block_kl <model>``. Depth pruning by ``kl`` drops the blocks whose removal alone
 costs the least KL divergence on the calibration rows: one model pass per block (~2.5 minutes for the 30
 blocks of SmolLM2-135M on 2 cores). The scores do not depend on how many blocks a recipe drops, so every
-``compress`` stage of the model reads them from this stage's record instead of computing them again.
+depth recipe of the model that ranks blocks by ``kl`` reads them from this stage's record instead of computing
+them again (every compress stage depends on the record; the others do not read it). The record names the
+calibration settings and base weights it was computed on; the calibration text itself is a DVC dependency of
+this stage, not checked by :func:`scores_for`.
 """
 
 from __future__ import annotations

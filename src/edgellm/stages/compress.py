@@ -41,7 +41,7 @@ def run(checkpoint: str, params_path: str | Path | None = None, progress: bool =
     tokenizer, base = load_checkpoint(lay.checkpoint(base_name))
     ids = tokenizer(calibration_text(lay))["input_ids"]
     # resume only a run of exactly this recipe on exactly these weights
-    base_files = BaseModelRecord.load(lay.model_record(base_name)).dump().get("files")
+    base_files = BaseModelRecord.load(lay.model_record(base_name)).dump().get("files", {})
     run_spec = {"recipe": recipe.model_dump(), "calibration": params.compress.calibration.model_dump(),
                 "seed": params.seed, "base": base_files, "torch": torch.__version__}
     key = hashlib.sha256(json.dumps(run_spec, sort_keys=True).encode()).hexdigest()[:16]
