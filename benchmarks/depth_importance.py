@@ -4,7 +4,9 @@ For each number of blocks, both criteria choose their blocks on the calibration 
 ``compress.calibration.tokens`` of the LAMBADA development text, as the compress stage does), and the
 pruned model's KL to the base is printed on the calibration text and on the rows the distillation holds
 out. This is the measurement behind each depth recipe's ``importance`` in ``params.yaml``: the study uses,
-per strength, the criterion with the lower calibration KL (the held-out rows are only reported).
+per strength, the criterion with the lower calibration KL (the held-out rows are only reported). The ``kl``
+scores are the ``block_kl`` stage's (run `dvc repro block_kl` first; a stale record is refused), so only
+block influence is computed here.
 
     python benchmarks/depth_importance.py            # 1, 4 and 8 blocks of the default base model
     python benchmarks/depth_importance.py --blocks 2 6
@@ -16,14 +18,15 @@ import argparse
 
 import torch
 from _common import LAYOUT, ROOT
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from edgellm.compress.activations import token_batches
 from edgellm.compress.distill import heldout_kl
 from edgellm.compress.prune import cheapest, drop_layers, layer_importance
-from edgellm.compress.recipe import split_text
+from edgellm.compress.recipe import calibration_batches, split_text
 from edgellm.config import load_params
 from edgellm.eval.prepared import calibration_text
+from edgellm.models import load_checkpoint
+from edgellm.records import BaseModelRecord
+from edgellm.stages.block_kl import scores_for
 
 
 def main() -> None:
@@ -34,15 +37,16 @@ def main() -> None:
     params = load_params(ROOT / "params.yaml")
     torch.manual_seed(params.seed)
     torch.set_num_threads(params.threads)
-    src = LAYOUT.checkpoint(a.model)
-    tok = AutoTokenizer.from_pretrained(src)
-    base = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+    tok, base = load_checkpoint(LAYOUT.checkpoint(a.model))
     calib = params.compress.calibration
     distill = next((r.distill for r in params.compress.recipes.values() if r.distill is not None), None)
-    split = split_text(tok(calibration_text(LAYOUT))["input_ids"], calib, distill)
-    batches = token_batches(split["calibration"], calib.seq_len)
+    ids = tok(calibration_text(LAYOUT))["input_ids"]
+    split = split_text(ids, calib, distill)
+    batches = calibration_batches(ids, calib)
     calib_rows = torch.cat(batches)
-    scores = {m: layer_importance(base, batches, 1, m)["scores"] for m in ("block_influence", "kl")}
+    base_files = BaseModelRecord.load(LAYOUT.model_record(a.model)).dump().get("files", {})
+    scores = {"block_influence": layer_importance(base, batches, 1, "block_influence")["scores"],
+              "kl": scores_for(LAYOUT, a.model, calib.model_dump(), base_files)}
     print(f"{len(scores['kl'])} blocks; calibration {len(calib_rows)} x {calib.seq_len} tokens, "
           f"held out {len(split['heldout'])} x {split['heldout'].shape[1]}")
     print(f"{'blocks':>6}  {'criterion':<16}{'dropped':<34}{'KL calibration':>15}{'KL held out':>13}")

@@ -9,6 +9,7 @@ record raises :class:`RecordMissing`, naming the file and the stage that writes 
 class                   file                             written by
 ======================  ===============================  ==============
 :class:`BaseModelRecord`        ``results/models/<base>.json``   ``models``
+:class:`BlockKLRecord`          ``results/block_kl/<base>.json`` ``block_kl``
 :class:`CompressedModelRecord`  ``results/models/<ckpt>.json``   ``compress``
 :class:`GgufRecord`             ``results/gguf/<v>.json``        ``quantize``
 :class:`EvalRecord`             ``results/eval/<v>.json``        ``evaluate``

@@ -67,7 +67,8 @@ def teacher_text(teacher, n_rows: int, seq_len: int, seed: int, bos_id: int, bat
 
 
 def split_text(ids: list[int], calib: Calibration, spec: DistillSpec | None) -> dict[str, torch.Tensor]:
-    """Disjoint calibration / distillation / held-out token rows of the calibration text."""
+    """The distillation and held-out token rows of the calibration text: what follows the first
+    ``calib.tokens`` tokens (the rows pruning scores, :func:`calibration_batches`), disjoint from them."""
     ids_t = torch.as_tensor(ids, dtype=torch.long)
     seq = spec.seq_len if spec else calib.seq_len
     n_held = (spec.heldout_rows if spec else 8) * seq
@@ -77,7 +78,7 @@ def split_text(ids: list[int], calib: Calibration, spec: DistillSpec | None) -> 
     held = ids_t[-n_held:].view(-1, seq)
     middle = ids_t[calib.tokens : len(ids_t) - n_held]
     train = middle[: len(middle) // seq * seq].view(-1, seq)
-    return {"calibration": ids_t[: calib.tokens], "train": train, "heldout": held}
+    return {"train": train, "heldout": held}
 
 
 def write_curve(path: Path, history: list[dict]) -> None:

@@ -8,6 +8,8 @@ around the outputs; committed notebooks themselves stay cleared). Before renderi
 - volatile metadata goes (papermill's and each cell's start and end times and durations, Jupyter's execution
   timestamps), so a rerun with the same results changes as few bytes as possible;
 - progress bars go (their stderr carries rates and times);
+- cells are numbered by position (a source notebook without cell ids gets random ones from nbformat in every
+  papermill run, which would rewrite the page of an unchanged rerun);
 - an embedded image whose bytes are a file of the repository (the report shows ``figures/*.png`` with
   ``IPython.display.Image``) becomes a link to that file: no figure is stored twice;
 - an output over ``MAX_OUTPUT_BYTES`` is replaced by a note (the full one is in the DVC-cached notebook).
