@@ -356,7 +356,9 @@ class BundleRecord(Record):
     stage: ClassVar[str] = "bundle"
     variant: str
     bundles: dict[str, Bundle]
-    emulation_check: EmulationCheck | None = None  # None: a frontier-tier variant, not bundled
+    #: None: a frontier-tier variant (not bundled), or a compressed checkpoint whose type's kernels are checked on
+    #: the base model's file (devices.emulation_check.compressed); ``skipped`` says which
+    emulation_check: EmulationCheck | None = None
     #: the plain Armv8-A build (Pi Zero 2 W) under qemu emulating a Cortex-A53; None where no fleet device needs it
     emulation_check_armv8a: EmulationCheck | None = None
     versions: dict[str, str | None] = {}

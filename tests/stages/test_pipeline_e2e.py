@@ -194,6 +194,9 @@ def test_smoke_study_end_to_end(tmp_path):
         b = json.loads((repo / "results" / "bundles" / f"{v}.json").read_text())
         assert {"this-host", "raspberry-pi-5", "jetson-orin-nano", "pixel-8"} <= set(b["bundles"]), v
         assert "iphone-15-pro" not in b["bundles"]
+        if "depth" in v:  # a compressed checkpoint: its type's kernels are checked on the base model's file
+            assert b["emulation_check"] is None and "base model's file" in b["skipped"], b
+            continue
         c = b["emulation_check"]
         assert c["ppl_host"] > 1 and c["ppl_aarch64"] > 1 and c["control_f32"]["ok"] and c["ok"], c
         assert c["same_ppl"] or c["kld"] <= c["kld_tolerance"], c

@@ -168,6 +168,10 @@ class EmulationCheck(Strict):
     kld_tolerance: Annotated[float, Field(gt=0, lt=10)] = 0.05
     #: llama-perplexity options for both builds (the same numerics on both ISAs as far as llama.cpp allows)
     options: list[str] = ["-nr", "-fa", "off", "-ctk", "f32", "-ctv", "f32"]
+    #: also check the bundles of compressed checkpoints. Off by default: the check tests the aarch64 build's
+    #: kernels, and a compressed checkpoint's file holds tensors of the same types as the base model's file of
+    #: its type, which is checked (each check costs ~40 s per build under qemu)
+    compressed: bool = False
 
 
 class Devices(Strict):

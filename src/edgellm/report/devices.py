@@ -182,7 +182,9 @@ def bundles_table(records: list[BundleRecord]) -> str:
         f"most {c0.kld_tolerance:g}, else the stage fails. Quantized matrix products quantize their activations, "
         "and last-bit differences between two correct builds flip some of those roundings; the flips grow through "
         "the layers, so on a short text the perplexities of quantized files differ by percents while the "
-        "predictions stay close. Timings under emulation are not reported.",
+        "predictions stay close. The check is of the builds' kernels: the bundles of compressed checkpoints, whose "
+        "files hold the tensor types of the base model's file of their type, are not checked again. Timings under "
+        "emulation are not reported.",
         "tab:bundles", "llrrrrrrrr")
 
 
@@ -199,7 +201,8 @@ class DeviceResults:
         self.points = pd.read_csv(lay.validation_points)
         bundles = [BundleRecord.load(lay.bundle_record(v)) for v in params.variants()
                    if lay.bundle_record(v).is_file()]
-        # frontier-tier variants are not bundled: their records say so and carry no check
+        # frontier-tier variants are not bundled, compressed checkpoints' bundles not checked again (their types'
+        # kernels are checked on the base model's files): their records say so and carry no check
         self.bundles = [b for b in bundles if b.emulation_check is not None]
 
     def deployed(self, names: list[str]) -> None:

@@ -1,5 +1,7 @@
 """Stage ``bundle@<variant>``: bundles for this host and every fleet device with a runner, and a qemu check of each
-aarch64 build they ship (the Armv8.2-A build; the plain Armv8-A build as a Cortex-A53, when a device needs it)."""
+aarch64 build they ship (the Armv8.2-A build; the plain Armv8-A build as a Cortex-A53, when a device needs it).
+The check is of the builds' kernels: a compressed checkpoint's bundle skips it unless devices.emulation_check.compressed
+(its file holds the tensor types of the base model's file of the same type, which is checked)."""
 
 from __future__ import annotations
 
@@ -47,6 +49,12 @@ def run(variant: str, params_path: str | Path | None = None) -> dict:
         manifests[d.name] = {"path": str(lay.bundle(variant, d.name).relative_to(lay.root)), "isa": d.cpu.isa,
                              "build": d.bundle_build, "files": m["files"]}
     ec = dp.emulation_check
+    if v.recipe is not None and not ec.compressed:
+        record = {**variant_fields(v), "bundles": manifests, "emulation_check": None, "versions": prov["versions"],
+                  "skipped": f"emulation check: the kernels of {v.qtype} are checked on the base model's file "
+                             "(devices.emulation_check.compressed)"}
+        BundleRecord.model_validate(record).write(lay.bundle_record(variant))
+        return record
     builds = ["aarch64"] + [b for b in bundle.CROSS_BUILDS if b != "aarch64" and any(d.bundle_build == b
                                                                                        for d in devices)]
     with tempfile.TemporaryDirectory() as tmp:
