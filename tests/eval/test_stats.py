@@ -71,6 +71,26 @@ def test_paired_comparisons_detect_a_real_drop_and_not_noise():
         stats.compare({"t": ref}, {"t": ref[:-1]}, False, 100, 0.95, 0.05, stats.rng_for(0, "e"))
 
 
+def test_tasks_of_unequal_size_are_tested_on_the_difference_the_interval_is_for():
+    """A small task that loses items and a large one that trades them evenly: the mean of task means drops, its
+    interval excludes 0, and so must its test; McNemar on the pooled items, which weights the large task ten
+    times more, would call it noise."""
+    small_ref, small_var = np.r_[np.ones(20), np.zeros(20)], np.r_[np.zeros(8), np.ones(12), np.zeros(20)]
+    large_ref = np.r_[np.ones(15), np.zeros(15), np.ones(200), np.zeros(170)]
+    large_var = np.r_[np.zeros(15), np.ones(15), np.ones(200), np.zeros(170)]
+    ref, var = {"small": small_ref, "large": large_ref}, {"small": small_var, "large": large_var}
+    res = stats.compare(ref, var, True, 2000, 0.95, 0.05, stats.rng_for(0, "u"))
+    assert res["test"] == "stratified sign-flip permutation"
+    assert res["delta"] == pytest.approx(-0.1) and res["ci_high"] < 0 and res["p"] < 0.05 and res["significant"]
+    assert (res["only_ref"], res["only_variant"]) == (23, 15)
+    pooled = stats.mcnemar_exact(np.r_[small_ref, large_ref], np.r_[small_var, large_var])
+    assert pooled["p"] > 0.2
+    # tasks of equal size weight every item alike: the exact McNemar test on the pooled items
+    even = stats.compare({"x": small_ref, "y": small_ref}, {"x": small_var, "y": small_ref}, True, 2000, 0.95,
+                         0.05, stats.rng_for(0, "e"))
+    assert even["test"] == "McNemar exact" and even["p"] == pytest.approx(2 / 2**8)
+
+
 # --- McNemar -------------------------------------------------------------------------------------------
 
 
@@ -178,8 +198,14 @@ def test_mde_floor_pooling_and_continuous_scores():
     m = stats.mde_paired([a], [a.copy()], 0.05, 0.8, True)
     assert m["discordance"] == 0 and m["sd_diff"] == pytest.approx(np.sqrt(1 / 100)) and m["mde"] > 0
     a, b = _paired_binary(600, 60)
-    pooled = stats.mde_paired([a[:100], a[100:]], [b[:100], b[100:]], 0.05, 0.8, True)
-    assert pooled == stats.mde_paired([a], [b], 0.05, 0.8, True)
+    one = stats.mde_paired([a], [b], 0.05, 0.8, True)
+    halves = stats.mde_paired([a[::2], a[1::2]], [b[::2], b[1::2]], 0.05, 0.8, True)
+    assert halves["mde"] == pytest.approx(one["mde"]) and halves["discordance"] == one["discordance"]
+    # tasks of unequal size: the MDE of the mean of task means, each task's discordance over its own n
+    # (the first 100 items hold all 60 discordant ones)
+    unequal = stats.mde_paired([a[:100], a[100:]], [b[:100], b[100:]], 0.05, 0.8, True)
+    se = np.sqrt(0.6 / 100 + 0 / 500) / 2
+    assert unequal["mde"] == pytest.approx(2.8016 * se, rel=1e-3) and unequal["mde"] > 2.5 * one["mde"]
     rng = np.random.default_rng(8)
     x, y = rng.random(400), rng.random(400)
     c = stats.mde_paired([x], [y], 0.05, 0.8, False)

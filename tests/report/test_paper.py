@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs 
 
 
 def _build(tmp_path, body: str) -> subprocess.CompletedProcess:
-    df = pd.DataFrame([{"variant": "m-Q4_K_M", "ppl": 25.0102, "file_mb": 105.45}])
+    df = pd.DataFrame([{"variant": "m-Q4_K_M", "ppl": 25.0102, "file_mb": 105.45, "gen_acc_delta": -0.0645}])
     (tmp_path / "numbers.tex").write_text(numbers_tex({"refPpl": "23.91", "refVariant": tex_escape("m-F16")}, df))
     (tmp_path / "doc.tex").write_text("\\documentclass{article}\n\\input{numbers}\n\\begin{document}\n"
                                       + body + "\n\\end{document}\n")
@@ -28,6 +28,24 @@ def test_defined_values_expand(tmp_path):
                      r"PPL \refPpl{} of \refVariant; \val{m-Q4_K_M}{ppl} and \val{m-Q4_K_M}{file_mb} MB.")
     assert check_log(tmp_path / "doc.log")["pages"] == 1
     assert "VALUES [23.91] [25.010] [105.5]" in (tmp_path / "doc.log").read_text()
+
+
+def test_negative_values_print_a_minus_sign_in_text_and_in_math(tmp_path):
+    _build(tmp_path, r"\typeout{DELTA [\val{m-Q4_K_M}{gen_acc_delta}]}"
+                     r"a change of \val{m-Q4_K_M}{gen_acc_delta} and $\Delta = \val{m-Q4_K_M}{gen_acc_delta}$.")
+    assert check_log(tmp_path / "doc.log")["pages"] == 1
+    assert r"DELTA [\ensuremath {-0.065}]" in (tmp_path / "doc.log").read_text()
+
+
+def test_a_range_of_equal_numbers_prints_one_number(tmp_path):
+    _build(tmp_path, r"\newcommand{\lo}{80}\newcommand{\hi}{80}\newcommand{\upper}{95}"
+                     r"\setbox0\hbox{\range{\lo}{\hi}}\typeout{EQUAL [\the\wd0]}"
+                     r"\setbox0\hbox{80}\typeout{ONE [\the\wd0]}"
+                     r"\setbox0\hbox{\range{\lo}{\upper}}\typeout{RANGE [\the\wd0]}"
+                     r"\setbox0\hbox{80--95}\typeout{TWO [\the\wd0]}")
+    log = (tmp_path / "doc.log").read_text()
+    width = {k: log.split(f"{k} [")[1].split("]")[0] for k in ("EQUAL", "ONE", "RANGE", "TWO")}
+    assert width["EQUAL"] == width["ONE"] and width["RANGE"] == width["TWO"] != width["ONE"]
 
 
 @pytest.mark.parametrize("body, culprit", [

@@ -5,10 +5,12 @@ is compared with its reference item by item. What each headline number reports:
 
 * an interval: percentile bootstrap, stratified by task for averages over tasks
   (every task keeps its size);
-* a paired test: McNemar's exact test for 0/1 scores (only the items on which
-  the two disagree carry information) and a sign-flip permutation test for
-  continuous scores (MC2), which assumes nothing about the shape of the
-  differences;
+* a paired test of the same difference the interval is for: McNemar's exact
+  test for 0/1 scores (only the items on which the two disagree carry
+  information; stratified by task, as a sign-flip permutation test, when an
+  average over tasks of unequal size weights items unequally) and a sign-flip
+  permutation test for continuous scores (MC2), which assumes nothing about
+  the shape of the differences;
 * a minimum detectable difference (MDE) at the study's alpha and power, from
   the observed discordance, so that "no significant difference" can be read as
   "no difference larger than the MDE", not as "no difference";
@@ -36,6 +38,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 POWER = 0.8  # the power at which minimum detectable differences are reported
 EXACT_MAX = 16  # permutation test: enumerate all 2**k sign flips up to this many nonzero differences
+MIN_FLIPS = 20_000  # Monte Carlo sign flips at least: p resolves 1e-4, so Holm over tens of tests is not capped by it
 
 Groups = Sequence[Sequence[float]]
 
@@ -157,10 +160,13 @@ def mde_paired(a_groups: Groups, b_groups: Groups, alpha: float, power: float = 
     standardized effect from statsmodels' one-sample normal power (NormalIndPower,
     ratio=0) times that SD.
 
-    Tasks (groups) are pooled: n is the total number of items and the SD is
-    that of the pooled differences. This matches the McNemar test on pooled
-    items; for the mean of task means with very unequal task sizes it is an
-    approximation.
+    Tasks (groups): the difference compared is that of the mean of task
+    means, so its standard error is sqrt(sum_g var_g / n_g) / G, each task's
+    variance from its own items (its discordance, or its sample variance). The
+    MDE is reported on the total n with the SD that gives that standard error
+    ("sd_diff"); with tasks of equal size (or one task) and 0/1 scores this is
+    the pooled discordance, and the test that matches it is McNemar's on the
+    pooled items.
 
     Floor: with no discordant item (or, for continuous scores, a zero SD) the
     observed SD would give an MDE of 0, which no finite sample supports; the SD
@@ -168,17 +174,18 @@ def mde_paired(a_groups: Groups, b_groups: Groups, alpha: float, power: float = 
     SD = sqrt(1/n)). "discordance" reports the observed share (0 then).
     """
     _check_paired(a_groups, b_groups)
-    a = np.concatenate([np.asarray(g, dtype=np.float64) for g in a_groups])
-    b = np.concatenate([np.asarray(g, dtype=np.float64) for g in b_groups])
-    d = b - a
-    n = len(d)
+    diffs = [np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
+             for a, b in zip(a_groups, b_groups) if len(a)]
+    n = sum(len(d) for d in diffs)
     if n == 0:
         raise ValueError("no items to compare")
-    discordance = float(np.mean(d != 0))
+    discordance = float(np.mean(np.concatenate(diffs) != 0))
     if binary:
-        sd = math.sqrt(discordance)
+        variances = [float(np.mean(d != 0)) for d in diffs]
     else:
-        sd = float(np.std(d, ddof=1)) if n > 1 else 0.0
+        variances = [float(np.var(d, ddof=1)) if len(d) > 1 else 0.0 for d in diffs]
+    se = math.sqrt(sum(v / len(d) for v, d in zip(variances, diffs))) / len(diffs)
+    sd = se * math.sqrt(n)
     if sd <= 1e-12:  # zero up to rounding (a constant shift of continuous scores)
         sd = math.sqrt(1 / n)
     effect = _one_sample_effect(n, alpha, power, "two-sided")
@@ -261,21 +268,31 @@ def compare(ref: Mapping[str, Sequence[float]], var: Mapping[str, Sequence[float
             confidence: float, alpha: float, rng: np.random.Generator, power: float = POWER) -> dict:
     """A variant against its reference on the same items of one or more tasks.
 
-    The CI of the difference of task means is the paired bootstrap's. The
-    p-value: McNemar exact on the pooled items for 0/1 scores, the sign-flip
-    permutation test (`n_boot` flips when not exact) for continuous scores;
-    "test" names the one used. "mde" is the minimum detectable difference at
-    alpha and `power` (pooled items); for 0/1 scores "discordance" is the share
-    of items on which the two disagree.
+    The delta is the difference of the mean of task means, with the paired
+    bootstrap's CI; the p-value tests that same difference, so that a CI and
+    its p never disagree: for 0/1 scores on tasks of equal size (or one task)
+    McNemar's exact test on the pooled items, otherwise the sign-flip
+    permutation test on the task-weighted differences (at least MIN_FLIPS
+    flips when not exact; for 0/1 scores a McNemar test stratified by task, each discordant
+    item weighted by 1 / its task's size); "test" names the one used. "mde" is
+    the minimum detectable difference of that statistic at alpha and `power`;
+    for 0/1 scores "only_ref"/"only_variant" count the discordant items and
+    "discordance" is their share.
     """
     tasks = sorted(ref)
     a_groups, b_groups = [ref[t] for t in tasks], [var[t] for t in tasks]
     out = dict(paired_bootstrap(a_groups, b_groups, n_boot, confidence, rng))
     if binary:
         mc = mcnemar_exact(np.concatenate(a_groups), np.concatenate(b_groups))
-        out |= {"p": mc["p"], "test": mc["test"], "only_ref": mc["only_ref"], "only_variant": mc["only_variant"]}
+        out |= {"only_ref": mc["only_ref"], "only_variant": mc["only_variant"]}
+        if len({len(g) for g in a_groups}) == 1:
+            out |= {"p": mc["p"], "test": mc["test"]}
+        else:
+            out |= {"p": paired_permutation(a_groups, b_groups, max(n_boot, MIN_FLIPS), rng),
+                    "test": "stratified sign-flip permutation"}
     else:
-        out |= {"p": paired_permutation(a_groups, b_groups, n_boot, rng), "test": "paired sign-flip permutation"}
+        out |= {"p": paired_permutation(a_groups, b_groups, max(n_boot, MIN_FLIPS), rng),
+                "test": "paired sign-flip permutation"}
     m = mde_paired(a_groups, b_groups, alpha, power, binary)
     out["mde"] = m["mde"]
     if binary:

@@ -233,7 +233,11 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
     n |= {"nMain": (int(tiers.get("main", 0) + tiers.get("reference", 0)), f"{res}: tier main or reference (count)"),
           "nFrontier": (int(tiers.get("frontier", 0)), f"{res}: tier frontier (count)"),
           "frontierItems": (f(df.loc[df["tier"] == "frontier", "gen_acc_n"].max(), 0) if tiers.get("frontier") else "--",
-                            f"{res}: gen_acc_n (frontier tier)")}
+                            f"{res}: gen_acc_n (frontier tier)"),
+          # which variants the full evaluation went to: the base model's types, then compressed points at their type
+          "mainList": (", ".join(tex_escape(r["point"] if not r["recipe"] else f"{r['point']} at {r['type']}")
+                                 for _, r in df[df["tier"] == "main"].iterrows()) or "none",
+                       f"{res}: point and type (tier main)")}
     n |= agreement_numbers(lay)
     origin_fn = f"{__name__}.{claims_numbers.__qualname__}"
     return {k: Macro(v, origin_fn, s) for k, (v, s) in n.items()}

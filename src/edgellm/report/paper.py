@@ -38,8 +38,8 @@ from .results import HEADLINE, TASK_LABELS
 #: results.csv columns available through \val{variant}{column}
 VALUE_COLUMNS = ("file_mb", "bpw", "ppl", "kld", "same_top_p", "gen_acc", "gen_acc_ci_low", "gen_acc_ci_high",
                  "halluc_mc1", "mc2", "halluc_gen_rougeL", "halluc_gen_embed", "informative", "ti_rougeL", "ti_embed",
-                 "gen_acc_mde", "gen_acc_p_holm", "pp_ts", "tg_ts", "ttft_ms",
-                 "peak_rss_mb", "hf_params", "param_reduction")
+                 "gen_acc_delta", "gen_acc_mde", "gen_acc_p_holm", "pp_ts", "tg_ts", "ttft_ms",
+                 "peak_rss_mb", "hf_params", "param_reduction", "heldout_kl_before", "heldout_kl")
 
 __all__ = ["VALUE_COLUMNS", "PaperError", "artifacts", "artifacts_tex", "check_log", "main", "numbers_tex",
            "power_numbers", "study_numbers", "tex_escape", "versions_tex", "write_paper_inputs"]
@@ -205,7 +205,10 @@ def numbers_tex(scalars: dict[str, str], df: pd.DataFrame, results_file: str = "
              "% Every line names the function that computed its value and the file and column it came from.",
              r"\makeatletter",
              (r"\newcommand{\val}[2]{\@ifundefined{edgellm@#1@#2}{\textbf{??}\@latex@warning{Reference `#1/#2' on "
-              r"page \thepage\space undefined}}{\@nameuse{edgellm@#1@#2}}}")]
+              r"page \thepage\space undefined}}{\@nameuse{edgellm@#1@#2}}}"),
+             # a range of two generated numbers, one number when they are equal ("80--80\%" reads as a typo)
+             (r"\newcommand{\range}[2]{\begingroup\edef\edgellm@lo{#1}\edef\edgellm@hi{#2}"
+              r"\ifx\edgellm@lo\edgellm@hi#1\else#1--#2\fi\endgroup}")]
     for k, v in sorted(scalars.items()):
         trace = f" % {v.trace}" if isinstance(v, Macro) and v.trace else ""
         lines.append(rf"\newcommand{{\{k}}}{{{v}}}" + trace)
@@ -214,7 +217,9 @@ def numbers_tex(scalars: dict[str, str], df: pd.DataFrame, results_file: str = "
             if c in r and pd.notna(r[c]):
                 v = r[c] / 1e6 if c == "hf_params" else r[c]
                 scale = " / 1e6" if c == "hf_params" else ""
-                lines.append(rf"\@namedef{{edgellm@{r['variant']}@{c}}}{{{fmt_grouped(float(v), value_digits(c))}}}"
+                text = fmt_grouped(float(v), value_digits(c))
+                text = rf"\ensuremath{{{text}}}" if text.startswith("-") else text  # a minus sign, not a hyphen
+                lines.append(rf"\@namedef{{edgellm@{r['variant']}@{c}}}{{{text}}}"
                              f" % {row_origin(c)} <- {results_file}: {c}{scale}")
     lines += [r"\makeatother", ""]
     return "\n".join(lines)

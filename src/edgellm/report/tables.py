@@ -162,7 +162,8 @@ def comparison_table(comp: pd.DataFrame, rep: Report, metrics: tuple[str, ...], 
         f"Paired tests, {what}: every variant against its reference on the same items (quantized: the base "
         f"model's F16; compressed: the base model at the same type). $\\Delta$ with its {100 * rep.confidence:.0f}\\% "
         f"paired bootstrap interval; MDE: the minimum detectable difference at $\\alpha={rep.alpha}$ and power "
-        f"{rep.power} from the observed discordance (statsmodels); p: McNemar exact (0/1 scores) or sign-flip "
+        f"{rep.power} from the observed discordance (statsmodels); p: McNemar exact (0/1 scores; stratified "
+        "by task, as a sign-flip permutation, for accuracy averaged over tasks of unequal size) or sign-flip "
         "permutation (MC2); each metric is one family, Holm-adjusted across its variants. A difference smaller "
         "than its MDE is reported as below the detectable size, whatever its p.", label, "llrrlrrrl", wide=True)
 
