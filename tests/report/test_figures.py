@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from edgellm.report.plotting import MIN_FONT_PT, TEXT_WIDTH_IN, figure, label_points, plt
+from edgellm.report.plotting import (MIN_FONT_PT, TEXT_WIDTH_IN, clipped_texts, figure, label_points, plt, savefig,
+                                     separate)
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = (ROOT / "paper" / "main.tex").read_text()
@@ -71,3 +72,32 @@ def test_point_labels_do_not_overlap():
         for b in boxes[i + 1:]:
             assert not a.overlaps(b), (a, b)
     plt.close(fig)
+
+
+def test_overlapping_labels_at_the_bottom_of_the_axes_move_up_not_off_the_page():
+    # two labels on the lowest point of a log axis, as the origin type's KL is
+    fig, ax = figure(0.5, 2.6)
+    ax.plot([5.7, 8.0], [0.003, 0.08], "o")
+    ax.set_yscale("log")
+    ax.set_ylim(0.003, 0.1)
+    texts = [ax.text(5.7, 0.0032, "Q4_1", fontsize=6.5), ax.text(5.72, 0.0032, "Q5_K_M", fontsize=6.5)]
+    separate(ax, texts)
+    a, b = _boxes(ax)
+    assert not a.overlaps(b)
+    assert min(a.y0, b.y0) >= ax.bbox.y0 - 1 and clipped_texts(fig) == []
+    plt.close(fig)
+
+
+def test_text_past_the_figure_edge_is_refused_before_anything_is_written(tmp_path):
+    fig, ax = figure(0.3, 1.5)
+    ax.plot([0, 1], [0, 1])
+    ax.set_xlabel("a label far too long for a third of the text width, which print would cut off")
+    assert clipped_texts(fig) == [ax.get_xlabel()]
+    with pytest.raises(ValueError, match="cut off in print: .*far too long"):
+        savefig(fig, tmp_path / "too_wide")
+    assert list(tmp_path.iterdir()) == []
+    fig, ax = figure(0.3, 1.5)
+    ax.plot([0, 1], [0, 1])
+    ax.set_xlim(0.2, 0.8)  # the ticks at 0 and 1 are outside the view and not drawn: not counted
+    assert clipped_texts(fig) == []
+    assert [p.suffix for p in savefig(fig, tmp_path / "fits")] == [".png", ".pdf"]

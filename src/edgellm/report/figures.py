@@ -74,8 +74,8 @@ def quant_ladder(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
     fig, (ax1, ax2) = figure(1.0, 3.0, 1, 2)
     kl = {k: v[v["kld"].fillna(0) > 0] for k, v in ladders.items()}
     ladder_lines(ax1, "bpw", "kld", kl)
+    ax1.set_yscale("log")  # before the labels: they are placed in the axes' final coordinates
     label_points(ax1, pd.concat(kl.values()), "bpw", "kld")
-    ax1.set_yscale("log")
     ax1.set(xlabel="bits per weight (all tensors)", ylabel="KL to the reference (nats/token)")
     rows = []
     for name, sub in ladders.items():
@@ -89,7 +89,7 @@ def quant_ladder(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
     for i, t in enumerate(order):  # the bits of the type's own block format
         if nominal(t):
             ax2.plot([nominal(t)] * 2, [i - 0.42, i + 0.42], color="black", lw=1.2)
-    ax2.set(xlabel="bits per weight stored (black: the type's own block format)", ylabel="")
+    ax2.set(xlabel="bits per weight stored\n(black: the type's own block format)", ylabel="")
     fig.legend(*ax1.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
     return savefig(fig, out_dir / "quant_ladder")
 

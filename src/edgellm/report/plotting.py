@@ -35,7 +35,7 @@ plt.rcParams.update({
     "hatch.linewidth": 0.9, "hatch.color": "0.15",
 })
 
-__all__ = ["MIN_FONT_PT", "TEXT_WIDTH_IN", "figure", "label_points", "matplotlib", "plt", "savefig", "sns"]
+__all__ = ["MIN_FONT_PT", "TEXT_WIDTH_IN", "clipped_texts", "figure", "label_points", "matplotlib", "plt", "savefig", "sns"]
 
 #: no timestamps or tool versions in the files, so that the same figure gives the same bytes
 METADATA = {".png": {"Software": None}, ".pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
@@ -54,9 +54,43 @@ def smallest_font(fig) -> float:
     return float(min(sizes)) if sizes else MIN_FONT_PT
 
 
+def _drawn_text_boxes(fig, renderer):
+    """(name, display box) of every piece of text the figure draws: each axis (its drawn tick labels and its
+    label; ticks outside the view are not drawn and not counted), titles, annotations and legends."""
+    texts = list(fig.texts)
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            bb = axis.get_tightbbox(renderer) if axis.get_visible() else None
+            if bb is not None and bb.width > 0:
+                yield (axis.label.get_text() or f"{axis.axis_name} tick labels"), bb
+        texts += [ax.title, *ax.texts]
+        if ax.get_legend() is not None:
+            texts.append(ax.get_legend())
+    texts += list(fig.legends)
+    for t in texts:
+        if t.get_visible() and (not isinstance(t, matplotlib.text.Text) or t.get_text().strip()):
+            name = t.get_text() if isinstance(t, matplotlib.text.Text) else "legend"
+            yield name, t.get_window_extent(renderer)
+
+
+def clipped_texts(fig, tolerance_px: float = 1.0) -> list[str]:
+    """The texts (axis and tick labels, titles, annotations, legends) that reach past the figure's edge: at the
+    print size there is no tight bounding box to rescue them, so they would be cut off in the paper."""
+    fig.canvas.draw()
+    box = fig.bbox
+    return [name for name, e in _drawn_text_boxes(fig, fig.canvas.get_renderer())
+            if e.x0 < box.x0 - tolerance_px or e.y0 < box.y0 - tolerance_px or e.x1 > box.x1 + tolerance_px
+            or e.y1 > box.y1 + tolerance_px]
+
+
 def savefig(fig, stem: Path) -> list[Path]:
     """``stem``.png and ``stem``.pdf at the figure's own size (no tight bounding box: the size is the print
-    size), written atomically with fixed metadata, and ``stem``.json (size, print width, smallest font)."""
+    size), written atomically with fixed metadata, and ``stem``.json (size, print width, smallest font).
+    A figure with text past its edge is refused before anything is written."""
+    clipped = clipped_texts(fig)
+    if clipped:
+        plt.close(fig)
+        raise ValueError(f"{stem.name}: text past the figure's edge would be cut off in print: {clipped}")
     stem.parent.mkdir(parents=True, exist_ok=True)
     outs = []
     for ext, meta in METADATA.items():
@@ -98,12 +132,16 @@ def separate(ax, texts: list, gap_px: float = 1.0, rounds: int = 200) -> None:
                 a, b = boxes[i], boxes[j]
                 if not a.overlaps(b):
                     continue
-                # the lower label moves down by the overlap (plus a gap), in display coordinates
-                lower = j if b.y0 <= a.y0 else i
+                # the lower label moves down by the overlap (plus a gap), in display coordinates, unless that
+                # takes it below the axes: then the upper one moves up
+                lower, upper = (j, i) if b.y0 <= a.y0 else (i, j)
                 dy = min(a.y1, b.y1) - max(a.y0, b.y0) + gap_px
-                t = texts[lower]
+                if boxes[lower].y0 - dy >= ax.bbox.y0:
+                    t, shift = texts[lower], -dy
+                else:
+                    t, shift = texts[upper], dy
                 px, py = ax.transData.transform(t.get_position())
-                t.set_position(ax.transData.inverted().transform((px, py - dy)))
+                t.set_position(ax.transData.inverted().transform((px, py + shift)))
                 moved = True
                 break
             if moved:

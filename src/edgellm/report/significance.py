@@ -12,8 +12,8 @@ from .plotting import figure, savefig, sns
 from .results import HEADLINE, short_name
 
 #: the hallucination metrics of the right-hand panel (the comparisons table has every metric), short labels
-HALLUCINATION_PANEL = {"halluc_mc1": "MC1 error", "halluc_gen_rougeL": "generated, not truthful (ROUGE-L)",
-                       "halluc_gen_embed": "generated, not truthful (embedding)", "informative": "generated, informative"}
+HALLUCINATION_PANEL = {"halluc_mc1": "MC1 error", "halluc_gen_rougeL": "not truthful (ROUGE-L)",
+                       "halluc_gen_embed": "not truthful (embedding)", "informative": "informative"}
 
 
 def _forest(ax, comp: pd.DataFrame, metrics: list[str]) -> None:
@@ -55,8 +55,9 @@ def quality_significance(df: pd.DataFrame, comp: pd.DataFrame, out_dir: Path) ->
     ax1.set(xlabel="difference in generalization accuracy")
     if hall:
         _forest(ax2, comp[comp["metric"].isin(hall)], hall)
-        ax2.set(xlabel="difference in rate (variant minus reference)")
-        ax2.legend(loc="lower center", bbox_to_anchor=(0.4, 1.0), ncol=2, frameon=False, columnspacing=0.8)
+        ax2.set(xlabel="difference in rate")
+        fig.legend(*ax2.get_legend_handles_labels(), loc="outside upper center", ncol=len(hall), frameon=False,
+                   columnspacing=0.8, title="right: hallucination metrics (MC1; generated answers)")
     else:
         ax2.axis("off")
     return savefig(fig, out_dir / "quality_significance")
