@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .analysis import pareto_front
@@ -64,17 +65,28 @@ def distillation_recovery(rec: pd.DataFrame, histories: dict[str, list[dict]], o
     if not len(rec):
         return []
     fig, (ax1, ax2) = figure(1.0, 2.6, 1, 2)
-    bars = pd.concat([rec.assign(stage="pruned", kl=rec["heldout_kl_before"]),
-                      rec.assign(stage="pruned + KD", kl=rec["heldout_kl_after"])])
-    bars["label"] = bars["recipe"] + " (" + bars["distill_tokens"].map("{:,.0f}".format) + " tok)"
-    sns.barplot(data=bars, y="label", x="kl", hue="stage", ax=ax1, palette="colorblind", orient="h")
-    ax1.set(xlabel="held-out KL to the teacher (nats/token)", ylabel="")
-    ax1.legend(loc="lower right")
+    # pruned -> distilled as an arrow on a log scale: the mild points' KL (a few hundredths) and the harsh ones'
+    # (a few nats) are both readable, and so is a distillation that makes a student worse
+    labels = rec["recipe"] + " (" + rec["distill_tokens"].map("{:,.0f}".format) + " tok)"
+    y = np.arange(len(rec))
+    before, after = rec["heldout_kl_before"].to_numpy(), rec["heldout_kl_after"].to_numpy()
+    pruned_color, kd_color = sns.color_palette("colorblind", 2)
+    for yi, b, a in zip(y, before, after):
+        ax1.annotate("", xy=(a, yi), xytext=(b, yi),
+                     arrowprops={"arrowstyle": "-|>", "color": "0.35", "lw": 0.8, "shrinkA": 2.5, "shrinkB": 2.5})
+    ax1.plot(before, y, "o", ms=4, color=pruned_color, label="pruned")
+    ax1.plot(after, y, "s", ms=4, color=kd_color, label="pruned + KD")
+    ax1.set_xscale("log")
+    ax1.set_yticks(y, labels)
+    ax1.invert_yaxis()
+    ax1.set(xlabel="held-out KL to the teacher (nats/token, log)", ylabel="")
+    ax1.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     for i, (name, hist) in enumerate(histories.items()):
         h = pd.DataFrame(hist)
         held = h.dropna(subset=["heldout_kl"])
         color = sns.color_palette("colorblind", len(histories))[i]
         ax2.plot(held["tokens"], held["heldout_kl"], marker="o", ms=2.5, lw=0.9, color=color, label=name)
-    ax2.set(xlabel="distillation tokens", ylabel="held-out KL to the teacher (nats/token)")
+    ax2.set_yscale("log")
+    ax2.set(xlabel="distillation tokens", ylabel="held-out KL to the teacher (nats/token, log)")
     ax2.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return savefig(fig, out_dir / "distillation_recovery")
