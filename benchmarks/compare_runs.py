@@ -15,12 +15,12 @@ import io
 import json
 import subprocess
 
-import numpy as np
 import pandas as pd
 from _common import LAYOUT, ROOT
 
 from edgellm.config import load_params
 from edgellm.eval import stats
+from edgellm.report.results import INDEX, item_scores, paired
 
 COLUMNS = ("ppl", "kld", "gen_acc")
 
@@ -28,10 +28,6 @@ COLUMNS = ("ppl", "kld", "gen_acc")
 def at_rev(rev: str, path: str) -> str:
     return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True, capture_output=True,
                           text=True).stdout
-
-
-def accuracies(items: dict, tasks: list[str]) -> dict[str, dict[int, float]]:
-    return {t: {int(r["index"]): float(r["acc"]) for r in items[t]} for t in tasks}
 
 
 def main() -> None:
@@ -45,14 +41,13 @@ def main() -> None:
     new_df = pd.read_csv(ROOT / "results" / "results.csv")
     old_row, new_row = (d.loc[d["variant"] == a.variant].iloc[0] for d in (old_df, new_df))
     tasks = sorted(set(str(new_row["gen_tasks"]).split()) & set(str(old_row["gen_tasks"]).split()))
-    old = accuracies(json.loads(at_rev(a.rev, rel_items)), tasks)
-    new = accuracies(json.loads(LAYOUT.items(a.variant).read_text()), tasks)
-    ref, var = {}, {}
+    # the report's own per-item scores and pairing by dataset index (the earlier run must hold the current items)
+    old = item_scores(json.loads(at_rev(a.rev, rel_items)), a.variant, tasks, {})
+    new = item_scores(json.loads(LAYOUT.items(a.variant).read_text()), a.variant, tasks, {})
+    var = new["gen_acc"]
+    ref = paired(old["gen_acc"], var, old[INDEX], new[INDEX])
     for t in tasks:
-        shared = sorted(set(old[t]) & set(new[t]))
-        ref[t] = np.array([old[t][i] for i in shared])
-        var[t] = np.array([new[t][i] for i in shared])
-        print(f"{t:16s} n={len(shared):4d}  acc {ref[t].mean():.3f} -> {var[t].mean():.3f}")
+        print(f"{t:16s} n={len(var[t]):4d}  acc {ref[t].mean():.3f} -> {var[t].mean():.3f}")
     for c in COLUMNS:
         print(f"{c:16s} {old_row[c]:.3f} ({a.rev}) -> {new_row[c]:.3f} (working tree)")
     rep = params.report

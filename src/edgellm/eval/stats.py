@@ -282,17 +282,16 @@ def compare(ref: Mapping[str, Sequence[float]], var: Mapping[str, Sequence[float
     tasks = sorted(ref)
     a_groups, b_groups = [ref[t] for t in tasks], [var[t] for t in tasks]
     out = dict(paired_bootstrap(a_groups, b_groups, n_boot, confidence, rng))
+    flips = max(n_boot, MIN_FLIPS)
     if binary:
         mc = mcnemar_exact(np.concatenate(a_groups), np.concatenate(b_groups))
         out |= {"only_ref": mc["only_ref"], "only_variant": mc["only_variant"]}
         if len({len(g) for g in a_groups}) == 1:
             out |= {"p": mc["p"], "test": mc["test"]}
         else:
-            out |= {"p": paired_permutation(a_groups, b_groups, max(n_boot, MIN_FLIPS), rng),
-                    "test": "stratified sign-flip permutation"}
+            out |= {"p": paired_permutation(a_groups, b_groups, flips, rng), "test": "stratified sign-flip permutation"}
     else:
-        out |= {"p": paired_permutation(a_groups, b_groups, max(n_boot, MIN_FLIPS), rng),
-                "test": "paired sign-flip permutation"}
+        out |= {"p": paired_permutation(a_groups, b_groups, flips, rng), "test": "paired sign-flip permutation"}
     m = mde_paired(a_groups, b_groups, alpha, power, binary)
     out["mde"] = m["mde"]
     if binary:
