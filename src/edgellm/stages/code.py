@@ -1,4 +1,4 @@
-"""Stage ``code``: one fingerprint per stage of the library files it runs (:mod:`edgellm.codedeps`).
+"""Stage ``code``: one fingerprint per stage of the library files it runs and the toolchain (:mod:`edgellm.codedeps`).
 
 ``python -m edgellm.stages.code --out results/code``. Every other stage depends on its own fingerprint
 instead of on each module, so ``dvc.lock`` stays small; the fingerprints' bytes change only when a file that
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..codedeps import fingerprint, stage_code
+from ..codedeps import fingerprint, stage_code, toolchain
 from ..io import write_text
 
 
@@ -20,11 +20,12 @@ def run(root: str | Path = ".", out: str | Path = "results/code") -> dict[str, l
     if not out.is_absolute():
         out = root / out
     code = stage_code(root)
+    tools = toolchain(root)
     out.mkdir(parents=True, exist_ok=True)
     for stale in set(out.glob("*.txt")) - {out / f"{name}.txt" for name in code}:
         stale.unlink()
     for name, files in code.items():
-        text = fingerprint(root, files)
+        text = fingerprint(root, files, tools)
         target = out / f"{name}.txt"
         if not target.is_file() or target.read_text() != text:
             write_text(target, text)
