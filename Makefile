@@ -43,7 +43,7 @@ ARM_ARCH_BASE := armv8-a
 SYSDEPS := cmake gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static openssh-client openssh-server \
   latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
 
-.PHONY: all setup sysdeps tools cross generic repro dvc test bench agree clean-venv
+.PHONY: all setup sysdeps tools cross generic repro dvc test test-fast bench agree clean-venv
 
 all: repro
 
@@ -137,7 +137,11 @@ generic: $(GENERIC_HOME)/.built
 	@ln -sfn $(GENERIC_HOME) .llama.cpp-generic
 
 # ---- the two commands
+# the params stage first, outside DVC: it refreshes results/pipeline.yaml (the variant table dvc.yaml reads) where
+# params.yaml added or dropped a variant, so that one `dvc repro` runs the whole study
 repro: setup
+	$(PY) -m edgellm.stages.params params.yaml --pipeline results/pipeline.yaml > /dev/null || \
+	  $(PY) -m edgellm.stages.params params.yaml --pipeline results/pipeline.yaml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 	@$(PY) -c "import pandas as pd; pd.set_option('display.width', 200); \
 	  print(pd.read_csv('results/results.csv')[['variant', 'hf_params', 'bpw', 'file_mb', 'ppl', 'kld', 'gen_acc', 'gen_acc_n', 'halluc_mc1', 'mc2', 'informative', 'ti_rougeL', 'ti_embed', 'tg_ts']].round(3).to_string(index=False)); \
@@ -157,15 +161,35 @@ dvc: setup
 test: setup
 	@d=$$(mktemp -d); $(PY) -m pytest -q --basetemp="$$d"; rc=$$?; rm -rf "$$d"; exit $$rc
 
+# the fast tier: the tests that need no llama.cpp build, no model and no DVC, in a light environment of its own
+# (the pins of requirements.lock for the packages these tests import; nothing is built)
+FAST_VENV := .venv-fast
+FAST_PACKAGES := numpy|pandas|scipy|statsmodels|matplotlib|seaborn|adjusttext|pydantic|pyyaml|nbformat|gguf|jinja2|tqdm|pytest|import-linter
+FAST_TESTS := tests/config tests/test_paths.py tests/test_io.py tests/test_architecture.py tests/stages/test_publish.py \
+  tests/stages/test_code.py tests/stages/test_block_kl.py tests/stages/test_params.py tests/eval/test_stats.py \
+  tests/devices/test_energy.py tests/devices/test_fleet.py tests/devices/test_published.py \
+  tests/devices/test_validation.py tests/devices/test_verdicts.py tests/report
+
+$(FAST_VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(FAST_VENV)/bin/python || $(PYTHON) -m venv $(FAST_VENV)
+	grep -iE "^($(FAST_PACKAGES))==" requirements.lock > $(FAST_VENV)/requirements.txt
+	$(FAST_VENV)/bin/python -m pip install --quiet -r $(FAST_VENV)/requirements.txt -c requirements.lock
+	$(FAST_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+test-fast: $(FAST_VENV)/.installed
+	@d=$$(mktemp -d); $(FAST_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider --basetemp="$$d" $(FAST_TESTS); \
+	  rc=$$?; rm -rf "$$d"; exit $$rc
+
 bench: setup generic
 	$(PY) benchmarks/bench_cross_build.py
 	$(PY) benchmarks/bench_perplexity.py
 	$(PY) benchmarks/bench_profile.py
 	$(PY) benchmarks/bench_scorer.py
 
-# lm-evaluation-harness itself against the project on the embedded model, 100 items per task (~40 min on 2 cores)
+# lm-evaluation-harness itself against the project (the agreement stage; params.yaml's `agreement` sets the items)
 agree: setup
-	$(PY) benchmarks/agree_lm_eval.py --items 100
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro agreement
 
 clean-venv:
 	rm -rf $(VENV)

@@ -9,6 +9,8 @@ from edgellm.paths import Layout, project_root
 
 ROOT = project_root()
 LAYOUT = Layout(ROOT)
+# the reference implementations the benchmarks compare with live beside the tests (tests/oracles)
+sys.path.insert(0, str(ROOT))
 
 
 def study_gguf(qtype: str, model: str = "smollm2-135m") -> Path:

@@ -6,7 +6,7 @@ On one GGUF file, in this order:
    loglikelihood task: its rate in unique tokens decoded per second (tokens of the packs' prefix trees over
    the time spent in llama_decode and the log-softmax), and its wall rate (the same tokens over the whole
    call, tokenization excluded);
-3. the previous scorer (:class:`edgellm.eval.sequential.SequentialScorer`, one decode per question) on the
+3. the previous scorer (:class:`tests.oracles.sequential.SequentialScorer`, one decode per question) on the
    same requests: the speed-up, and the largest log-likelihood difference;
 4. generation: TruthfulQA answers in parallel sequences against one at a time (same greedy tokens?).
 
@@ -25,7 +25,7 @@ from _common import ROOT, study_gguf
 
 from edgellm.eval.batched import BatchScorer
 from edgellm.eval.requests import build_request
-from edgellm.eval.sequential import SequentialScorer
+from tests.oracles.sequential import SequentialScorer
 from edgellm.eval.tasks import TASKS, select_items
 from edgellm.llamacpp.runtime import Model
 from edgellm.llamacpp.tools import run_llama_bench

@@ -25,8 +25,8 @@ from edgellm.compress.recipe import calibration_batches, split_text
 from edgellm.config import load_params
 from edgellm.eval.prepared import calibration_text
 from edgellm.models import load_checkpoint
-from edgellm.records import BaseModelRecord
-from edgellm.stages.block_kl import scores_for
+from edgellm.records import base_files
+from edgellm.compress.block_scores import scores_for
 
 
 def main() -> None:
@@ -44,9 +44,9 @@ def main() -> None:
     split = split_text(ids, calib, distill)
     batches = calibration_batches(ids, calib)
     calib_rows = torch.cat(batches)
-    base_files = BaseModelRecord.load(LAYOUT.model_record(a.model)).dump().get("files", {})
+    weights = base_files(LAYOUT.model_record(a.model))
     scores = {"block_influence": layer_importance(base, batches, 1, "block_influence")["scores"],
-              "kl": scores_for(LAYOUT, a.model, calib.model_dump(), base_files)}
+              "kl": scores_for(LAYOUT, a.model, calib.model_dump(), weights)}
     print(f"{len(scores['kl'])} blocks; calibration {len(calib_rows)} x {calib.seq_len} tokens, "
           f"held out {len(split['heldout'])} x {split['heldout'].shape[1]}")
     print(f"{'blocks':>6}  {'criterion':<16}{'dropped':<34}{'KL calibration':>15}{'KL held out':>13}")

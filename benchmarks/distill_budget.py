@@ -32,9 +32,9 @@ from edgellm.eval.perplexity import perplexity
 from edgellm.eval.prepared import calibration_text, wikitext_text
 from edgellm.llamacpp.convert import convert_hf
 from edgellm.llamacpp.runtime import Model
-from edgellm.records import BaseModelRecord
-from edgellm.stages.block_kl import scores_for
-from edgellm.stages.kl_reference import perplexity_context
+from edgellm.records import base_files
+from edgellm.compress.block_scores import scores_for
+from edgellm.eval.contexts import perplexity_context
 
 
 def f16_perplexity(gguf: Path, text: str, params) -> float:
@@ -62,8 +62,8 @@ def main() -> None:
     ref = f16_perplexity(LAYOUT.gguf(a.model, "F16"), text, params)
     # the block_kl stage's scores, as the compress stage reads them
     kl = getattr(recipe.prune, "importance", None) == "kl"
-    base_files = BaseModelRecord.load(LAYOUT.model_record(a.model)).dump().get("files", {})
-    kl_scores = scores_for(LAYOUT, a.model, calib.model_dump(), base_files) if kl else None
+    weights = base_files(LAYOUT.model_record(a.model))
+    kl_scores = scores_for(LAYOUT, a.model, calib.model_dump(), weights) if kl else None
     print(f"{a.model} F16 (the reference): perplexity {ref:.3f}; {a.recipe}: {recipe.prune}")
     if a.mlp and getattr(recipe.prune, "intermediate_size", None) is None:
         raise SystemExit(f"--mlp needs a width recipe that prunes the MLP; {a.recipe} does not")

@@ -22,7 +22,7 @@ from edgellm.eval.prepared import load_task_items, subset_items
 from edgellm.eval.scoring import evaluate_task
 from edgellm.eval.tasks import TASKS
 from edgellm.llamacpp.runtime import Model
-from edgellm.stages.evaluate import scoring_context
+from edgellm.eval.contexts import scoring_context
 
 
 def main() -> None:

@@ -1,6 +1,8 @@
-"""How long the study took, per stage, from the executed notebooks of the last `dvc repro`.
+"""How long the study took, per stage, from the notebook runner's log of the last `dvc repro`.
 
-papermill records every notebook's start, end and duration (``metadata.papermill``). Summed per stage,
+The runner (``edgellm.stages.notebook``) appends every notebook stage's start and duration to
+``models/work/stage-times.jsonl`` (the committed notebooks carry no run times); the last entry per notebook
+counts. Summed per stage,
 they are the time inside the stages; the span from the first start to the last end is the wall time of
 the run, DVC's own work between stages included (when the stages ran in one `dvc repro`). Run after
 `dvc repro` from scratch to measure the study against its 75-minute budget:
@@ -14,7 +16,8 @@ import json
 import re
 import sys
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from _common import LAYOUT
 
@@ -27,15 +30,17 @@ GAP_MAX = 60
 
 
 def runs() -> list[dict]:
+    log = LAYOUT.stage_times
+    last = {}
+    for line in log.read_text().splitlines() if log.is_file() else []:
+        row = json.loads(line)
+        last[row["notebook"]] = row
     out = []
-    for path in sorted((LAYOUT.root / "results" / "notebooks").glob("*.ipynb")):
-        meta = json.loads(path.read_text())["metadata"].get("papermill", {})
-        if not meta.get("start_time") or meta.get("duration") is None:
-            continue
-        m = STAGE.match(path.stem)
-        out.append({"notebook": path.name, "stage": m.group(2) if m else path.stem,
-                    "start": datetime.fromisoformat(meta["start_time"]),
-                    "end": datetime.fromisoformat(meta["end_time"]), "seconds": float(meta["duration"])})
+    for name, row in sorted(last.items()):
+        m = STAGE.match(Path(name).stem)
+        start = datetime.fromisoformat(row["start"])
+        out.append({"notebook": name, "stage": m.group(2) if m else Path(name).stem, "start": start,
+                    "end": start + timedelta(seconds=row["seconds"]), "seconds": float(row["seconds"])})
     return out
 
 
@@ -49,7 +54,7 @@ def script_runs() -> list[dict]:
 def main() -> None:
     rs = runs()
     if not rs:
-        sys.exit("no executed notebooks under results/notebooks: run `dvc repro` first")
+        sys.exit(f"no stage times in {LAYOUT.stage_times}: run `dvc repro` first")
     scripts = script_runs()
     per = defaultdict(lambda: [0, 0.0])
     for r in rs + scripts:

@@ -171,9 +171,9 @@ def stage_modules(stage: dict) -> set[str]:
     """The edgellm modules a stage's command runs: its notebook's code cells, or a ``python -m`` module."""
     cmd = stage["cmd"]
     code = cmd
-    nb = re.search(r"papermill .*?(notebooks/\S+\.ipynb)", cmd)
+    nb = NOTEBOOK_CMD.search(cmd)
     if nb:
-        cells = json.loads((ROOT / nb.group(1)).read_text())["cells"]
+        cells = json.loads((ROOT / "notebooks" / f"{nb.group(1)}.ipynb").read_text())["cells"]
         code += "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     mods = set()
     for m in STAGE_IMPORT.finditer(code):
@@ -184,13 +184,17 @@ def stage_modules(stage: dict) -> set[str]:
     return mods
 
 
+#: every notebook stage's command: the runner and the notebook's name
+NOTEBOOK_CMD = re.compile(r"python -m edgellm\.stages\.notebook (\w+)")
+
+
 def dvc_stages() -> dict[str, dict]:
     return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
 def stage_key(stage: dict) -> str:
     """The fingerprint a stage's command calls for: its notebook's stem, or its ``python -m`` module."""
-    nb = re.search(r"notebooks/(\w+)\.ipynb", stage["cmd"])
+    nb = NOTEBOOK_CMD.search(stage["cmd"])
     return nb.group(1) if nb else re.search(r"python -m (edgellm[\w.]+)", stage["cmd"]).group(1)
 
 
@@ -222,8 +226,20 @@ def test_stage_fingerprint_covers_exactly_the_code_it_runs(name):
 
 
 def test_the_code_stage_depends_on_all_the_code_it_fingerprints():
+    """The library, the notebooks, and the toolchain's pins and build flags (part of every fingerprint)."""
     deps = {str(d) for d in dvc_stages()["code"]["deps"]}
-    assert {"src/edgellm"} | {f"notebooks/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb")} == deps
+    assert {"src/edgellm", "notebooks", "requirements.lock", "Makefile"} == deps
+
+
+def test_each_stage_kind_is_declared_once():
+    """One stage per kind, whatever the variant (a base type, a compressed checkpoint, a ladder point), and each
+    notebook run by one stage."""
+    stages = dvc_stages()
+    assert not [n for n in stages if n.endswith(("_compressed", "_ladder"))]
+    notebooks = [stage_key(s.get("do", s)) for s in stages.values() if NOTEBOOK_CMD.search(s.get("do", s)["cmd"])]
+    assert len(notebooks) == len(set(notebooks)) and set(notebooks) == {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    # the notebook command is the runner's, written the same way everywhere (no papermill or publish by hand)
+    assert "papermill" not in (ROOT / "dvc.yaml").read_text().split("stages:", 1)[1]
 
 
 def print_deps() -> None:  # pragma: no cover - a helper for whoever edits dvc.yaml

@@ -246,6 +246,25 @@ class Layout:
     def fleet_summary(self) -> Path:
         return self.root / "results" / "fleet.json"
 
+    # ---- executed notebooks
+    def executed_notebook(self, name: str) -> Path:
+        """A stage's executed notebook as a reader opens it (committed; :mod:`edgellm.stages.publish`)."""
+        return self.root / "results" / "notebooks" / f"{name}.ipynb"
+
+    @property
+    def stage_times(self) -> Path:
+        """Each notebook stage's run time, appended by the runner (scratch: ``benchmarks/study_time.py``)."""
+        return self.work("stage-times.jsonl")
+
+    def params_reads(self, name: str) -> Path:
+        """The parameter keys a stage run read, one a line (scratch: the check of dvc.yaml's params deps)."""
+        return self.work("params-reads") / f"{name}.txt"
+
+    @property
+    def pipeline_vars(self) -> Path:
+        """The variant and checkpoint tables ``dvc.yaml`` iterates over, derived from ``params.yaml``."""
+        return self.root / "results" / "pipeline.yaml"
+
     # ---- report
     @property
     def results_table(self) -> Path:
@@ -273,10 +292,9 @@ class Layout:
         """A seeded sample of generated answers per variant with the judges' verdicts."""
         return self.root / "results" / "audit.csv"
 
-    @property
-    def lm_eval_agreement(self) -> Path:
-        """lm-evaluation-harness itself against the project on the embedded model (``make agree``)."""
-        return self.root / "results" / "lm_eval_agreement.json"
+    def lm_eval_agreement(self, model: str) -> Path:
+        """lm-evaluation-harness itself against the project on a base model's items (stage ``agreement``)."""
+        return self.root / "results" / "agreement" / f"{model}.json"
 
     @property
     def artifacts_table(self) -> Path:

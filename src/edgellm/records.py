@@ -89,6 +89,12 @@ class BaseModelRecord(Record):
         return self.files.get("model.safetensors")
 
 
+
+def base_files(path: str | Path) -> dict:
+    """The files (name -> size and sha256) of the base model whose record is ``path``: what a computation on its
+    weights names to show which weights it ran on."""
+    return BaseModelRecord.load(path).dump().get("files", {})
+
 class ParamCount(Part):
     params: int
     nonzero_params: int

@@ -31,7 +31,7 @@ def test_host_carried_projection_is_the_fleets_roofline():
     row = next(s for s in SPEEDS if s.quant == "Q4_0" and s.pp_ts and s.tg_ts)
     df = validation.host_carried(validation.points([row], ARCHS, DEVICES), HOST_ETA)
     shape = ARCHS[row.model].shape(row.file_bytes, row.params_b)
-    cal = roofline.Calibration(*HOST_ETA["Q4_0"], overhead_bytes=0, n_prompt=row.n_prompt, n_gen=row.n_gen)
+    cal = roofline.Efficiency(*HOST_ETA["Q4_0"], overhead_bytes=0, n_prompt=row.n_prompt, n_gen=row.n_gen)
     want = roofline.project(shape, cal, DEVICES[row.device], row.backend)
     got = df.set_index("test").projected_host
     assert got["pp"] == pytest.approx(want["pp_ts"]) and got["tg"] == pytest.approx(want["tg_ts"])
@@ -105,7 +105,7 @@ def test_stage_reproduces_the_committed_tables(tmp_path, monkeypatch):
     from edgellm.stages import validation as stage
 
     root = tmp_path / "study"
-    for rel in ("params.yaml", "dvc.yaml", "results/fleet.json"):
+    for rel in ("params.yaml", "dvc.yaml", "results/fleet.json", "results/pipeline.yaml"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(LAY.root / rel, root / rel)
     for rel in ("data/published", "results/measured"):

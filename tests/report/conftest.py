@@ -12,8 +12,8 @@ from edgellm.config import load_params
 from edgellm.paths import Layout
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORDS = ("models", "gguf", "eval", "items", "profile", "bundles", "devices", "measured")
-FILES = ("hallucination.json", "fleet.csv", "fleet.json", "accessibility.csv")
+RECORDS = ("models", "gguf", "eval", "items", "profile", "bundles", "devices", "measured", "agreement")
+FILES = ("hallucination.json", "fleet.csv", "fleet.json", "accessibility.csv", "pipeline.yaml")
 
 
 def make_study(dest: Path) -> Path:

@@ -12,7 +12,7 @@ from edgellm.records import FleetSummary
 def test_build_fleet(study):
     params, lay = study
     host = Device.model_validate(FleetSummary.load(lay.fleet_summary).host)
-    out = build_fleet(params, lay, host)
+    out = build_fleet(params, lay, host, params.all_variants())
     rows = pd.read_csv(lay.fleet_table)
     variants = [v.name for v in params.all_variants()]
     fleet = load_fleet(params.devices.fleet)

@@ -1,4 +1,4 @@
-"""The block_kl stage's record, as the compress stages read it (``edgellm.stages.block_kl.scores_for``)."""
+"""The block_kl stage's record, as the compress stages read it (``edgellm.compress.block_scores.scores_for``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from edgellm.paths import Layout
 from edgellm.records import BlockKLRecord, RecordMissing
-from edgellm.stages.block_kl import scores_for
+from edgellm.compress.block_scores import scores_for
 
 CALIB = {"tokens": 2048, "seq_len": 256}
 FILES = {"model.safetensors": {"bytes": 10, "sha256": "ab" * 32}}

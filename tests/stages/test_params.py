@@ -44,9 +44,12 @@ def test_main_prints_one_message_and_writes_nothing(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_dvc_repro_stops_at_a_bad_params_file_and_touches_nothing(tmp_path):
-    """A typo'd value reaches no stage that removes outputs: dvc repro fails in the params stage, with the
-    schema's message, and every workspace file keeps its bytes (outputs, notebooks, records)."""
+@pytest.mark.parametrize("old,new,named", [("\n    Q4_K_M: main\n", "\n    Q4_K_X: main\n", "Q4_K_X"),
+                                           ("\nmodels:\n", "\nmodles:\n", "modles")], ids=["value", "key"])
+def test_dvc_repro_stops_at_a_bad_params_file_and_touches_nothing(tmp_path, old, new, named):
+    """A typo'd value or key reaches no stage that removes outputs: dvc repro fails in the params stage, with the
+    schema's message (not DVC's: dvc.yaml interpolates only results/pipeline.yaml), and every workspace file keeps
+    its bytes (outputs, notebooks, records)."""
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True).stdout
     study = tmp_path / "study"
     for rel in filter(None, files.decode().split("\0")):
@@ -58,14 +61,14 @@ def test_dvc_repro_stops_at_a_bad_params_file_and_touches_nothing(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=study, check=True)
     params = study / "params.yaml"
     text = params.read_text()
-    typo = text.replace("\n    Q4_K_M: main\n", "\n    Q4_K_X: main\n", 1)
-    assert typo != text, "params.yaml no longer lists 'Q4_K_M: main' under quantization.types: update the typo"
+    typo = text.replace(old, new, 1)
+    assert typo != text, f"params.yaml no longer holds {old!r}: update the typo"
     params.write_text(typo)
     before = _snapshot(study)
     proc = subprocess.run([str(BIN / "dvc"), "repro"], cwd=study, capture_output=True, text=True, env=env)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
-    assert "params.yaml: invalid parameters" in out and "Q4_K_X" in out, out
+    assert "params.yaml: invalid parameters" in out and named in out, out
     assert "Traceback" not in out, out
     assert "Running stage 'data'" not in out and "Running stage 'params'" in out, out
     assert _snapshot(study) == before

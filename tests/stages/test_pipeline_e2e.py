@@ -32,11 +32,10 @@ def _copy_repo(dst: Path) -> None:
             continue
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / rel)
-    (dst / "results" / "notebooks").mkdir(parents=True, exist_ok=True)
     # results the pipeline reads but no stage makes: the devices' measurements (a runner's, or real llama-bench
-    # files imported) and lm-eval's agreement record (benchmarks/agree_lm_eval.py)
+    # files imported), and the variant table dvc.yaml reads (the params stage keeps it in step with params.yaml)
     shutil.copytree(ROOT / "results" / "measured", dst / "results" / "measured")
-    shutil.copy2(ROOT / "results" / "lm_eval_agreement.json", dst / "results" / "lm_eval_agreement.json")
+    shutil.copy2(ROOT / "results" / "pipeline.yaml", dst / "results" / "pipeline.yaml")
     os.symlink((ROOT / ".llama.cpp").resolve(), dst / ".llama.cpp")
     os.symlink((ROOT / ".llama.cpp-aarch64").resolve(), dst / ".llama.cpp-aarch64")
     os.symlink((ROOT / ".llama.cpp-aarch64-armv8a").resolve(), dst / ".llama.cpp-aarch64-armv8a")
@@ -56,6 +55,9 @@ def _smoke_params(path: Path, types: dict[str, str], distill_tokens: int = 256) 
     p["evaluate"]["tiers"] = {"main": {t: None for t in p["evaluate"]["tiers"]["main"]},
                               "frontier": {t: 2 for t in FRONTIER_TASKS}}
     p["evaluate"]["generation"] = {"max_new_tokens": 16}
+    # lm-eval itself on 2 items of a choice task, a loglikelihood task, TruthfulQA MC2 and the generative task
+    p["agreement"] = {"items": 2, "tasks": ["arc_easy", "lambada_openai", "truthfulqa_mc2", "truthfulqa_gen"],
+                      "modes": ["exact"]}
     p["report"]["bootstrap"] = 500
     p["devices"].update(emulation_check={**p["devices"]["emulation_check"], "n_ctx": 32, "control_n_ctx": 16},
                         repetitions=2)
@@ -82,12 +84,50 @@ def _stale(repo: Path) -> tuple[set[str], str]:
     return set(json.JSONDecoder().raw_decode(out[out.index("{"):])[0]), out
 
 
-def _dvc(repo: Path, *args: str) -> str:
+def _dvc(repo: Path, *args: str, ok: bool = True) -> str:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     env.pop("EDGELLM_ROOT", None)
     proc = subprocess.run([str(BIN / "dvc"), *args], cwd=repo, check=False, capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    if ok:
+        assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return proc.stdout + proc.stderr
+
+
+def _refresh(repo: Path) -> None:
+    """What `make repro` does before `dvc repro`: bring results/pipeline.yaml in step with params.yaml."""
+    subprocess.run([sys.executable, "-m", "edgellm.stages.params", "params.yaml", "--pipeline",
+                    "results/pipeline.yaml"], cwd=repo, capture_output=True, check=False)
+
+
+def _declared_params(repo: Path) -> dict[str, tuple[str, set[str]]]:
+    """Per stage: its command and the params.yaml keys dvc.yaml makes it depend on (resolved by DVC itself)."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    out = {}
+    with Repo(str(repo)) as r:
+        for st in r.index.stages:
+            keys = {k for d in st.deps if isinstance(d, ParamsDependency) and Path(d.def_path).name == "params.yaml"
+                    for k in d.params}
+            out[st.name] = (st.cmd, keys)
+    return out
+
+
+def _reads_file(repo: Path, cmd: str) -> Path | None:
+    """The file where the stage run by ``cmd`` recorded the parameters it read (None: a stage that records none)."""
+    words = cmd.split()
+    if "edgellm.stages.notebook" in words:
+        i = words.index("edgellm.stages.notebook")
+        name = "-".join([words[i + 1], *(w.split("=", 1)[1] for w in words[i + 2:])])
+    elif "edgellm.stages.block_kl" in words:
+        name = f"block_kl-{words[words.index('edgellm.stages.block_kl') + 1]}"
+    else:
+        return None
+    return repo / "models" / "work" / "params-reads" / f"{name}.txt"
+
+
+def _under(key: str, prefix: str) -> bool:
+    return key == prefix or key.startswith(prefix + ".")
 
 
 @pytest.mark.slow
@@ -97,7 +137,27 @@ def test_smoke_study_end_to_end(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"})
 
+    # params.yaml now has other variants than results/pipeline.yaml: the params stage rewrites it and says so
+    out = _dvc(repo, "repro", ok=False)
+    assert "results/pipeline.yaml lagged params.yaml" in out and "run `dvc repro` again" in out, out
+    assert "Running stage 'data'" not in out, out
     _dvc(repo, "repro")
+
+    # every stage read exactly the parameters dvc.yaml makes it depend on: each key it read is under a declared
+    # key, and each declared key was read (the runner records reads; edgellm.config.base)
+    checked, wrong = 0, []
+    for stage, (cmd, declared) in _declared_params(repo).items():
+        reads_path = _reads_file(repo, cmd)
+        if reads_path is None:
+            continue
+        reads = set(reads_path.read_text().split())
+        undeclared = sorted(r for r in reads if not any(_under(r, d) for d in declared))
+        unread = sorted(d for d in declared if not any(_under(r, d) or _under(d, r) for r in reads))
+        if undeclared or unread:
+            wrong.append(f"{stage}: reads {undeclared} undeclared; declares {unread} unread")
+        checked += 1
+    assert not wrong, "\n".join(wrong)
+    assert checked > 30
 
     # the first stage validated the parameters; its record does not depend on their values
     assert json.loads((repo / "results" / "params.json").read_text())["valid"] is True
@@ -180,12 +240,18 @@ def test_smoke_study_end_to_end(tmp_path):
     assert "\\dagger" in (repo / "paper" / "tables" / "hallucination.tex").read_text()
     executed = sorted(p.name for p in (repo / "results" / "notebooks").glob("*.ipynb"))
     assert "05_evaluate-smollm2-135m-Q4_0.ipynb" in executed and "07_report.ipynb" in executed
-    assert "05b_judge.ipynb" in executed
-    # and their readable copies: the same notebooks, no run times, the report's figures linked, not embedded
-    readable = {p.stem for p in (repo / "results" / "executed").glob("*.html")}
-    assert readable == {Path(n).stem for n in executed}
-    report_html = (repo / "results" / "executed" / "07_report.html").read_text()
-    assert 'src="../../figures/' in report_html and "duration" not in report_html and "image/png" not in report_html
+    assert "05b_judge.ipynb" in executed and "05c_agreement-smollm2-135m.ipynb" in executed
+    # committed as notebooks: no run times, the report's figures linked, not embedded
+    report_nb = (repo / "results" / "notebooks" / "07_report.ipynb").read_text()
+    assert "](../../figures/" in report_nb and "papermill" not in report_nb and "image/png" not in report_nb
+    nb = json.loads((repo / "results" / "notebooks" / "05_evaluate-smollm2-135m-Q4_0.ipynb").read_text())
+    assert nb["metadata"]["parameters"] == {"variant": "smollm2-135m-Q4_0"} and nb["cells"][0]["id"] == "cell-0"
+    # lm-eval itself agrees with the project on the F32 file, in the F32 context
+    ag = json.loads((repo / "results" / "agreement" / "smollm2-135m.json").read_text())
+    tasks = ag["runs"]["exact"]["tasks"]
+    assert set(tasks) == {"arc_easy", "lambada_openai", "truthfulqa_mc2", "truthfulqa_gen"}
+    assert all(tasks[t]["same_prediction"] == 1.0 for t in ("arc_easy", "lambada_openai", "truthfulqa_mc2")), tasks
+    assert tasks["truthfulqa_gen"]["n"] == 2 and ag["max_new_tokens"] == 16
     record = json.loads((repo / "results" / "gguf" / "smollm2-135m-Q4_0.json").read_text())
     assert "Q4_0" in record["tensor_types"] and record["tensors"]
 
@@ -209,8 +275,8 @@ def test_smoke_study_end_to_end(tmp_path):
     with open(repo / "results" / "fleet.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 7 * 6  # 7 variants x (this host + 5 fleet devices)
-    skipped = json.loads((repo / "results" / "bundles" / "smollm2-135m-width-Q4_0.json").read_text())
-    assert skipped["bundles"] == {} and skipped["emulation_check"] is None and skipped["tier"] == "frontier"
+    # a frontier variant is not deployed: no bundle stage, no record
+    assert not (repo / "results" / "bundles" / "smollm2-135m-width-Q4_0.json").exists()
     for r in rows:
         measured = r["device"] == "this-host"
         assert r["measured"] == str(measured) and r["speed_source"].startswith("measured" if measured else "projected")
@@ -234,21 +300,40 @@ def test_smoke_study_end_to_end(tmp_path):
     assert "gguf,models/gguf/smollm2-135m/Q4_0.gguf," in art and "checkpoint,models/hf/smollm2-135m-depth/" in art
     assert "bundle,bundles/smollm2-135m-Q4_0/raspberry-pi-5/SHA256SUMS," in art
 
-    # nothing changed: nothing runs
+    # nothing changed: nothing runs; a forced rerun of a notebook stage writes the same bytes
     out = _dvc(repo, "repro")
     assert "Running stage" not in out, out
+    fleet_nb = repo / "results" / "notebooks" / "06d_fleet.ipynb"
+    before = fleet_nb.read_bytes()
+    _dvc(repo, "repro", "--force", "--single-item", "fleet")
+    assert fleet_nb.read_bytes() == before
 
     # one type changed: only that variant's stages and the report are stale (and `params`, which validates
     # every edit of params.yaml first; its record's bytes stay the same, so it makes no other stage stale)
     _smoke_params(repo / "params.yaml", {"F16": "main", "Q8_0": "main", "Q2_K-imat": "frontier"})
+    _refresh(repo)
     stale, out = _stale(repo)
+    # (and the stages that gather every variant: they depend on the variant table)
+    gather = {"report", "fleet", "validation", "judge"}
     assert stale == {"params", "quantize@smollm2-135m-Q8_0", "evaluate@smollm2-135m-Q8_0",
-                     "profile@smollm2-135m-Q8_0", "bundle@smollm2-135m-Q8_0", "report"}, out
+                     "profile@smollm2-135m-Q8_0", "bundle@smollm2-135m-Q8_0"} | gather, out
 
-    # one variant's tier changed: its evaluation and bundle (and the report), not its file or its speed
+    # one variant's tier changed: its stages (every record names its tier; a frontier variant has no bundle) and
+    # the stages that gather every variant, nothing else
     _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "frontier", "Q2_K-imat": "frontier"})
+    _refresh(repo)
     stale, out = _stale(repo)
-    assert stale == {"params", "evaluate@smollm2-135m-Q4_0", "bundle@smollm2-135m-Q4_0", "report"}, out
+    assert stale == {"params", "quantize@smollm2-135m-Q4_0", "evaluate@smollm2-135m-Q4_0",
+                     "profile@smollm2-135m-Q4_0"} | gather, out
+
+    # the frontier tier's tasks changed: only the frontier evaluations (and the report)
+    _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"})
+    _refresh(repo)
+    p = yaml.safe_load((repo / "params.yaml").read_text())
+    p["evaluate"]["tiers"]["frontier"]["piqa"] = 1
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    stale, out = _stale(repo)
+    assert stale == {"params", "evaluate@smollm2-135m-Q2_K-imat", "evaluate@smollm2-135m-width-Q2_K", "report"}, out
 
     # one accessibility parameter changed: the fleet table, the banded verdicts, the report (and the paper) only
     _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"})
@@ -264,28 +349,29 @@ def test_smoke_study_end_to_end(tmp_path):
     # that read the recipe's tier (its variant's evaluate and bundle) and the report are stale; the other recipes
     # sharing the same pruning are not
     _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"}, distill_tokens=384)
+    _refresh(repo)
     stale, out = _stale(repo)
-    assert stale == {"params", "compress@smollm2-135m-depth-kd", "evaluate_compressed@smollm2-135m-depth-kd-Q4_0",
-                     "bundle_compressed@smollm2-135m-depth-kd-Q4_0", "report"}, out
+    assert stale == {"params", "compress@smollm2-135m-depth-kd", "report"}, out
 
-    # code: an edit of src/ makes the code stage stale; once it has rewritten the fingerprints, editing one
-    # stage's module makes only that stage stale (the report's: report, and through its outputs the paper), and
-    # editing a library module exactly the stages that import it
+    # code: an edit of src/ makes the code stage stale; once it has rewritten the fingerprints, a comment or a
+    # docstring stales nothing, a new function in one stage's module only that stage (the report's: report, and
+    # through its outputs the paper), and in a library module exactly the stages that import it
     _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"})
+    _refresh(repo)
     assert _stale(repo)[0] == set()
-    for module, expected in (("stages/report.py", {"report"}),
-                             ("eval/scoring.py", {"evaluate@smollm2-135m-F16", "evaluate@smollm2-135m-Q4_0",
-                                                  "evaluate@smollm2-135m-Q2_K-imat",
-                                                  "evaluate_ladder@smollm2-135m-width-Q2_K",
-                                                  *(f"evaluate_compressed@smollm2-135m-{r}-Q4_0"
-                                                    for r in ("depth", "depth-kd", "width"))})):
+    evaluations = {f"evaluate@smollm2-135m-{v}" for v in ("F16", "Q4_0", "Q2_K-imat", "width-Q2_K", "depth-Q4_0",
+                                                           "depth-kd-Q4_0", "width-Q4_0")}
+    for module, edit, expected in (
+            ("paths.py", '\n# a comment\n"""and a string that does nothing"""\n', set()),
+            ("stages/report.py", "\n\ndef _added():\n    return 1\n", {"report"}),
+            ("eval/scoring.py", "\n\ndef _added():\n    return 1\n", evaluations | {"agreement@smollm2-135m"})):
         path = repo / "src" / "edgellm" / module
         original = path.read_text()
-        path.write_text(original + "\n# an edit\n")
+        path.write_text(original + edit)
         assert _stale(repo)[0] == {"code"}
         _dvc(repo, "repro", "--single-item", "code")
         stale, out = _stale(repo)
-        assert stale == expected, out
+        assert stale == expected, (module, out)
         path.write_text(original)
         _dvc(repo, "repro", "--single-item", "code")
 

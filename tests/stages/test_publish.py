@@ -1,5 +1,5 @@
-"""The readable copy of an executed notebook: no run times or progress bars, figures linked, outputs capped,
-rendered as HTML."""
+"""The committed copy of an executed notebook: no run times or progress bars, figures linked, outputs and the file
+capped, the same bytes for the same results."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+import nbformat  # noqa: E402
 
 from edgellm.stages import publish  # noqa: E402
 
@@ -42,37 +44,51 @@ def _png(path, color: str) -> bytes:
     return path.read_bytes()
 
 
-def test_the_readable_copy(tmp_path):
+def test_the_committed_copy(tmp_path):
     (tmp_path / "figures").mkdir()
     png = _png(tmp_path / "figures" / "pareto_size.png", "red")
     other = _png(tmp_path / "inline.png", "blue")
-    executed = tmp_path / "results" / "notebooks" / "07_report.ipynb"
+    executed = tmp_path / "run" / "07_report.ipynb"
     executed.parent.mkdir(parents=True)
     executed.write_text(json.dumps(_executed(png, other)))
-    nb = publish.readable(json.loads(executed.read_text()), tmp_path, tmp_path / "results" / "executed")
-    assert nb["metadata"]["papermill"] == {"parameters": {"variant": "v"}}
+    target = tmp_path / "results" / "notebooks" / "07_report.ipynb"
+    nb = publish.readable(json.loads(executed.read_text()), tmp_path, target.parent)
+    # papermill's block and the kernel's version go; the parameters the run was given stay
+    assert nb["metadata"] == {"kernelspec": {"name": "python3", "display_name": "Python 3"},
+                              "language_info": {"name": "python"}, "parameters": {"variant": "v"}}
     cell = nb["cells"][0]
-    assert cell["metadata"] == {"tags": ["parameters"]}
+    assert cell["metadata"] == {"tags": ["parameters"]} and cell["id"] == "cell-0" and cell["execution_count"] == 1
     outs = cell["outputs"]
     assert [o.get("text", "") for o in outs[:1]] == ["a warning a reader should see\n"]  # the progress bar went
     assert outs[1]["data"]["text/markdown"] == "![pareto_size.png](../../figures/pareto_size.png)"
     assert base64.b64decode(outs[2]["data"]["image/png"]) == other  # an inline plot no file holds stays
     assert "left out of this copy" in outs[3]["text"]
 
-    out = publish.publish(executed, tmp_path)
-    assert out == tmp_path / "results" / "executed" / "07_report.html"
-    html = out.read_text()
-    assert '<img alt="pareto_size.png" src="../../figures/pareto_size.png"' in html
-    assert html.count("data:image/png;base64") == 1 and "2026-12-03" not in html and "it/s" not in html
-    assert "a warning a reader should see" in html and "left out of this copy" in html and len(html) < 60_000
-    # the same executed notebook run again (other times) gives the same bytes
+    out = publish.publish(executed, tmp_path, target)
+    assert out == target
+    text = out.read_text()
+    assert "2026-12-03" not in text and "it/s" not in text and "papermill" not in text and len(text) < 60_000
+    # a notebook nbformat accepts, as a repository's web view renders it
+    nbformat.validate(nbformat.reads(text, as_version=4))
+    # the same executed notebook run again (other times, other random cell ids) gives the same bytes
     again = _executed(png, other)
     again["metadata"]["papermill"]["duration"] = 75.0
-    # and other cell ids: nbformat gives a source notebook without ids random ones in every run
-    again["nbformat_minor"] = 5
+    again["metadata"]["language_info"] = {"name": "python", "version": "3.11.99"}
     for i, cell in enumerate(again["cells"]):
         cell["id"] = f"{i:08x}"
+        cell["execution_count"] = 17
     executed.write_text(json.dumps(again))
     before = out.read_bytes()
-    publish.publish(executed, tmp_path)
+    publish.publish(executed, tmp_path, target)
     assert out.read_bytes() == before
+
+
+def test_a_notebook_over_the_cap_loses_its_largest_outputs_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(publish, "MAX_NOTEBOOK_BYTES", 30_000)
+    cells = [{"cell_type": "code", "id": f"c{i}", "execution_count": i, "metadata": {}, "source": "x",
+              "outputs": [{"output_type": "stream", "name": "stdout", "text": "y" * size}]}
+             for i, size in enumerate([20_000, 15_000, 100])]
+    nb = publish.readable({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, tmp_path, tmp_path)
+    texts = [c["outputs"][0]["text"] for c in nb["cells"]]
+    assert "left out of this copy" in texts[0] and texts[1] == "y" * 15_000 and texts[2] == "y" * 100
+    assert len(publish._serialize(nb)) <= 30_000

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from ..paths import TASKS_FILE
 
@@ -26,8 +30,141 @@ class ParamsError(ValueError):
     """A bad ``params.yaml``: the message names the file, the key and the value."""
 
 
+#: where the parameters a stage reads are recorded, one dotted key a line (set by the notebook runner)
+READS_ENV = "EDGELLM_PARAMS_READS"
+#: the keys read so far, while recording (a process-wide set: a notebook's cells run in several asyncio contexts)
+_READS: list[set[str] | None] = [None]
+
+
 class Strict(BaseModel):
+    """Every schema of the project (parameters, device profiles, published measurements): unknown keys are
+    errors, values are frozen.
+
+    A model that is part of a loaded ``params.yaml`` knows its dotted key (:func:`mark_paths`), and while
+    :func:`recording_reads` is active every field a stage reads is recorded under that key: how the pipeline
+    checks that each stage's params deps in ``dvc.yaml`` are exactly the keys it reads."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _key: str | None = PrivateAttr(default=None)
+
+    def __getattribute__(self, name: str) -> Any:
+        value = super().__getattribute__(name)
+        if name.startswith("_") or _READS[0] is None:
+            return value
+        key = _key_of(self)
+        if key is None or name not in type(self).model_fields:
+            return value
+        return _recorded(f"{key}.{name}" if key else name, value)
+
+    def model_dump(self, *args, **kwargs) -> dict[str, Any]:
+        key = _key_of(self)
+        if key:
+            _record(key)
+        return super().model_dump(*args, **kwargs)
+
+
+class ReadDict(dict):
+    """A dict field of the parameters while reads are recorded: a key looked up is recorded as ``<dict>.<key>``,
+    any walk over the whole dict as the dict's own key."""
+
+    def __init__(self, data: dict, key: str):
+        super().__init__(data)
+        self._key = key
+
+    def __getitem__(self, k):
+        return _recorded(f"{self._key}.{k}", super().__getitem__(k))
+
+    def get(self, k, default=None):
+        return self[k] if dict.__contains__(self, k) else (_record(f"{self._key}.{k}") or default)
+
+    def __contains__(self, k) -> bool:
+        _record(f"{self._key}.{k}")
+        return super().__contains__(k)
+
+    def _whole(self):
+        _record(self._key)
+        return self
+
+    def __iter__(self):
+        return super(ReadDict, self._whole()).__iter__()
+
+    def __len__(self) -> int:
+        return super(ReadDict, self._whole()).__len__()
+
+    def items(self):
+        return [(k, _recorded(f"{self._key}.{k}", v)) for k, v in super(ReadDict, self._whole()).items()]
+
+    def values(self):
+        return [v for _, v in self.items()]
+
+    def keys(self):
+        return super(ReadDict, self._whole()).keys()
+
+
+def _key_of(model: Strict) -> str | None:
+    """A model's dotted key in the loaded parameters (None: not part of them), read without recording."""
+    private = object.__getattribute__(model, "__pydantic_private__")
+    return private.get("_key") if private else None
+
+
+def _record(key: str) -> None:
+    reads = _READS[0]
+    if reads is not None and key not in reads:
+        reads.add(key)
+        path = os.environ.get(READS_ENV)
+        if path:
+            with open(path, "a") as f:
+                f.write(key + "\n")
+
+
+def _recorded(key: str, value: Any) -> Any:
+    """``value`` as a stage sees it: a model of the tree (its own reads are recorded), a dict that records its
+    lookups, or a leaf, recorded as read."""
+    if isinstance(value, Strict) and _key_of(value) is not None:
+        return value
+    if isinstance(value, dict):
+        return ReadDict(value, key)
+    _record(key)
+    return value
+
+
+def mark_paths(model: Strict, key: str = "") -> None:
+    """Give every model of a loaded parameter tree its dotted key (the root's is "")."""
+    model._key = key
+    for name in type(model).model_fields:
+        value = BaseModel.__getattribute__(model, name)
+        sub = f"{key}.{name}" if key else name
+        if isinstance(value, Strict):
+            mark_paths(value, sub)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(v, Strict):
+                    mark_paths(v, f"{sub}.{k}")
+
+
+@contextmanager
+def recording_reads(path: str | Path | None = None) -> Iterator[set[str]]:
+    """Record the parameter keys read inside the block (and append each new one to ``path``)."""
+    reads: set[str] = set()
+    outer, _READS[0] = _READS[0], reads
+    old = os.environ.get(READS_ENV)
+    if path is not None:
+        os.environ[READS_ENV] = str(path)
+    try:
+        yield reads
+    finally:
+        _READS[0] = outer
+        if path is not None:
+            if old is None:
+                os.environ.pop(READS_ENV, None)
+            else:
+                os.environ[READS_ENV] = old
+
+
+def start_recording_from_env() -> None:
+    """In a stage's process: record every read for the rest of it when the runner asked for it (``READS_ENV``)."""
+    if os.environ.get(READS_ENV) and _READS[0] is None:
+        _READS[0] = set()
 
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._]*(-[A-Za-z0-9._]+)*$", max_length=64)]

@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..paths import project_root
-from .base import ParamsError
+from .base import ParamsError, mark_paths
 from .schema import Params
 
 DATA_ENV = "EDGELLM_DATA_DIR"
@@ -43,9 +43,11 @@ def load_params(path: str | Path | None = None) -> Params:
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as e:
         raise ParamsError(_format_error(path, e, raw)) from None
+    mark_paths(params)
+    return params
 
 
 def data_dir(params: Params, root: Path | None = None) -> Path | None:

@@ -58,7 +58,7 @@ class WidthPrune(Strict):
 PruneSpec = Annotated[UnstructuredPrune | DepthPrune | WidthPrune, Field(discriminator="method")]
 
 
-class DistillSpec(Strict):
+class DistillSettings(Strict):
     """Knowledge distillation from the base model (the teacher) into the pruned student."""
 
     text: Literal["lambada", "teacher"] = "lambada"   # calibration text, or text the teacher generates
@@ -84,7 +84,7 @@ class Recipe(Strict):
     """Pruning, then distillation; at least one of them."""
 
     prune: PruneSpec | None = None
-    distill: DistillSpec | None = None
+    distill: DistillSettings | None = None
     #: evaluation tier of the recipe's ``compress.types`` variants (its ladder variants are frontier)
     tier: Tier = "frontier"
 
@@ -95,7 +95,7 @@ class Recipe(Strict):
         return self
 
 
-class Calibration(Strict):
+class CalibrationSettings(Strict):
     """Text for activation statistics (LAMBADA development: no test set)."""
 
     tokens: Annotated[int, Field(ge=16)] = 4096
@@ -117,7 +117,7 @@ class Ladder(Strict):
 class Compress(Strict):
     #: GGUF types every compressed checkpoint is quantized to
     types: Annotated[list[str], Field(min_length=1)] = ["Q4_K_M"]
-    calibration: Calibration = Calibration()
+    calibration: CalibrationSettings = CalibrationSettings()
     #: recipe name -> recipe; every recipe is applied to every base model
     recipes: dict[Name, Recipe] = {}
     ladder: Ladder = Ladder()

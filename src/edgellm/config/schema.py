@@ -68,13 +68,13 @@ class Quantization(Strict):
         return types
 
 
-class Perplexity(Strict):
+class PerplexitySettings(Strict):
     n_ctx: Annotated[int, Field(ge=16, le=32768)] = 512
     max_chunks: Annotated[int | None, Field(ge=1)] = None
     n_batch: Annotated[int, Field(ge=16)] = 2048
 
 
-class Generation(Strict):
+class GenerationSettings(Strict):
     #: Answer length cap for generative tasks (lm-eval's default max_gen_toks is 256; answers
     #: normally stop at "\n\n" long before; the number cut short is recorded per variant).
     max_new_tokens: Annotated[int, Field(ge=1, le=2048)] = 256
@@ -84,8 +84,8 @@ class Generation(Strict):
 
 class Evaluate(Strict):
     kl_base: str = "F16"
-    perplexity: Perplexity = Perplexity()
-    generation: Generation = Generation()
+    perplexity: PerplexitySettings = PerplexitySettings()
+    generation: GenerationSettings = GenerationSettings()
     #: Items per task (a seeded subset, the same for every variant); null = all items.
     tasks: dict[str, Annotated[int, Field(ge=1)] | None]
     #: KV cells of the scoring context (a pack of questions, or the parallel answers, must fit)
@@ -122,6 +122,19 @@ class Evaluate(Strict):
         return {t: (self.tasks[t] if n is None else n) for t, n in self.tiers.get(tier, {}).items()}
 
 
+class Agreement(Strict):
+    """lm-evaluation-harness itself against the project's scorer (stage ``agreement``), per base model."""
+
+    #: seeded items per task (a subset of the study's items of that task)
+    items: Annotated[int, Field(ge=1)] = 20
+    #: task -> items, where a task gets another number
+    items_for: dict[str, Annotated[int, Field(ge=1)]] = {}
+    #: the tasks compared; null: every task of ``evaluate.tasks``
+    tasks: list[str] | None = None
+    #: the project's contexts: ``exact`` (F32 KV cache, no flash attention) and ``study`` (the evaluate stage's)
+    modes: Annotated[list[Literal["exact", "study"]], Field(min_length=1)] = ["exact", "study"]
+
+
 class Profile(Strict):
     threads: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] = [2]
     n_prompt: Annotated[int, Field(ge=1)] = 512
@@ -143,6 +156,13 @@ class Report(Strict):
     power: Annotated[float, Field(gt=0.5, lt=1)] = 0.8
     #: Generated answers per variant shown with their verdicts in the audit table (the same questions for all)
     audit_answers: Annotated[int, Field(ge=1, le=100)] = 8
+    #: a compression method's mildest point "costs little" when its perplexity is within this share of the base
+    #: model's at the same type (the paper's count of such methods)
+    mild_ppl_margin: Annotated[float, Field(gt=0, lt=1)] = 0.10
+    #: a device--backend pair's projection is "validated" when its held-out median error factor is at most this ...
+    projection_factor: Annotated[float, Field(gt=1)] = 1.25
+    #: ... on at least this many published points
+    projection_min_points: Annotated[int, Field(ge=2)] = 5
 
 
 class HostPower(Strict):
@@ -153,7 +173,7 @@ class HostPower(Strict):
     peak: Annotated[float, Field(gt=0)] = 15.0
 
 
-class EmulationCheck(Strict):
+class EmulationCheckSettings(Strict):
     """The aarch64 build under qemu vs the host build: llama-perplexity on a short text."""
 
     n_ctx: Annotated[int, Field(ge=16)] = 64
@@ -187,7 +207,7 @@ class Devices(Strict):
     #: llama-bench repetitions in a bundle's run.sh
     repetitions: Annotated[int, Field(ge=1)] = 5
     host_power_w: HostPower = HostPower()
-    emulation_check: EmulationCheck = EmulationCheck()
+    emulation_check: EmulationCheckSettings = EmulationCheckSettings()
 
     @field_validator("fleet")
     @classmethod
@@ -233,6 +253,7 @@ class Params(Strict):
     quantization: Quantization
     compress: Compress = Compress()
     evaluate: Evaluate
+    agreement: Agreement = Agreement()
     profile: Profile = Profile()
     report: Report = Report()
     devices: Devices = Devices()
@@ -252,6 +273,10 @@ class Params(Strict):
         missing = [t for t in self.report.generalization if t not in self.evaluate.tasks]
         if missing:
             raise ValueError(f"report.generalization names task(s) {missing} that evaluate.tasks does not run")
+        outside = sorted(set(self.agreement.tasks or []) | set(self.agreement.items_for))
+        outside = [t for t in outside if t not in self.evaluate.tasks]
+        if outside:
+            raise ValueError(f"agreement names task(s) {outside} that evaluate.tasks does not run")
         generative = sorted(set(self.report.generalization) & GENERATIVE_TASKS)
         if generative:
             raise ValueError(f"report.generalization names generative task(s) {generative}: it averages accuracies")
@@ -293,8 +318,51 @@ class Params(Strict):
         return self.evaluate.tier_tasks(None if v.tier == "reference" else v.tier)
 
     def variants(self) -> list[str]:
-        """Every variant, named as the DVC matrices name their stages."""
+        """Every variant, named as ``dvc.yaml`` names its stages."""
         return [v.name for v in self.all_variants()]
+
+    def agreement_settings(self, model: str) -> dict:
+        """What an ``agreement`` record of ``model`` must have been made with to stand for this study (the stage
+        writes them into the record; the report refuses a record whose settings differ)."""
+        ag = self.agreement
+        tasks = [t for t in (ag.tasks or self.evaluate.tasks) if t in self.evaluate.tasks]
+        return {"model": model, "seed": self.seed, "max_new_tokens": self.evaluate.generation.max_new_tokens,
+                "items_per_task": {t: ag.items_for.get(t, ag.items) for t in tasks}, "modes": list(ag.modes)}
+
+    def variant_spec(self, v: Variant) -> str:
+        """The params key that defines a variant: its type's entry, its recipe, or the ladder."""
+        if v.recipe is None:
+            return f"quantization.types.{v.qtype}"
+        if v.qtype in self.compress.types:
+            return f"compress.recipes.{v.recipe}"
+        return "compress.ladder"
+
+    def _tier_keys(self, tier: str) -> dict[str, str]:
+        """The params keys a tier's evaluation reads: the tier's task list, and where its item counts come from
+        (the reference's counts, ``evaluate.tasks``, when the tier takes some task in full)."""
+        if tier == "reference":
+            return {"tier_tasks": "evaluate.tasks", "tier_items": "evaluate.tasks"}
+        own = f"evaluate.tiers.{tier}"
+        full = any(n is None for n in self.evaluate.tiers.get(tier, {}).values())
+        return {"tier_tasks": own, "tier_items": "evaluate.tasks" if full else own}
+
+    def pipeline(self) -> dict:
+        """The tables ``dvc.yaml`` iterates over (``results/pipeline.yaml``): the base models, every checkpoint (for convert), the
+        compressed ones (compress), every variant (quantize, evaluate, profile, bundle), each with the params
+        keys that define it, so that a stage depends on its own entry and never on the whole table. ``dvc.yaml``
+        interpolates nothing else, so a typo in ``params.yaml`` reaches the params stage's message, not DVC's."""
+        checkpoints = {name: {"model": m, "recipe": r, "spec": f"models.{m}" if r is None else f"compress.recipes.{r}",
+                              "imatrix": r is None or self.needs_imatrix(name)}
+                       for name, (m, r) in self.checkpoints().items()}
+        compressed = {name: {"model": m, "recipe": r, "spec": f"compress.recipes.{r}"}
+                      for name, (m, r) in self.checkpoints().items() if r is not None}
+        variants = {v.name: {"model": v.base, "checkpoint": v.checkpoint, "recipe": v.recipe, "type": v.qtype,
+                             "tier": v.tier, "spec": self.variant_spec(v), **self._tier_keys(v.tier)}
+                    for v in self.all_variants()}
+        deployed = {name: row for name, row in variants.items() if row["tier"] != "frontier"}
+        models = {m: {"spec": f"models.{m}"} for m in self.models}
+        return {"pipeline": {"kl_base": self.evaluate.kl_base, "models": models, "checkpoints": checkpoints, "compressed": compressed, "variants": variants,
+                             "deployed": deployed}}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..config import Params
+from ..config import Params, Variant
 from ..io import read_json, write_csv
 from ..paths import Layout
 from ..records import FleetSummary, GgufRecord, ProfileRecord
@@ -20,12 +20,13 @@ from . import energy, roofline
 from .fleet import HOST, Device, load_fleet
 
 
-def build_fleet(params: Params, lay: Layout, host: Device) -> dict:
+def build_fleet(params: Params, lay: Layout, host: Device, variants: list[Variant]) -> dict:
+    """Every one of ``variants`` (the study's variant table) on this host and the fleet."""
     dp, pr = params.devices, params.profile
     devices = load_fleet(dp.fleet)
     rows = []
     calibration = {}
-    for v in params.all_variants():
+    for v in variants:
         gg = GgufRecord.load(lay.gguf_record(v.name))
         prof = ProfileRecord.load(lay.profile_record(v.name))
         run = prof.at_threads(params.threads)

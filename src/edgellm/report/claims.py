@@ -188,6 +188,7 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
 
     # ---- the mildest point of each pruning method against the reference and the base at the same type
     mild = []
+    margin = params.report.mild_ppl_margin
     pruning = df[(df["recipe"] != "") & ~df["method"].str.endswith("GGUF type") & ~df["method"].str.contains("x tokens")]
     for method, sub in pruning.groupby("method"):
         r = sub.loc[sub["ppl"].idxmin()]
@@ -198,8 +199,10 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
                                  f"({pct(b)}\\% above {tex_escape(r['type'])})" for m, r, a, b in mild) or "none",
                        f"{res}: ppl of the lowest-perplexity point of each method / reference and / base at its type"),
           # the compression's own cost: against the base model at the same type (the type adds its own cost)
-          "mildWithinTen": (sum(b <= 0.10 for _, _, _, b in mild), f"{res}: methods whose mildest point is within 10% of "
-                                                                    "the base model's perplexity at its type (count)"),
+          "mildWithinTen": (sum(b <= margin for _, _, _, b in mild),
+                            f"{res}: methods whose mildest point is within report.mild_ppl_margin of the base model's "
+                            "perplexity at its type (count)"),
+          "mildMargin": (pct(margin), "params.yaml: report.mild_ppl_margin"),
           "nMethods": (len(mild), f"{res}: pruning methods (count)")}
 
     # ---- the distillation budget: the same student at the default budget and at a larger one
@@ -238,28 +241,41 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
           "mainList": (", ".join(tex_escape(r["point"] if not r["recipe"] else f"{r['point']} at {r['type']}")
                                  for _, r in df[df["tier"] == "main"].iterrows()) or "none",
                        f"{res}: point and type (tier main)")}
-    n |= agreement_numbers(lay)
+    n |= agreement_numbers(lay, params)
     origin_fn = f"{__name__}.{claims_numbers.__qualname__}"
     return {k: Macro(v, origin_fn, s) for k, (v, s) in n.items()}
 
 
-def agreement_numbers(lay: Layout) -> dict[str, tuple]:
-    """The agreement with lm-evaluation-harness itself (benchmarks/agree_lm_eval.py's record)."""
-    path = lay.lm_eval_agreement
-    src = path.relative_to(lay.root).as_posix()
-    if not path.is_file():
-        return {k: ("--", f"{src}: missing") for k in ("agreeTasks", "agreeItems", "agreeSame", "agreeMaxDll")}
-    d = read_json(path)
-    run = next(iter(d["runs"].values()))
-    tasks = run["tasks"]
-    scored = {t: r for t, r in tasks.items() if "same_prediction" in r}
-    same = sum(round(r["same_prediction"] * r["n"]) for r in scored.values())
-    total = sum(r["n"] for r in scored.values())
-    return {"agreeTasks": (len(tasks), f"{src}: runs.*.tasks (count)"),
+def agreement_numbers(lay: Layout, params: Params) -> dict[str, tuple]:
+    """The agreement with lm-evaluation-harness itself (the ``agreement`` stage's records, every base model,
+    the ``exact`` context): refused where a record was made with other settings than the study's."""
+    recs = {}
+    for model in params.models:
+        path = lay.lm_eval_agreement(model)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; run `dvc repro agreement@{model}`")
+        d = read_json(path)
+        want = params.agreement_settings(model)
+        if d.get("settings") != want:
+            raise ValueError(f"{path}: made with {d.get('settings')}, the study's settings are {want}; "
+                             f"run `dvc repro agreement@{model}`")
+        recs[path.relative_to(lay.root).as_posix()] = d
+    src = ", ".join(recs)
+    runs = [d["runs"]["exact"] if "exact" in d["runs"] else next(iter(d["runs"].values())) for d in recs.values()]
+    tasks = [(t, r) for run in runs for t, r in run["tasks"].items()]
+    scored = [r for _, r in tasks if "same_prediction" in r]
+    gen = [r for t, r in tasks if "same_completion" in r]
+    same = sum(round(r["same_prediction"] * r["n"]) for r in scored)
+    total = sum(r["n"] for r in scored)
+    gen_same = sum(round(r["same_completion"] * r["n"]) for r in gen)
+    gen_n = sum(r["n"] for r in gen)
+    d0 = next(iter(recs.values()))
+    return {"agreeTasks": (len({t for t, _ in tasks}), f"{src}: runs.exact.tasks (count)"),
             "agreeItems": (total, f"{src}: n of the scored tasks (sum)"),
             "agreeSame": (same, f"{src}: same_prediction x n (sum)"),
-            "agreeMaxDll": (f"{max(r['max_abs_dll'] for r in scored.values()):.1e}",
-                            f"{src}: max_abs_dll (max over tasks)"),
-            "agreeGenSame": (pct(tasks.get("truthfulqa_gen", {}).get("same_completion", float("nan"))),
-                             f"{src}: truthfulqa_gen same_completion"),
-            "agreeSetup": (tex_escape(d.get("lm_eval", "")), f"{src}: lm_eval")}
+            "agreeMaxDll": (f"{max(r['max_abs_dll'] for r in scored):.1e}", f"{src}: max_abs_dll (max over tasks)"),
+            "agreeGenSame": (pct(gen_same / gen_n) if gen_n else "--", f"{src}: truthfulqa_gen same_completion"),
+            "agreeGenMax": (d0["max_new_tokens"], f"{src}: max_new_tokens"),
+            "agreeModels": (len(recs), f"{src}: base models (count)"),
+            "agreeSetup": (tex_escape(f"lm-eval {d0['versions'].get('lm-eval')}, {d0['lm_eval']}"),
+                           f"{src}: versions.lm-eval, lm_eval")}

@@ -6,30 +6,31 @@ blocks of SmolLM2-135M on 2 cores). The scores do not depend on how many blocks 
 depth recipe of the model that ranks blocks by ``kl`` reads them from this stage's record instead of computing
 them again (every compress stage depends on the record; the others do not read it). The record names the
 calibration settings and base weights it was computed on; the calibration text itself is a DVC dependency of
-this stage, not checked by :func:`scores_for`.
+this stage, not checked by :func:`edgellm.compress.block_scores.scores_for`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
 import torch
 
 from ..compress.recipe import block_kl_scores
-from ..config import ParamsError
+from ..config.base import READS_ENV
 from ..eval.prepared import calibration_text
 from ..models import load_checkpoint
+from ..paths import Layout, project_root
 from ..provenance import versions
-from ..records import BaseModelRecord, BlockKLRecord
-from .common import context
+from ..records import BlockKLRecord, base_files
+from .common import context, study_model
 
 
 def run(model: str, params_path: str | Path | None = None) -> dict:
     params, lay = context(params_path)
-    if model not in params.models:
-        raise ParamsError(f"{model!r} is not a base model of the study; known: {sorted(params.models)}")
+    study_model(lay, model)
     torch.manual_seed(params.seed)
     torch.set_num_threads(params.threads)
     t0 = time.perf_counter()
@@ -37,23 +38,10 @@ def run(model: str, params_path: str | Path | None = None) -> dict:
     calib = params.compress.calibration
     scores = block_kl_scores(base, tokenizer(calibration_text(lay))["input_ids"], calib)
     record = {"model": model, "scores": scores, "calibration": calib.model_dump(),
-              "base_files": BaseModelRecord.load(lay.model_record(model)).dump().get("files", {}),
+              "base_files": base_files(lay.model_record(model)),
               "seconds": time.perf_counter() - t0, "versions": versions()}
     BlockKLRecord.model_validate(record).write(lay.block_kl(model))
     return record
-
-
-def scores_for(lay, model: str, calibration: dict, base_files: dict) -> list[float]:
-    """The block scores of ``model`` from its ``block_kl`` record, which must be of these calibration
-    settings and these base weights (else the stage is stale: one message that says which)."""
-    rec = BlockKLRecord.load(lay.block_kl(model))
-    if rec.calibration != calibration:
-        raise ValueError(f"{lay.block_kl(model)}: computed with compress.calibration {rec.calibration}, the study "
-                         f"has {calibration}; run `dvc repro block_kl`")
-    if rec.dump()["base_files"] != base_files:
-        raise ValueError(f"{lay.block_kl(model)}: computed on other weights than {lay.checkpoint(model)}; "
-                         "run `dvc repro block_kl`")
-    return list(rec.scores)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
                                  description="Per block of a base model, the KL divergence dropping it costs.")
     ap.add_argument("model", help="a base model of params.yaml's models")
     a = ap.parse_args(argv)
+    reads = Layout(project_root()).params_reads(f"block_kl-{a.model}")
+    reads.parent.mkdir(parents=True, exist_ok=True)
+    reads.write_text("")
+    os.environ[READS_ENV] = str(reads)  # the parameters it reads, for the check of dvc.yaml's params deps
     rec = run(a.model)
     s = rec["scores"]
     order = sorted(range(len(s)), key=lambda i: (s[i], i))

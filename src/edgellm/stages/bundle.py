@@ -8,38 +8,28 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ..config import resolve_variant
+from ..config import ParamsError
 from ..devices import bundle
 from ..devices.fleet import load_fleet
 from ..devices.host_profile import host_device
-from ..io import atomic_dir
 from ..provenance import versions
 from ..records import BundleRecord
-from .common import context, variant_fields
-
-
-def skip_frontier(v, lay) -> dict:
-    """A frontier variant traces the trade-off curve; it is not deployed: an empty bundle directory and a
-    record that says so (the stage's outputs exist for every variant, so DVC's matrix stays one list)."""
-    with atomic_dir(lay.bundles(v.name)) as tmp:
-        (tmp / "README.txt").write_text(f"{v.name} is a frontier-tier variant: no device bundle is built.\n")
-    record = {**variant_fields(v), "bundles": {}, "emulation_check": None, "skipped": "frontier tier"}
-    BundleRecord.model_validate(record).write(lay.bundle_record(v.name))
-    return record
+from .common import context, study_variant, variant_fields
 
 
 def run(variant: str, params_path: str | Path | None = None) -> dict:
     params, lay = context(params_path)
-    v = resolve_variant(variant, params)
+    v = study_variant(lay, variant)
     if v.tier == "frontier":
-        return skip_frontier(v, lay)
+        raise ParamsError(f"{variant} is a frontier-tier variant: it traces the trade-off curve and is not deployed")
     gguf = lay.gguf(v.checkpoint, v.qtype)
     dp, pr = params.devices, params.profile
     devices = [host_device(params.threads, dp.host_power_w.model_dump(), bandwidth_gbs=1.0)]
     devices += [d for d in load_fleet(dp.fleet) if d.bundle_build]
     prov = {"params": {"variant": variant_fields(v), "threads": params.threads,
                        "profile": {"n_prompt": pr.n_prompt, "n_gen": pr.n_gen},
-                       "devices": dp.model_dump(mode="json", include={"fleet", "repetitions", "emulation_check"})},
+                       "devices": {"fleet": list(dp.fleet), "repetitions": dp.repetitions,
+                                   "emulation_check": dp.emulation_check.model_dump(mode="json")}},
             "versions": {"llama-cpp-python": versions()["llama-cpp-python"], **bundle.build_versions()}}
     hashes: dict = {}
     manifests = {}

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import torch
 
+from ..compress.block_scores import scores_for
 from ..compress.recipe import run_recipe, write_curve
 from ..config import ParamsError
 from ..eval.prepared import calibration_text
 from ..io import atomic_dir
 from ..models import checkpoint_files, load_checkpoint
 from ..provenance import versions
-from ..records import BaseModelRecord, CompressedModelRecord
-from . import block_kl
-from .common import context
+from ..records import CompressedModelRecord, base_files
+from .common import context, study_checkpoint
 
 #: the architecture fields a compressed checkpoint's record keeps
 CONFIG_FIELDS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
@@ -29,11 +29,10 @@ CONFIG_FIELDS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_a
 def run(checkpoint: str, params_path: str | Path | None = None, progress: bool = True,
         stop_after: int | None = None) -> dict:
     params, lay = context(params_path)
-    known = params.checkpoints()
-    if checkpoint not in known or known[checkpoint][1] is None:
-        raise ParamsError(f"{checkpoint!r} is not a compressed checkpoint of the study; known: "
-                          f"{[k for k, (_, r) in known.items() if r]}")
-    base_name, recipe_name = known[checkpoint]
+    entry = study_checkpoint(lay, checkpoint)
+    if entry["recipe"] is None:
+        raise ParamsError(f"{checkpoint!r} is a base model, not a compressed checkpoint of the study")
+    base_name, recipe_name = entry["model"], entry["recipe"]
     recipe = params.compress.recipes[recipe_name]
     torch.manual_seed(params.seed)
     torch.set_num_threads(params.threads)
@@ -41,14 +40,14 @@ def run(checkpoint: str, params_path: str | Path | None = None, progress: bool =
     tokenizer, base = load_checkpoint(lay.checkpoint(base_name))
     ids = tokenizer(calibration_text(lay))["input_ids"]
     # resume only a run of exactly this recipe on exactly these weights
-    base_files = BaseModelRecord.load(lay.model_record(base_name)).dump().get("files", {})
+    weights = base_files(lay.model_record(base_name))
     run_spec = {"recipe": recipe.model_dump(), "calibration": params.compress.calibration.model_dump(),
-                "seed": params.seed, "base": base_files, "torch": torch.__version__}
+                "seed": params.seed, "base": weights, "torch": torch.__version__}
     key = hashlib.sha256(json.dumps(run_spec, sort_keys=True).encode()).hexdigest()[:16]
     work = lay.compress_work(checkpoint) / key
     kl_scores = None
     if getattr(recipe.prune, "importance", None) == "kl":  # scored once per base model by the block_kl stage
-        kl_scores = block_kl.scores_for(lay, base_name, params.compress.calibration.model_dump(), base_files)
+        kl_scores = scores_for(lay, base_name, params.compress.calibration.model_dump(), weights)
     model, record, history = run_recipe(base, tokenizer, recipe, params.compress.calibration, ids, params.seed,
                                         work, progress, stop_after, kl_scores)
     if "distill" in record and not record["distill"]["complete"]:

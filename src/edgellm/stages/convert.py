@@ -7,7 +7,7 @@ from pathlib import Path
 from ..io import atomic_dir, write_json
 from ..llamacpp.convert import compute_imatrix, convert_hf
 from ..llamacpp.gguf import inspect_gguf
-from .common import context
+from .common import context, study_checkpoint
 
 
 def run(model: str, params_path: str | Path | None = None) -> dict:
@@ -27,7 +27,7 @@ def run_imatrix(model: str, params_path: str | Path | None = None) -> dict:
     params, lay = context(params_path)
     cfg = params.quantization.imatrix
     with atomic_dir(lay.imatrix_dir(model)) as tmp:
-        info = {"enabled": model in params.models or params.needs_imatrix(model), **cfg.model_dump()}
+        info = {"enabled": study_checkpoint(lay, model)["imatrix"], **cfg.model_dump()}
         if info["enabled"]:
             compute_imatrix(lay.f32(model), lay.calibration, tmp / lay.imatrix(model).name, cfg.chunks, cfg.n_ctx,
                             params.threads, lay.root)

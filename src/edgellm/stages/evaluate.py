@@ -7,34 +7,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import resolve_variant
 from ..eval.perplexity import perplexity
 from ..eval.prepared import load_task_items, subset_items, wikitext_text
 from ..eval import cluster
+from ..eval.contexts import perplexity_context, scoring_context
 from ..io import write_json
 from ..llamacpp.runtime import Model
 from ..provenance import versions
 from ..records import EvalRecord
-from .common import context, variant_fields
-from .kl_reference import perplexity_context
-
-
-#: llama.cpp's most sequences in one context (LLAMA_MAX_SEQ)
-MAX_SEQ = 256
-
-
-def scoring_context(params) -> dict:
-    """The scoring context: ``evaluate.n_ctx`` cells, decodes of ``evaluate.n_batch`` tokens (in ubatches of
-    at most 512, llama.cpp's default), and as many sequences as llama.cpp allows (at most 256, and no more
-    than n_batch, its output buffer's rows); the scorer closes a pack when it would need more (one-token
-    continuations add sequences but no tokens)."""
-    ev = params.evaluate
-    return dict(n_ctx=ev.n_ctx, n_batch=ev.n_batch, n_ubatch=min(512, ev.n_batch), n_seq_max=min(MAX_SEQ, ev.n_batch))
+from .common import context, study_variant, variant_fields
 
 
 def run(variant: str, params_path: str | Path | None = None, progress: bool = True) -> dict:
     params, lay = context(params_path)
-    v = resolve_variant(variant, params)
+    v = study_variant(lay, variant)
     ev = params.evaluate
     pp = ev.perplexity
     # compressed checkpoints are compared with their base model's KL reference

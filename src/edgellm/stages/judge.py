@@ -14,7 +14,7 @@ from ..eval.prepared import load_task_items
 from ..eval.tasks import TASKS
 from ..io import read_json, write_json
 from ..provenance import versions
-from .common import context
+from .common import context, study_variants
 
 
 def run(params_path: str | Path | None = None, embed: bool = True) -> dict:
@@ -27,7 +27,7 @@ def run(params_path: str | Path | None = None, embed: bool = True) -> dict:
         prepared = {t: load_task_items(lay, t) for t in gen_tasks}
         # the study's variants only (a file left by an earlier study is not judged); frontier-tier variants
         # generate nothing and are skipped by judge_variants
-        items = {v: read_json(lay.items(v)) for v in params.variants() if lay.items(v).is_file()}
+        items = {v.name: read_json(lay.items(v.name)) for v in study_variants(lay) if lay.items(v.name).is_file()}
         out["variants"] = judge_variants(items, prepared, embedder)
     out["versions"] = versions()
     write_json(lay.judged, out)

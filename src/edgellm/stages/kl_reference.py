@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import Params
+from ..eval.contexts import perplexity_context
 from ..eval.perplexity import write_kl_reference
 from ..eval.prepared import wikitext_text
 from ..llamacpp.runtime import Model
 from .common import context
-
-
-def perplexity_context(params: Params) -> dict:
-    """The context llama-perplexity would use: ``n_batch // n_ctx`` windows decoded together."""
-    pp = params.evaluate.perplexity
-    n_seq = max(1, pp.n_batch // pp.n_ctx)
-    return dict(n_ctx=n_seq * pp.n_ctx, n_batch=n_seq * pp.n_ctx, n_seq_max=n_seq, n_threads=params.threads)
 
 
 def run(model_name: str, params_path: str | Path | None = None, progress: bool = True) -> dict:

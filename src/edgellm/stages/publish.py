@@ -1,25 +1,24 @@
-"""The readable copy of an executed notebook: ``results/executed/<name>.html``, committed to git.
+"""The executed notebook a reader opens: ``results/notebooks/<name>.ipynb``, committed to git.
 
-Every notebook stage runs ``papermill`` into ``results/notebooks/`` (DVC's cache: the full record, run times
-included, which ``benchmarks/study_time.py`` reads), then this module renders the copy a reader opens on the
-repository without running anything (nbconvert's ``basic`` HTML template: no stylesheet, a few kB of markup
-around the outputs; committed notebooks themselves stay cleared). Before rendering:
+A repository's web view renders an ``.ipynb`` with its outputs, so each notebook stage's executed copy is
+committed as a notebook (the source notebooks under ``notebooks/`` stay cleared). What papermill wrote is
+made byte-stable first, so a rerun with the same results rewrites the same bytes:
 
-- volatile metadata goes (papermill's and each cell's start and end times and durations, Jupyter's execution
-  timestamps), so a rerun with the same results changes as few bytes as possible;
+- volatile metadata goes: papermill's block (start and end times, durations, the input and output paths,
+  the environment), each cell's run times, Jupyter's execution timestamps, the kernel's Python version;
+- execution counts and cell ids are numbered by position (a source notebook without cell ids gets random
+  ones from nbformat in every papermill run);
 - progress bars go (their stderr carries rates and times);
-- cells are numbered by position (a source notebook without cell ids gets random ones from nbformat in every
-  papermill run, which would rewrite the page of an unchanged rerun);
-- an embedded image whose bytes are a file of the repository (the report shows ``figures/*.png`` with
-  ``IPython.display.Image``) becomes a link to that file: no figure is stored twice;
-- an output over ``MAX_OUTPUT_BYTES`` is replaced by a note (the full one is in the DVC-cached notebook).
+- an embedded image whose bytes are a file of the repository (the report shows ``figures/*.png``) becomes a
+  link to that file: no figure is stored twice;
+- an output over :data:`MAX_OUTPUT_BYTES` is replaced by a note, and while the notebook is over
+  :data:`MAX_NOTEBOOK_BYTES` its largest remaining output is too (the full values are in the stage's records).
 
-``python -m edgellm.stages.publish results/notebooks/X.ipynb`` writes ``results/executed/X.html``.
+The parameters a run was given stay (``metadata.parameters``): they say which variant the page is about.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import json
@@ -27,13 +26,12 @@ import os
 import re
 from pathlib import Path
 
-import nbformat
-from nbconvert import HTMLExporter
-
 from ..io import sha256_file, write_text
 
-#: an output larger than this (its JSON) is left out of the readable copy
+#: an output larger than this (its JSON) is left out of the committed notebook
 MAX_OUTPUT_BYTES = 200_000
+#: the most a committed notebook may hold
+MAX_NOTEBOOK_BYTES = 1_000_000
 #: repository folders whose files an embedded image may duplicate
 SHARED_DIRS = ("figures",)
 _PROGRESS = re.compile(r"\d+%\|.*\|")
@@ -67,61 +65,56 @@ def _link_images(out: dict, files: dict[str, Path], here: Path) -> dict:
             "data": {"text/markdown": f"![{files[digest].name}]({rel})", "text/plain": f"[{rel}]"}}
 
 
+def _note(size: int) -> dict:
+    return {"output_type": "stream", "name": "stdout",
+            "text": f"[an output of {size // 1000} kB is left out of this copy; the stage's records hold its values]\n"}
+
+
 def _cap(out: dict) -> dict:
     size = len(json.dumps(out))
-    if size <= MAX_OUTPUT_BYTES:
-        return out
-    return {"output_type": "stream", "name": "stdout",
-            "text": f"[an output of {size // 1000} kB is left out of this copy; it is in the DVC-cached notebook "
-                    f"under results/notebooks/]\n"}
+    return out if size <= MAX_OUTPUT_BYTES else _note(size)
+
+
+def _serialize(nb: dict) -> str:
+    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def readable(nb: dict, root: Path, here: Path) -> dict:
     """The notebook without volatile metadata, progress bars, duplicated figures and oversized outputs."""
     files = _file_index(root)
     nb = json.loads(json.dumps(nb))
-    pm = nb.get("metadata", {}).get("papermill", {})
-    for key in ("start_time", "end_time", "duration", "environment_variables"):
-        pm.pop(key, None)
-    nb.get("metadata", {}).pop("widgets", None)
-    # cell ids by position: a source notebook without ids gets random ones in every papermill run (nbformat
-    # fills them in), and the HTML would change with every rerun of an unchanged stage
-    nb["nbformat_minor"] = max(nb.get("nbformat_minor", 0), 5)
+    meta = nb.get("metadata", {})
+    params = meta.get("papermill", {}).get("parameters", {})
+    kernel = meta.get("kernelspec", {})
+    nb["metadata"] = {"kernelspec": {k: kernel[k] for k in ("name", "display_name", "language") if k in kernel},
+                      "language_info": {"name": meta.get("language_info", {}).get("name", "python")},
+                      **({"parameters": params} if params else {})}
+    nb["nbformat"], nb["nbformat_minor"] = 4, max(nb.get("nbformat_minor", 0), 5)
+    count = 0
     for i, cell in enumerate(nb["cells"]):
         cell["id"] = f"cell-{i}"
-    for cell in nb["cells"]:
-        meta = cell.get("metadata", {})
-        meta.pop("papermill", None)
-        meta.pop("execution", None)
+        tags = cell.get("metadata", {}).get("tags")
+        cell["metadata"] = {"tags": tags} if tags else {}
         if cell["cell_type"] == "code":
-            cell["outputs"] = [_cap(_link_images(o, files, here)) for o in cell.get("outputs", []) if not _is_progress(o)]
+            count += 1
+            cell["execution_count"] = count
+            outs = [_cap(_link_images(o, files, here)) for o in cell.get("outputs", []) if not _is_progress(o)]
+            for o in outs:
+                if "execution_count" in o:
+                    o["execution_count"] = count
+            cell["outputs"] = outs
+    # a size cap per notebook: the largest outputs give way first
+    while len(_serialize(nb)) > MAX_NOTEBOOK_BYTES:
+        sizes = [(len(json.dumps(o)), c, k) for c, cell in enumerate(nb["cells"]) if cell["cell_type"] == "code"
+                 for k, o in enumerate(cell["outputs"])]
+        size, c, k = max(sizes)
+        if size <= len(json.dumps(_note(size))):
+            break
+        nb["cells"][c]["outputs"][k] = _note(size)
     return nb
 
 
-def render(nb: dict) -> str:
-    """The notebook as HTML (nbconvert's ``basic`` template: the cells and outputs, no page styling)."""
-    body, _ = HTMLExporter(template_name="basic").from_notebook_node(nbformat.reads(json.dumps(nb), as_version=4))
-    return body
-
-
-def publish(executed: Path, root: Path, out_dir: Path | None = None) -> Path:
-    out_dir = out_dir or root / "results" / "executed"
-    target = out_dir / f"{executed.stem}.html"
-    write_text(target, render(readable(json.loads(executed.read_text()), root, out_dir)))
+def publish(executed: Path, root: Path, target: Path) -> Path:
+    """Write the readable copy of the executed notebook ``executed`` to ``target``."""
+    write_text(target, _serialize(readable(json.loads(Path(executed).read_text()), root, target.parent)))
     return target
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m edgellm.stages.publish", description=__doc__.split("\n\n")[0])
-    ap.add_argument("executed", nargs="+", type=Path, help="executed notebook(s) under results/notebooks/")
-    ap.add_argument("--root", type=Path, default=Path("."), help="the repository (default: the current directory)")
-    a = ap.parse_args(argv)
-    for path in a.executed:
-        if not path.is_file():
-            ap.error(f"{path}: no such executed notebook")
-        publish(path, a.root.resolve())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import resolve_variant
 from ..records import GgufRecord
 from ..llamacpp.convert import quantize
 from ..llamacpp.gguf import inspect_gguf
-from .common import context, variant_fields
+from .common import context, study_variant, variant_fields
 
 
 def run(variant: str, params_path: str | Path | None = None) -> dict:
     params, lay = context(params_path)
-    v = resolve_variant(variant, params)
+    v = study_variant(lay, variant)
     imatrix = lay.imatrix(v.checkpoint)
     if v.imatrix and not imatrix.is_file():
         raise FileNotFoundError(f"{imatrix}: {variant} needs the importance matrix; run the convert stage")

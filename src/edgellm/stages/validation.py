@@ -13,7 +13,7 @@ from ..devices.published import from_measured, load_archs, load_power, load_spee
 from ..devices.runners import PUBLISHED_ORIGIN
 from ..io import read_json, write_csv
 from ..records import FleetSummary
-from .common import context
+from .common import context, study_variants
 
 
 def measured_imports(measured_dir: Path) -> list[dict]:
@@ -27,9 +27,10 @@ def run(params_path: str | Path | None = None) -> dict:
     archs = load_archs(lay.published_models)
     devices = {d.name: d for d in load_fleet(available())}
     # the fleet's efficiencies: this host's, per GGUF type, measured on the reference base model's ladder
-    base = next(iter(params.models))
+    variants = study_variants(lay)
+    base = variants[0].base
     cal = FleetSummary.load(lay.fleet_summary).calibration
-    host_eta = {v.qtype: (cal[v.name]["eta_bw"], cal[v.name]["eta_c"]) for v in params.all_variants()
+    host_eta = {v.qtype: (cal[v.name]["eta_bw"], cal[v.name]["eta_c"]) for v in variants
                 if v.recipe is None and v.base == base and v.name in cal and "-imat" not in v.qtype}
     table = validation.points(load_speeds(lay.published_speeds), archs, devices, "published table")
     imported = [from_measured(r) for r in measured_imports(lay.measured_dir)]
