@@ -28,3 +28,17 @@ def test_sha256_file_reads_in_chunks(tmp_path):
     data = bytes(range(256)) * 5000
     (tmp_path / "f").write_bytes(data)
     assert sha256_file(tmp_path / "f", chunk=1000) == sha256_file(tmp_path / "f") == hashlib.sha256(data).hexdigest()
+
+
+def test_written_files_get_the_mode_open_gives(tmp_path):
+    """An atomic write is a rename of a temporary file; the result must not keep mkstemp's private 0600."""
+    import os
+
+    from edgellm.io import write_json
+
+    mask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {"a": 1})
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644

@@ -9,7 +9,7 @@ import torch
 from edgellm.compress.activations import token_batches
 from edgellm.compress.distill import data_order, distill, heldout_kl
 from edgellm.compress.prune import prune_depth
-from edgellm.config import DistillSpec
+from edgellm.config import DistillSettings
 
 from .tiny import ROWS, SEQ
 
@@ -23,7 +23,7 @@ def _kd_setup(text_ids, teacher):
 def test_distillation_lowers_heldout_kl(tmp_path, text_ids, teacher):
     student, train, held = _kd_setup(text_ids, teacher)
     before = heldout_kl(student, teacher, held, 4)
-    cfg = DistillSpec(tokens=40 * 4 * SEQ, seq_len=SEQ, batch_size=4, lr=3e-3, checkpoint_every=100,
+    cfg = DistillSettings(tokens=40 * 4 * SEQ, seq_len=SEQ, batch_size=4, lr=3e-3, checkpoint_every=100,
                       eval_every=20)
     res = distill(student, teacher, train, held, cfg, tmp_path, seed=0, progress=False)
     after = heldout_kl(student, teacher, held, 4)
@@ -34,7 +34,7 @@ def test_distillation_lowers_heldout_kl(tmp_path, text_ids, teacher):
 
 
 def test_resumed_distillation_equals_uninterrupted(tmp_path, text_ids, teacher):
-    cfg = DistillSpec(tokens=6 * 2 * SEQ, seq_len=SEQ, batch_size=2, lr=1e-3, checkpoint_every=2, eval_every=3)
+    cfg = DistillSettings(tokens=6 * 2 * SEQ, seq_len=SEQ, batch_size=2, lr=1e-3, checkpoint_every=2, eval_every=3)
     a, train, held = _kd_setup(text_ids, teacher)
     full = distill(a, teacher, train, held, cfg, tmp_path / "a", seed=3, progress=False)
 
@@ -68,7 +68,7 @@ def test_distillation_keeps_2_of_4_sparsity(tmp_path, text_ids, teacher):
     assert zeros  # the block matrices are half zeros
     rows = text_ids[: (len(text_ids) // SEQ) * SEQ].view(-1, SEQ)
     held = rows[-8:]
-    cfg = DistillSpec(tokens=10 * 4 * SEQ, seq_len=SEQ, batch_size=4, lr=3e-3, checkpoint_every=100)
+    cfg = DistillSettings(tokens=10 * 4 * SEQ, seq_len=SEQ, batch_size=4, lr=3e-3, checkpoint_every=100)
     distill(student, teacher, rows[:-8], held, cfg, tmp_path, seed=0, progress=False)
     for n, p in student.named_parameters():
         if n in zeros:

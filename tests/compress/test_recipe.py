@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from edgellm.compress.recipe import calibration_batches, split_text, teacher_text
-from edgellm.config import Calibration, DistillSpec
+from edgellm.config import CalibrationSettings, DistillSettings
 
 
 def test_teacher_text_is_seeded_and_full_length(teacher):
@@ -19,10 +19,10 @@ def test_teacher_text_is_seeded_and_full_length(teacher):
 
 def test_recipe_text_splits_are_disjoint():
     ids = list(range(10_000))
-    calib = Calibration(tokens=1000, seq_len=100)
-    parts = split_text(ids, calib, DistillSpec(seq_len=64, heldout_rows=4))
+    calib = CalibrationSettings(tokens=1000, seq_len=100)
+    parts = split_text(ids, calib, DistillSettings(seq_len=64, heldout_rows=4))
     cal = set(torch.cat(calibration_batches(ids, calib)).flatten().tolist())
     train, held = (set(parts[k].flatten().tolist()) for k in ("train", "heldout"))
     assert len(cal) == 1000 and len(held) == 4 * 64 and not (cal & train) and not (train & held) and not (cal & held)
     with pytest.raises(ValueError, match="calibration text has"):
-        split_text(ids[:1100], Calibration(tokens=1000, seq_len=100), DistillSpec(seq_len=64, heldout_rows=4))
+        split_text(ids[:1100], CalibrationSettings(tokens=1000, seq_len=100), DistillSettings(seq_len=64, heldout_rows=4))

@@ -139,7 +139,7 @@ def test_adb_runner_sends_adb_commands(host_bundle, tmp_path):
 
 
 def test_runner_command_line_writes_a_measured_record(host_bundle, tmp_path):
-    """`python -m edgellm.devices.runners` (the README's Raspberry Pi command) on this host, into results/measured."""
+    """`python -m edgellm.devices.runners` (docs/devices.md's Raspberry Pi command) on this host, into results/measured."""
     repo = tmp_path / "repo"
     (repo / "bundles" / "tiny-Q4_K_M").mkdir(parents=True)
     shutil.copytree(host_bundle, repo / "bundles" / "tiny-Q4_K_M" / "this-host")

@@ -9,7 +9,7 @@ import pytest
 from edgellm.eval.batched import BatchScorer
 from edgellm.eval.requests import Request, build_request, encode_pair
 from edgellm.eval.scoring import evaluate_task, generate_task, item_metrics, mean_stderr
-from edgellm.eval.sequential import SequentialScorer, greedy_plain, score_naive
+from tests.oracles.sequential import SequentialScorer, greedy_plain, score_naive
 from edgellm.eval.tasks import TASKS, select_items
 from edgellm.llamacpp.runtime import Batch, Model
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..llamacpp.runtime import Batch, Model, log_softmax_rows
-from .requests import Generation, Request
+from edgellm.llamacpp.runtime import Batch, Model, log_softmax_rows
+from edgellm.eval.requests import GeneratedText, Request
 
 
 class _OneContext:
@@ -97,7 +97,7 @@ class SequentialScorer:
         self._cached = req.context
         return out
 
-    def generate(self, context: np.ndarray, max_new_tokens: int, until: Sequence[str] = ()) -> Generation:
+    def generate(self, context: np.ndarray, max_new_tokens: int, until: Sequence[str] = ()) -> GeneratedText:
         """Greedy continuation of ``context``, stopped at end-of-generation, at the first of
         ``until`` in the text (which is cut there, as lm-eval cuts it) or after ``max_new_tokens``.
 
@@ -142,23 +142,7 @@ class SequentialScorer:
             pending = np.asarray([tok], dtype=np.int32)
         # the KV cache now holds the context and every generated token but the last
         self._cached = np.concatenate([context, np.asarray(out[:-1], dtype=np.int32)]) if out else context
-        return Generation(text, out, stop)
-
-
-def score_naive(model: Model, req: Request) -> list[float]:
-    """The plain way, one full decode per choice: the reference for the shared-prefix scorer."""
-    b = Batch(model.n_batch, 1)
-    out = []
-    for cont in req.continuations:
-        model.clear()
-        b.clear()
-        seq = np.concatenate([req.context, cont])[:-1]
-        mask = np.zeros(len(seq), dtype=bool)
-        mask[len(req.context) - 1 :] = True
-        b.add(seq, 0, [0], mask)
-        lp = log_softmax_rows(model.decode(b).copy())
-        out.append(float(lp[np.arange(len(cont)), cont].astype(np.float64).sum()))
-    return out
+        return GeneratedText(text, out, stop)
 
 
 def score_naive(model: Model, req: Request) -> list[float]:

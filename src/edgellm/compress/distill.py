@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import DistillSpec
+from ..config import DistillSettings
 
 
-#: Optimiser settings that are not study parameters (``DistillSpec`` holds those): AdamW without weight
+#: Optimiser settings that are not study parameters (``DistillSettings`` holds those): AdamW without weight
 #: decay, a cosine decay to this share of ``lr`` after the warm-up, gradients clipped to this norm.
 MIN_LR_RATIO = 0.1
 WEIGHT_DECAY = 0.0
@@ -77,7 +77,7 @@ def data_order(n_rows: int, steps: int, batch_size: int, seed: int) -> np.ndarra
     return np.concatenate(out)[:need].reshape(steps, batch_size)
 
 
-def _schedule(cfg: DistillSpec):
+def _schedule(cfg: DistillSettings):
     warm = max(1, int(cfg.warmup * cfg.steps))
 
     def factor(step: int) -> float:
@@ -89,7 +89,7 @@ def _schedule(cfg: DistillSpec):
     return factor
 
 
-def trainable(student, cfg: DistillSpec) -> list[torch.nn.Parameter]:
+def trainable(student, cfg: DistillSettings) -> list[torch.nn.Parameter]:
     """Every parameter, or all but the (tied) embedding matrix, which holds a fifth of a small model."""
     emb = student.get_input_embeddings().weight
     out = student.get_output_embeddings()
@@ -120,7 +120,7 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tensor, cfg: DistillSpec,
+def distill(student, teacher, train_rows: torch.Tensor, heldout_rows: torch.Tensor, cfg: DistillSettings,
             work_dir: Path, seed: int, progress: bool = True, stop_after: int | None = None) -> dict:
     """Train ``student`` in place; return the history (loss curve, held-out KL) and timing.
 

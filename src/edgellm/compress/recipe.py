@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import Calibration, DepthPrune, DistillSpec, Recipe, UnstructuredPrune, WidthPrune
+from ..config import CalibrationSettings, DepthPrune, DistillSettings, Recipe, UnstructuredPrune, WidthPrune
 from ..io import atomic_path
 from .activations import token_batches
 from .distill import distill, heldout_kl
@@ -66,7 +66,7 @@ def teacher_text(teacher, n_rows: int, seq_len: int, seed: int, bos_id: int, bat
     return torch.cat(rows)
 
 
-def split_text(ids: list[int], calib: Calibration, spec: DistillSpec | None) -> dict[str, torch.Tensor]:
+def split_text(ids: list[int], calib: CalibrationSettings, spec: DistillSettings | None) -> dict[str, torch.Tensor]:
     """The distillation and held-out token rows of the calibration text: what follows the first
     ``calib.tokens`` tokens (the rows pruning scores, :func:`calibration_batches`), disjoint from them."""
     ids_t = torch.as_tensor(ids, dtype=torch.long)
@@ -91,18 +91,18 @@ def write_curve(path: Path, history: list[dict]) -> None:
                         for k in cols})
 
 
-def calibration_batches(text_ids: list[int], calib: Calibration) -> list[torch.Tensor]:
+def calibration_batches(text_ids: list[int], calib: CalibrationSettings) -> list[torch.Tensor]:
     """The calibration rows every pruning method scores: the text's first ``calib.tokens`` tokens."""
     return token_batches(torch.as_tensor(text_ids, dtype=torch.long)[: calib.tokens], calib.seq_len)
 
 
-def block_kl_scores(base, text_ids: list[int], calib: Calibration) -> list[float]:
+def block_kl_scores(base, text_ids: list[int], calib: CalibrationSettings) -> list[float]:
     """Per block of ``base``, the KL divergence dropping it alone costs on the calibration rows: what depth
     pruning by ``kl`` ranks blocks by, whatever the number it drops (the ``block_kl`` stage, once per model)."""
     return block_drop_kl(base, calibration_batches(text_ids, calib))
 
 
-def run_recipe(base, tokenizer, recipe: Recipe, calib: Calibration, text_ids: list[int], seed: int,
+def run_recipe(base, tokenizer, recipe: Recipe, calib: CalibrationSettings, text_ids: list[int], seed: int,
                work_dir: Path, progress: bool = True, stop_after: int | None = None,
                kl_scores: list[float] | None = None):
     """Apply ``recipe`` to ``base`` (left unchanged): (compressed model, record, loss-curve rows).

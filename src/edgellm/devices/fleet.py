@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from ..config.base import Strict
 from ..paths import PROFILES_DIR
 from .host import HOST  # noqa: F401 - re-exported: every device table names this host so
 
@@ -22,21 +23,17 @@ class FleetError(ValueError):
     """A bad or missing device profile: the message names the file and the key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 Pos = Annotated[float, Field(gt=0)]
 
 
-class Cluster(_Strict):
+class Cluster(Strict):
     core: str
     count: Annotated[int, Field(ge=1)]
     ghz: Pos
     fp32_flops_per_cycle: Annotated[int, Field(ge=1)]
 
 
-class Cpu(_Strict):
+class Cpu(Strict):
     model: str
     isa: Literal["aarch64", "x86_64"]
     cores: Annotated[int, Field(ge=1)]
@@ -57,7 +54,7 @@ class Cpu(_Strict):
         return self
 
 
-class Power(_Strict):
+class Power(Strict):
     idle: Pos
     load: Pos   # whole device, all CPU cores busy: the power an inference run draws
     peak: Pos
@@ -69,7 +66,7 @@ class Power(_Strict):
         return self
 
 
-class Accelerator(_Strict):
+class Accelerator(Strict):
     """A backend beside the CPU (a GPU through CUDA, Metal, Vulkan or OpenCL), with its own roofs.
 
     The roofline projects each backend with its own bandwidth and peak throughput
@@ -98,7 +95,7 @@ NUMBERS = ("cpu.cores", "cpu.clusters", "cpu.peak_gflops_fp32", "ram_gb", "memor
            "power_w.idle", "power_w.load", "power_w.peak")
 
 
-class Device(_Strict):
+class Device(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
     display: str
     # "server" is this host when it is a cloud VM (the calibration machine, not a fleet member)

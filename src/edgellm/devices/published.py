@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from ..config.base import Strict
 from .fleet import invalid
 from .roofline import Shape
 
@@ -37,9 +38,10 @@ COMPARABLE = ("llama-bench", "llama-cli", "llama-server", "ollama", "app")
 Pos = Annotated[float, Field(gt=0)]
 GIB = 2**30
 
-#: nominal bits per weight of llama.cpp's types (llama-quantize's table, 7B models), used only when a source
-#: gives no file size; such rows say so (``file_estimated``)
-NOMINAL_BPW = {"F32": 32.0, "F16": 16.0, "BF16": 16.0, "Q8_0": 8.5, "Q6_K": 6.56, "Q5_K_M": 5.69, "Q5_K_S": 5.54,
+#: average bits per weight of a whole file of each llama.cpp file type, as llama-quantize's table gives them for
+#: 7B models (its mixtures: Q4_K_M keeps some tensors at Q6_K, so 4.89, not the 4.5 of a Q4_K block,
+#: :func:`edgellm.llamacpp.gguf.block_bpw`); used only when a source gives no file size (``file_estimated``)
+FILE_BPW_7B = {"F32": 32.0, "F16": 16.0, "BF16": 16.0, "Q8_0": 8.5, "Q6_K": 6.56, "Q5_K_M": 5.69, "Q5_K_S": 5.54,
                "Q5_1": 6.0, "Q5_0": 5.5, "Q4_K_M": 4.89, "Q4_K_S": 4.58, "Q4_1": 5.0, "Q4_0": 4.5,
                "Q4_0_4_4": 4.5, "Q4_0_4_8": 4.5, "Q4_0_8_8": 4.5, "IQ4_NL": 4.5, "IQ4_XS": 4.25,
                "Q3_K_L": 4.27, "Q3_K_M": 3.91, "Q3_K_S": 3.5, "Q2_K": 3.0, "TQ2_0": 2.06, "TQ1_0": 1.69}
@@ -49,11 +51,7 @@ class PublishedError(ValueError):
     """A bad published-measurements file: the message names the file, line and column."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PublishedSpeed(_Strict):
+class PublishedSpeed(Strict):
     """One published measurement: a model of one type on one device and backend."""
 
     device: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -85,14 +83,14 @@ class PublishedSpeed(_Strict):
     def file_bytes(self) -> float:
         if self.file_gib is not None:
             return self.file_gib * GIB
-        return self.params_b * 1e9 * NOMINAL_BPW[self.quant] / 8
+        return self.params_b * 1e9 * FILE_BPW_7B[self.quant] / 8
 
     @property
     def file_estimated(self) -> bool:
         return self.file_gib is None
 
 
-class ModelArch(_Strict):
+class ModelArch(Strict):
     """A published model's shape, from its configuration file (``source``)."""
 
     params_b: Pos
@@ -129,7 +127,7 @@ class ModelArch(_Strict):
                      n_layer=self.n_layer, kv_dim=self.kv_dim, q_dim=self.q_dim)
 
 
-class PublishedPower(_Strict):
+class PublishedPower(Strict):
     """Power a device drew under llama.cpp (or Ollama) load, as a source measured it.
 
     ``scope`` is what the meter saw: ``wall`` (the whole device at its power input), ``pmic`` (the Raspberry Pi's

@@ -80,7 +80,7 @@ def _numel(shape: list[int]) -> int:
 
 
 @dataclass(frozen=True)
-class Calibration:
+class Efficiency:
     """One variant measured on this host, reduced to the two efficiencies."""
 
     eta_bw: float
@@ -91,16 +91,16 @@ class Calibration:
 
 
 def calibrate(shape: Shape, host: Device, pp_ts: float, tg_ts: float, n_prompt: int, n_gen: int,
-              peak_rss_model_bytes: float, file_bytes: int) -> Calibration:
+              peak_rss_model_bytes: float, file_bytes: int) -> Efficiency:
     bw = host.memory_bandwidth_gbs * 1e9
     f = host.cpu.peak_gflops_fp32 * 1e9
     eta_bw = tg_ts * shape.tg_bytes(n_gen / 2) / bw
     eta_c = pp_ts * shape.flops(n_prompt / 2) / f
     overhead = max(0.0, peak_rss_model_bytes - file_bytes - shape.kv_bytes(n_prompt))
-    return Calibration(eta_bw=eta_bw, eta_c=eta_c, overhead_bytes=overhead, n_prompt=n_prompt, n_gen=n_gen)
+    return Efficiency(eta_bw=eta_bw, eta_c=eta_c, overhead_bytes=overhead, n_prompt=n_prompt, n_gen=n_gen)
 
 
-def project(shape: Shape, cal: Calibration, dev: Device, backend: str = "cpu") -> dict:
+def project(shape: Shape, cal: Efficiency, dev: Device, backend: str = "cpu") -> dict:
     """Projected pp and tg tokens/s of a calibrated variant on ``dev``, and which roof bounds tg."""
     bw_gbs, gflops = dev.roofs(backend)
     bw = cal.eta_bw * bw_gbs * 1e9
@@ -111,7 +111,7 @@ def project(shape: Shape, cal: Calibration, dev: Device, backend: str = "cpu") -
             "tg_bound": "memory" if t_mem >= t_cmp else "compute"}
 
 
-def memory_required(shape: Shape, cal: Calibration, file_bytes: int, n_ctx: int) -> float:
+def memory_required(shape: Shape, cal: Efficiency, file_bytes: int, n_ctx: int) -> float:
     """Bytes a run with ``n_ctx`` context needs: the mapped file, the KV cache, and the measured overhead."""
     return file_bytes + shape.kv_bytes(n_ctx) + cal.overhead_bytes
 

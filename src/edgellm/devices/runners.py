@@ -11,7 +11,7 @@ into a measured record (:func:`read_results`). Every command a runner sends is
 kept in ``runner.commands``, and in the record, so a measurement says how it
 was taken.
 
-Command line (what the README's Raspberry Pi section uses)::
+Command line (what docs/devices.md's Raspberry Pi section uses)::
 
     python -m edgellm.devices.runners --device raspberry-pi-5 --runner ssh --host pi@raspberrypi.local
 

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm  # text bars: they render in executed notebooks
 
 from ..llamacpp.runtime import Batch, Model, log_softmax_rows
-from .requests import Generation, Request
+from .requests import GeneratedText, Request
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ class BatchScorer:
 
     # ------------------------------------------------------------------ generation
     def generate(self, contexts: Sequence[np.ndarray], max_new_tokens: int, until: Sequence[str] = (),
-                 n_parallel: int = 16, progress: bool = False, desc: str = "") -> list[Generation]:
+                 n_parallel: int = 16, progress: bool = False, desc: str = "") -> list[GeneratedText]:
         """Greedy answers, ``n_parallel`` at a time, each stopped at end-of-generation, at the first of
         ``until`` (the text is cut there, as lm-eval cuts it) or after ``max_new_tokens``."""
         m, b = self.model, self.batch
@@ -236,7 +236,7 @@ class BatchScorer:
             raise ValueError(f"prompts of {shared + own} tokens + {max_new_tokens} new do not fit n_ctx {m.n_ctx}")
         self._decode_prefix(contexts[0][:shared], 0)  # the common prefix once, in sequence 0
         t0 = time.perf_counter()
-        results: list[Generation | None] = [None] * len(contexts)
+        results: list[GeneratedText | None] = [None] * len(contexts)
         queue = iter(range(len(contexts)))
         slots: dict[int, _Slot] = {}
         bar = tqdm(total=len(contexts), desc=desc, disable=not progress, mininterval=5)
@@ -289,16 +289,16 @@ class _Slot:
     pending: np.ndarray  # tokens to decode next: the prompt's own tokens, then the last generated one
     out: list[int] = field(default_factory=list)
 
-    def step(self, m: Model, tok: int, until: Sequence[str], max_new_tokens: int) -> Generation | None:
+    def step(self, m: Model, tok: int, until: Sequence[str], max_new_tokens: int) -> GeneratedText | None:
         if m.is_eog(tok):
-            return Generation(m.detokenize(self.out), self.out, "eog")
+            return GeneratedText(m.detokenize(self.out), self.out, "eog")
         self.out.append(tok)
         text = m.detokenize(self.out)
         hits = [text.index(u) for u in until if u in text]
         if hits:
-            return Generation(text[: min(hits)], self.out, "until")
+            return GeneratedText(text[: min(hits)], self.out, "until")
         if len(self.out) >= max_new_tokens:
-            return Generation(text, self.out, "length")
+            return GeneratedText(text, self.out, "length")
         self.pending = np.asarray([tok], dtype=np.int32)
         return None
 

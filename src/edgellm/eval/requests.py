@@ -20,7 +20,7 @@ from .tasks import Task
 
 
 @dataclass
-class Generation:
+class GeneratedText:
     text: str
     tokens: list[int]
     stop: str  # "until", "eog" or "length"

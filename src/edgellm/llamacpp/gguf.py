@@ -11,10 +11,24 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import gguf
+
 #: the four bytes every GGUF file starts with
 GGUF_MAGIC = b"GGUF"
-#: K-quants pack rows in super-blocks of this many weights; other rows fall back to a legacy type
-QK_K = 256
+#: K-quants pack rows in super-blocks of this many weights; other rows fall back to a legacy type (gguf-py's)
+QK_K = gguf.QK_K
+
+
+def block_bpw(qtype: str) -> float | None:
+    """Bits per weight of a llama.cpp type's own blocks (gguf-py's block sizes): the tensor type a file type is
+    named after (``Q4_K_M`` -> ``Q4_K``, ``Q2_K-imat`` -> ``Q2_K``); None for a name gguf-py does not know."""
+    name = qtype.removesuffix("-imat")
+    for candidate in (name, name.rsplit("_", 1)[0]):
+        member = gguf.GGMLQuantizationType.__members__.get(candidate)
+        if member is not None:
+            block, size = gguf.GGML_QUANT_SIZES[member]
+            return 8 * size / block
+    return None
 
 
 class ModelFileError(ValueError):

@@ -13,7 +13,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from ..paths import LLAMA_CPP_ENV, llama_cpp_dir
+from ..paths import LLAMA_CPP_ENV, ProjectNotFound, llama_cpp_dir
 
 FINAL_PPL = re.compile(r"Final estimate: PPL = ([0-9.]+) \+/- ([0-9.]+)")
 CHUNK_PPL = re.compile(r"\[(\d+)\]([0-9.]+),")
@@ -105,11 +105,12 @@ def run_llama_bench(gguf: Path, n_prompt: int, n_gen: int, reps: int, threads: i
 
 
 def tool_versions(root: Path | None = None) -> dict:
-    """The llama.cpp build the tools came from (recorded with every result)."""
+    """The llama.cpp build the tools came from (recorded with every result); None where there are no tools, or no
+    project to find them in (the command line outside a checkout)."""
     try:
         # llama-quantize has no --version; llama-perplexity is built from the same tree
         proc = subprocess.run([str(tool("llama-perplexity", root)), "--version"], capture_output=True, text=True)
         text = (proc.stdout + proc.stderr).strip().splitlines()
         return {"llama.cpp": " ".join(line.strip() for line in text if line.startswith(("version", "built")))}
-    except ToolchainError:
+    except (ToolchainError, ProjectNotFound):
         return {"llama.cpp": None}

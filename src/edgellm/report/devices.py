@@ -227,7 +227,8 @@ def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device
     best, share = res.best, res.shares.set_index("variant")
     states = best.state.value_counts()
     # the validation: tg on devices with at least five points of their own (the 25 % target)
-    tg = res.validation[(res.validation.test == "tg") & (res.validation.n_points >= 5)].dropna(
+    rep = params.report
+    tg = res.validation[(res.validation.test == "tg") & (res.validation.n_points >= rep.projection_min_points)].dropna(
         subset=["heldout_median_factor"])
     worst = tg.loc[tg.heldout_median_factor.idxmax()] if len(tg) else None
     cmp = res.points[res.points.comparable]
@@ -268,15 +269,18 @@ def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device
         "maxBorderShare": (f"{100 * share.borderline_share.max():.0f}", f"{shares_csv}: borderline_share (max)"),
         "publishedPoints": (len(cmp), f"{pts_csv}: comparable rows"),
         "publishedDevices": (cmp.device.nunique(), f"{pts_csv}: device (distinct, comparable)"),
-        "validatedDevices": (len(tg), f"{val_csv}: tg rows with n_points >= 5"),
-        "validationMet": (int((tg.heldout_median_factor <= 1.25).sum()),
-                          f"{val_csv}: tg, n_points >= 5, heldout_median_factor <= 1.25 (count)"),
+        "validatedDevices": (len(tg), f"{val_csv}: tg rows with n_points >= report.projection_min_points"),
+        "validationMet": (int((tg.heldout_median_factor <= rep.projection_factor).sum()),
+                          f"{val_csv}: tg, n_points >= report.projection_min_points, heldout_median_factor <= "
+                          "report.projection_factor (count)"),
+        "validationTarget": (f"{100 * (rep.projection_factor - 1):.0f}", "params.yaml: report.projection_factor - 1"),
+        "validationMinPoints": (rep.projection_min_points, "params.yaml: report.projection_min_points"),
         "heldoutWorstMedian": (f"{100 * (worst.heldout_median_factor - 1):.0f}" if worst is not None else "--",
-                               f"{val_csv}: tg, n_points >= 5, heldout_median_factor (max) - 1"),
+                               f"{val_csv}: tg, n_points >= report.projection_min_points, heldout_median_factor (max) - 1"),
         "heldoutWorstDevice": (tex_escape(f"{worst.device} {worst.backend}") if worst is not None else "--",
                                f"{val_csv}: the row of heldoutWorstMedian"),
         "hostCarriedWorst": (fmt(tg.host_worst_factor.max(), 1) if len(tg) else "--",
-                             f"{val_csv}: tg, n_points >= 5, host_worst_factor (max)"),
+                             f"{val_csv}: tg, n_points >= report.projection_min_points, host_worst_factor (max)"),
         "measuredDevice": (tex_escape(meas_tg.device.iloc[0]) if len(meas_tg) else "--", f"{pts_csv}: origin"),
         "measuredTgRatioHost": (fmt((meas_tg.projected_host / meas_tg.measured_ts).median(), 2) if len(meas_tg)
                                 else "--", f"{pts_csv}: projected_host / measured_ts (median, imported tg)"),

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..llamacpp.gguf import block_bpw
 from .plotting import figure, label_points, savefig, sns
 from .results import ladder_method, short_name
 
@@ -82,7 +83,7 @@ def quant_ladder(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
         for _, r in sub[~sub["type"].isin(["F16", "BF16", "F32"])].iterrows():
             rows.append({"type": r["type"], "ladder": name, "bpw": r["bpw"]})
     bars = pd.DataFrame(rows)
-    nominal = lambda t: NOMINAL_BPW.get(t.removesuffix("-imat"), 0.0)
+    nominal = lambda t: block_bpw(t) or 0.0
     order = sorted(set(bars["type"]), key=lambda t: (-nominal(t), t))
     sns.barplot(data=bars, y="type", x="bpw", hue="ladder", order=order, ax=ax2,
                 palette={k: style(k)[0] for k in ladders}, orient="h", legend=False)
@@ -92,11 +93,6 @@ def quant_ladder(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax2.set(xlabel="bits per weight stored\n(black: the type's own block format)", ylabel="")
     fig.legend(*ax1.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
     return savefig(fig, out_dir / "quant_ladder")
-
-
-#: bits per weight of each type's own blocks (llama.cpp's ggml block sizes), for the types of the default ladder
-NOMINAL_BPW = {"F16": 16.0, "Q8_0": 8.5, "Q6_K": 6.5625, "Q5_K_M": 5.5, "Q4_K_M": 4.5, "Q4_1": 5.0, "Q4_0": 4.5,
-               "Q3_K_M": 3.4375, "Q2_K": 2.625}
 
 
 def speed_vs_bpw(df_all: pd.DataFrame, speed_all: pd.DataFrame, out_dir: Path) -> list[Path]:

@@ -1,0 +1,1 @@
+"""Reference implementations the tests and benchmarks hold the library against (not used by any stage)."""
