@@ -4,12 +4,17 @@ bytes and FLOP per token, with the error band its validation measured, the memor
 accessibility verdict (accessible, borderline or not) per backend.
 
 Reads the committed results/devices/ tables (the validation and verdicts stages' inputs); the runtime overhead
-beyond weights and KV cache is the largest the study measured on its host (results/fleet.json).
+beyond weights and KV cache is the largest the study measured on its host (results/fleet.json); so it runs
+inside the project checkout (or with ``EDGELLM_ROOT`` naming it).
+
+``-o md|json|csv``, as llama-bench's option: the markdown table (default), or every column of the verdict
+rows as JSON records or CSV.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 import pandas as pd
 
@@ -18,7 +23,7 @@ from ..devices.fleet import available, load_fleet
 from ..llamacpp.gguf import inspect_gguf
 from ..paths import Layout
 from ..records import FleetSummary
-from .common import model_file, study_params, study_root
+from .common import model_file, positive_int, study_params, study_root
 
 HELP = "the calibrated projection of a GGUF file on a device, with its error band and verdict"
 
@@ -26,12 +31,18 @@ HELP = "the calibrated projection of a GGUF file on a device, with its error ban
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="the GGUF file")
     p.add_argument("--device", required=True, help=f"a fleet profile (known: {', '.join(available())})")
-    p.add_argument("--n-ctx", type=int, help="context for the memory estimate (default: params.yaml's devices.n_ctx)")
+    p.add_argument("--n-ctx", type=positive_int,
+                   help="context for the memory estimate (default: params.yaml's devices.n_ctx)")
+    p.add_argument("-o", "--output", choices=("md", "json", "csv"), default="md",
+                   help="output format, as llama-bench's -o (default: %(default)s)")
 
 
 def projection(path, device: str, n_ctx: int | None = None) -> pd.DataFrame:
     """One row per backend of ``device``: tg/pp tokens/s with band, memory, state, energy per token."""
     root = study_root()
+    if root is None:
+        raise FileNotFoundError("the projection reads the study's results/devices/ tables: run it inside the project "
+                                "checkout, or set EDGELLM_ROOT to it")
     params, lay = study_params(root), Layout(root)
     dp, pr = params.devices, params.profile
     dev = load_fleet([device])[0]
@@ -53,18 +64,26 @@ def projection(path, device: str, n_ctx: int | None = None) -> pd.DataFrame:
                                  pd.read_csv(lay.validation_table), pd.read_csv(lay.power_bands), dp.min_tg_ts)
 
 
-def run(a: argparse.Namespace) -> int:
-    path = model_file(a.model)
-    if a.n_ctx is not None and a.n_ctx < 1:
-        raise ValueError(f"--n-ctx {a.n_ctx}: must be at least 1")
-    rows = projection(path, a.device, a.n_ctx)
-    min_tg = study_params().devices.min_tg_ts
-    print(f"{path.name} on {a.device}: needs {rows.mem_required_mb.iloc[0]:.0f} MB of a {rows.mem_budget_mb.iloc[0]:.0f} MB "
-          f"budget; accessible means tg >= {min_tg:g} tokens/s at the band's lower end")
+def markdown(rows: pd.DataFrame, path, device: str, min_tg: float) -> None:
+    """The memory line, the table a reader scans (one row per backend) and where each speed comes from."""
+    print(f"{path.name} on {device}: needs {rows.mem_required_mb.iloc[0]:.0f} MB of a "
+          f"{rows.mem_budget_mb.iloc[0]:.0f} MB budget; accessible means tg >= {min_tg:g} tokens/s at the band's "
+          "lower end")
     print("| backend | bundle runs it | tg tokens/s (band) | pp tokens/s | state | mJ/token |")
     print("| --- | --- | ---: | ---: | --- | ---: |")
     for r in rows.itertuples():
         print(f"| {r.backend} | {'yes' if r.usable else 'no'} | {r.tg_ts:.1f} ({r.tg_low:.1f}-{r.tg_high:.1f}) | "
               f"{r.pp_ts:.0f} | {r.state} | {r.mj_per_token_low:.0f}-{r.mj_per_token_high:.0f} |")
     print("sources: " + "; ".join(f"{r.backend}: {r.speed_source}" for r in rows.itertuples()))
+
+
+def run(a: argparse.Namespace) -> int:
+    path = model_file(a.model)
+    rows = projection(path, a.device, a.n_ctx)
+    if a.output == "json":
+        print(json.dumps(json.loads(rows.to_json(orient="records")), indent=2))
+    elif a.output == "csv":
+        print(rows.to_csv(index=False).rstrip("\n"))
+    else:
+        markdown(rows, path, a.device, study_params().devices.min_tg_ts)
     return 0
