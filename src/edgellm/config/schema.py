@@ -222,6 +222,12 @@ class Data(Strict):
     local_dir: str | None = "data/mirror"
 
 
+#: parameters that decide where a computation runs, not what it computes: no stage depends on them (switching
+#: the backend reruns nothing; the end-to-end test shows a Ray run gives the same bits), though the evaluate stage
+#: reads them
+WHERE_NOT_WHAT = ("execution.backend", "execution.address", "execution.model_transfer", "execution.workers")
+
+
 class Execution(Strict):
     """Where a variant's task items are scored. The backend and the cluster's address do not change any number
     (DVC's evaluate stages do not depend on them); ``shard_items`` and ``n_gpu_layers`` do (they do)."""

@@ -25,11 +25,13 @@ def run_imatrix(model: str, params_path: str | Path | None = None) -> dict:
     Every base model gets one (half a minute for a small model), so that adding or removing an ``-imat`` type
     reruns no conversion; a compressed checkpoint only when one of its types asks for it."""
     params, lay = context(params_path)
-    cfg = params.quantization.imatrix
+    # the settings of the computation, whether or not this checkpoint's table entry asks for it (a stage's params
+    # deps are the same for every checkpoint)
+    cfg, threads = params.quantization.imatrix, params.threads
     with atomic_dir(lay.imatrix_dir(model)) as tmp:
         info = {"enabled": study_checkpoint(lay, model)["imatrix"], **cfg.model_dump()}
         if info["enabled"]:
             compute_imatrix(lay.f32(model), lay.calibration, tmp / lay.imatrix(model).name, cfg.chunks, cfg.n_ctx,
-                            params.threads, lay.root)
+                            threads, lay.root)
         write_json(tmp / "info.json", info)
     return info
