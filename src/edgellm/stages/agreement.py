@@ -11,19 +11,17 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ..config import ParamsError
 from ..eval.agreement import agreement
 from ..eval.contexts import scoring_context
 from ..eval.prepared import load_task_items, subset_items
 from ..io import sha256_file, write_json
 from ..provenance import versions
-from .common import context
+from .common import context, study_model
 
 
 def run(model: str, params_path: str | Path | None = None) -> dict:
     params, lay = context(params_path)
-    if model not in params.models:
-        raise ParamsError(f"{model!r} is not a base model of the study; known: {sorted(params.models)}")
+    study_model(lay, model)
     want = params.agreement_settings(model)
     items = {t: subset_items(load_task_items(lay, t), n, params.seed) for t, n in want["items_per_task"].items()}
     gguf = lay.f32(model)
