@@ -335,7 +335,8 @@ def test_smoke_study_end_to_end(tmp_path):
     p["evaluate"]["tiers"]["frontier"]["piqa"] = 1
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     stale, out = _stale(repo)
-    assert stale == {"params", "evaluate@smollm2-135m-Q2_K-imat", "evaluate@smollm2-135m-width-Q2_K", "report"}, out
+    assert stale == {"params", "evaluate@smollm2-135m-Q2_K-imat", "evaluate@smollm2-135m-width-Q4_0",
+                     "evaluate@smollm2-135m-width-Q2_K"}, out
 
     # one accessibility parameter changed: the fleet table, the banded verdicts, the report (and the paper) only
     _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"})
@@ -363,13 +364,15 @@ def test_smoke_study_end_to_end(tmp_path):
     assert _stale(repo)[0] == set()
     evaluations = {f"evaluate@smollm2-135m-{v}" for v in ("F16", "Q4_0", "Q2_K-imat", "width-Q2_K", "depth-Q4_0",
                                                            "depth-kd-Q4_0", "width-Q4_0")}
+    reworded = lambda text: text.replace('"""', '"""A reworded docstring.\n\n', 1) + "\n# a comment\n"
+    added = lambda text: text + "\n\ndef _added():\n    return 1\n"
     for module, edit, expected in (
-            ("paths.py", '\n# a comment\n"""and a string that does nothing"""\n', set()),
-            ("stages/report.py", "\n\ndef _added():\n    return 1\n", {"report"}),
-            ("eval/scoring.py", "\n\ndef _added():\n    return 1\n", evaluations | {"agreement@smollm2-135m"})):
+            ("paths.py", reworded, set()),
+            ("stages/report.py", added, {"report"}),
+            ("eval/scoring.py", added, evaluations | {"agreement@smollm2-135m"})):
         path = repo / "src" / "edgellm" / module
         original = path.read_text()
-        path.write_text(original + edit)
+        path.write_text(edit(original))
         assert _stale(repo)[0] == {"code"}
         _dvc(repo, "repro", "--single-item", "code")
         stale, out = _stale(repo)
