@@ -166,7 +166,7 @@ test: setup
 FAST_VENV := .venv-fast
 FAST_PACKAGES := numpy|pandas|scipy|statsmodels|matplotlib|seaborn|adjusttext|pydantic|pyyaml|nbformat|gguf|jinja2|tqdm|pytest|import-linter
 FAST_TESTS := tests/config tests/test_paths.py tests/test_io.py tests/test_architecture.py tests/stages/test_publish.py \
-  tests/stages/test_code.py tests/stages/test_block_kl.py tests/stages/test_params.py tests/eval/test_stats.py \
+  tests/stages/test_code.py tests/stages/test_block_kl.py tests/stages/test_params.py tests/eval/test_stats.py tests/eval/test_klref.py \
   tests/devices/test_energy.py tests/devices/test_fleet.py tests/devices/test_published.py \
   tests/devices/test_validation.py tests/devices/test_verdicts.py tests/report
 
