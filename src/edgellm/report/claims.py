@@ -57,6 +57,12 @@ def type_mix(mix: str) -> list[tuple[str, float]]:
     return sorted(out, key=lambda x: -x[1])
 
 
+def improvement_verdict(n_better: int) -> str:
+    """The paper's verdict on a metric, by the rule its Methods state: "improved" when at least one variant is
+    significantly better than its reference after Holm, else "not improved"."""
+    return "improved" if n_better > 0 else "not improved"
+
+
 def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame, rec: pd.DataFrame,
                    fleet: pd.DataFrame | None) -> dict[str, Macro]:
     rel = lambda p: p.relative_to(lay.root).as_posix()
@@ -76,6 +82,8 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
     n |= {"accN": (len(acc), f"{src} (count)"),
           "accBetter": (int((acc["significant"] & (acc["direction"] == "better")).sum()), f"{src}, significant better"),
           "accWorse": (int((acc["significant"] & (acc["direction"] == "worse")).sum()), f"{src}, significant worse"),
+          "accVerdict": (improvement_verdict(int((acc["significant"] & (acc["direction"] == "better")).sum())),
+                         f"{src}: improved if any significant better (claims.improvement_verdict)"),
           "accBelowMde": (int((~acc["detectable"]).sum()), f"{src}, |delta| < mde (count)"),
           "accQuantN": (len(quant), f"{src}, base-model types (count)"),
           "accQuantSig": (int(quant["significant"].sum()), f"{src}, base-model types, significant (count)"),
@@ -96,6 +104,8 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
     n |= {"halN": (len(hal), f"{src} (count)"), "halSig": (len(sig), f"{src}, significant (count)"),
           "halBetter": (int((sig["direction"] == "better").sum()), f"{src}, significant better (count)"),
           "halWorse": (int((sig["direction"] == "worse").sum()), f"{src}, significant worse (count)"),
+          "halVerdict": (improvement_verdict(int((sig["direction"] == "better").sum())),
+                         f"{src}: improved if any significant better (claims.improvement_verdict)"),
           "halBelowMde": (int((~hal["detectable"]).sum()), f"{src}, below mde (count)"),
           "halMdeMin": (f(hal.loc[hal["metric"] == "halluc_mc1", "mde"].min(), 3), f"{src}: mde of halluc_mc1 (min)"),
           "halMdeMax": (f(hal.loc[hal["metric"] == "halluc_mc1", "mde"].max(), 3), f"{src}: mde of halluc_mc1 (max)"),

@@ -212,6 +212,17 @@ class DeviceResults:
         self.shares = self.shares[self.shares.variant.isin(names)]
 
 
+def accessibility_verdict(shares: pd.Series, reference: str) -> str:
+    """The paper's accessibility verdict, by the rule its Methods state: "widened" when some other variant is
+    accessible on a larger share of the fleet than the reference, "narrowed" when every other variant is on a
+    smaller one, "unchanged" otherwise (the best is as accessible as the reference)."""
+    others = shares.drop(index=reference)
+    if others.empty or reference not in shares.index:
+        return "unchanged"
+    best, ref = others.max(), shares[reference]
+    return "widened" if best > ref else "narrowed" if best < ref else "unchanged"
+
+
 def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device,
                    fleet: list[Device]) -> dict[str, Macro]:
     """The numbers the paper quotes about the fleet, each with the file (and column) it came from."""
@@ -225,6 +236,7 @@ def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device
     checks = [b.emulation_check for b in bundles]
     zero = [b.emulation_check_armv8a for b in bundles if b.emulation_check_armv8a is not None]
     best, share = res.best, res.shares.set_index("variant")
+    reference = f"{next(iter(params.models))}-{params.evaluate.kl_base}"
     states = best.state.value_counts()
     # the validation: tg on devices with at least five points of their own (the 25 % target)
     rep = params.report
@@ -264,6 +276,11 @@ def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device
                        f"{bundle_files}: emulation_check_armv8a.ok and .control_f32.ok (count)"),
         "zeroMaxKld": (f"{max(c.kld for c in zero):.4f}" if zero else "--",
                        f"{bundle_files}: emulation_check_armv8a.kld (max)"),
+        "accessVerdict": (accessibility_verdict(share.accessible_share, reference),
+                          f"{shares_csv}: accessible_share, the best other variant's against {reference}'s "
+                          "(report.devices.accessibility_verdict)"),
+        "refFleetShare": (f"{100 * share.accessible_share[reference]:.0f}" if reference in share.index else "--",
+                          f"{shares_csv}: accessible_share of {reference}"),
         "minFleetShare": (f"{100 * share.accessible_share.min():.0f}", f"{shares_csv}: accessible_share (min)"),
         "maxFleetShare": (f"{100 * share.accessible_share.max():.0f}", f"{shares_csv}: accessible_share (max)"),
         "maxBorderShare": (f"{100 * share.borderline_share.max():.0f}", f"{shares_csv}: borderline_share (max)"),
