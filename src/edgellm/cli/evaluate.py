@@ -25,6 +25,7 @@ import llama_cpp
 
 from ..config import Params, data_dir
 from ..eval import cluster
+from ..eval.agreement import MODES
 from ..eval.contexts import scoring_context
 from ..eval.tasks import TASKS, Task, select_items
 from ..io import sha256_file, write_json
@@ -124,9 +125,10 @@ def table(results: dict) -> str:
 
 
 def context_for(params: Params, reference: bool) -> dict:
-    """The scoring context's settings: the study's, or with ``reference`` flash attention off (the F32 KV
-    cache is the model's setting, :func:`load_reference`)."""
-    return scoring_context(params) | ({"flash_attn": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED} if reference else {})
+    """The scoring context's settings: the study's, or with ``reference`` the agreement stage's ``exact`` context
+    (one definition, :data:`edgellm.eval.agreement.MODES`): flash attention off here, the F32 KV cache when the
+    model is loaded (:func:`load_reference`; the scorer's context takes no cache type)."""
+    return scoring_context(params) | ({"flash_attn": MODES["exact"]["flash_attn"]} if reference else {})
 
 
 def context_header(context: dict, reference: bool) -> dict:
@@ -163,9 +165,9 @@ def check_options(a: argparse.Namespace) -> tuple[Path | None, Path | None]:
 
 
 def load_reference(path: Path, context: dict, threads: int, n_gpu_layers: int) -> Model:
-    """The model with the reference context: an F32 KV cache is a setting of the loaded model, which the
-    scorer then keeps when it switches to ``context`` (flash attention off)."""
-    return Model(path, **context, n_threads=threads, n_gpu_layers=n_gpu_layers, kv_f32=True)
+    """The model loaded in the reference context (its F32 KV cache is a setting of the loaded model, which the
+    scorer keeps)."""
+    return Model(path, **context, n_threads=threads, n_gpu_layers=n_gpu_layers, kv_f32=MODES["exact"]["kv_f32"])
 
 
 def run(a: argparse.Namespace) -> int:
