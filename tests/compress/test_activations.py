@@ -14,7 +14,7 @@ def test_layer_runner_reproduces_the_model(batches):
     runner = LayerRunner(model, batches)
     for i in range(len(model.model.layers)):
         runner.advance(runner.run(i))
-    final = [model.lm_head(model.model.norm(h)) for h, _ in runner.inputs]
+    final = [model.lm_head(model.model.norm(h)) for h in runner.hidden]
     for got, ids in zip(final, batches):
         torch.testing.assert_close(got, logits(model, ids), rtol=1e-4, atol=1e-4)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgellm.eval import klref
 from edgellm.eval.perplexity import n_scored, perplexity, write_kl_reference
 from edgellm.llamacpp.runtime import Model
 from edgellm.llamacpp.tools import run_perplexity, tool
@@ -31,9 +32,10 @@ def test_perplexity_agrees_with_llama_perplexity(tiny_gguf, wiki_file, qtype):
 def test_kl_divergence_against_reference_file(tiny_gguf, wiki_file, tmp_path):
     with ppl_model(tiny_gguf["F16"]) as base:
         toks = base.tokenize(wiki_file.read_text())
-        ref = write_kl_reference(base, toks, N_CTX, 2048, 12, tmp_path / "ref.npy", progress=False)
-        arr = np.load(ref, mmap_mode="r")
-        assert arr.shape == (n_scored(len(toks), N_CTX, 12), base.n_vocab) and arr.dtype == np.float16
+        written = write_kl_reference(base, toks, N_CTX, 2048, 12, tmp_path / "ref.npz", 256, 40, progress=False)
+        arr = klref.load(tmp_path / "ref.npz")
+        assert len(arr) == len(written) == n_scored(len(toks), N_CTX, 12) and arr.ids.shape[1] == 256
+        assert arr.sample.shape == (40, base.n_vocab) and arr.sample.dtype == np.float32
         same = perplexity(base, toks, N_CTX, 2048, 12, arr, progress=False)
     assert same.kl["kld_mean"] < 1e-3 and same.kl["same_top_p"] > 0.99
     with ppl_model(tiny_gguf["Q4_K_M"]) as q4:
@@ -41,6 +43,9 @@ def test_kl_divergence_against_reference_file(tiny_gguf, wiki_file, tmp_path):
     assert res.kl["kld_mean"] > same.kl["kld_mean"]
     assert 0 < res.kl["same_top_p"] < 1
     assert res.kl["kld_median"] <= res.kl["kld_p99"] <= res.kl["kld_max"]
+    # the stored form, checked on the sample rows against float32 rows
+    assert res.kl["kld_check_rows"] == 40
+    assert abs(res.kl["kld_check_rel_gap"]) < 1e-4 and res.kl["same_top_check_equal"]
     # llama-perplexity's own KL divergence on the same tokens agrees (its values over all 12 chunks)
     binary, base_file = tool("llama-perplexity"), tmp_path / "b.kld"
     run_perplexity(binary, tiny_gguf["F16"], wiki_file, N_CTX, 12, kl_base=base_file)

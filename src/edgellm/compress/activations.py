@@ -13,11 +13,12 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-SUPPORTED_ARCHS = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM")
+SUPPORTED_ARCHS = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                   "Gemma3ForCausalLM")
 
 
 class UnsupportedModelError(ValueError):
-    """Structured pruning needs the Llama block layout (q/k/v/o + gate/up/down, RMSNorm)."""
+    """Structured pruning needs the Llama block layout (q/k/v/o + gate/up/down, RMSNorm; Gemma 3's four norms)."""
 
 
 def check_architecture(model) -> None:
@@ -133,42 +134,40 @@ def width_statistics(model, batches: list[torch.Tensor]) -> dict[str, torch.Tens
 class LayerRunner:
     """Runs the decoder blocks one at a time on captured inputs, as Wanda and SparseGPT do.
 
-    The first block's inputs (hidden states and the keyword arguments the model
-    passes it: rotary embeddings, mask, positions) are captured once; each block
-    then maps the stored inputs to the next block's inputs, so a method can
-    prune block ``i`` and feed its *pruned* output to block ``i + 1``.
+    One pass captures the first block's hidden states and, for every block, the keyword arguments the model
+    passes it (rotary embeddings, mask, positions: on Gemma 3 they differ between sliding-window and global
+    blocks); each block then maps the stored inputs to the next block's, so a method can prune block ``i``
+    and feed its *pruned* output to block ``i + 1``.
     """
-
-    class _Stop(Exception):
-        pass
 
     @torch.no_grad()
     def __init__(self, model, batches: list[torch.Tensor]):
         self.layers = decoder_layers(model)
-        self.inputs: list[tuple[torch.Tensor, dict]] = []
+        self.hidden: list[torch.Tensor] = []
+        self.kwargs: list[list[dict]] = [[] for _ in self.layers]
 
-        def catch(_mod, args, kwargs):
-            hs = args[0] if args else kwargs.pop("hidden_states")
-            self.inputs.append((hs.detach(), {k: v for k, v in kwargs.items() if k != "hidden_states"}))
-            raise LayerRunner._Stop
+        def catch(i: int):
+            def hook(_mod, args, kwargs):
+                if i == 0:
+                    self.hidden.append((args[0] if args else kwargs["hidden_states"]).detach())
+                self.kwargs[i].append({k: v for k, v in kwargs.items() if k != "hidden_states"})
+            return hook
 
-        handle = self.layers[0].register_forward_pre_hook(catch, with_kwargs=True)
+        handles = [layer.register_forward_pre_hook(catch(i), with_kwargs=True) for i, layer in enumerate(self.layers)]
         try:
             for ids in batches:
-                try:
-                    model(input_ids=ids, use_cache=False)
-                except LayerRunner._Stop:
-                    pass
+                model(input_ids=ids, use_cache=False)
         finally:
-            handle.remove()
+            for h in handles:
+                h.remove()
 
     @torch.no_grad()
     def run(self, i: int) -> list[torch.Tensor]:
         outs = []
-        for hs, kwargs in self.inputs:
+        for hs, kwargs in zip(self.hidden, self.kwargs[i]):
             out = self.layers[i](hs, **kwargs)
             outs.append(out[0] if isinstance(out, tuple) else out)
         return outs
 
     def advance(self, outs: list[torch.Tensor]) -> None:
-        self.inputs = [(o, kw) for o, (_, kw) in zip(outs, self.inputs)]
+        self.hidden = list(outs)

@@ -258,6 +258,10 @@ def plan_width(model, stats: dict[str, torch.Tensor], hidden_size: int | None = 
     if num_heads % num_kv_heads or num_heads // num_kv_heads > group:
         raise ValueError(f"width pruning: {num_heads} query heads cannot be split evenly over {num_kv_heads} KV heads "
                          f"with at most {group} per group (the model has {H} heads, {KV} KV heads)")
+    if hidden_size != cfg.hidden_size and _unit_offset_norms(cfg):
+        raise ValueError(f"width pruning: {cfg.model_type} scales its embeddings by sqrt(hidden_size) and its norms "
+                         f"by (1 + w); narrowing the residual stream ({cfg.hidden_size} -> {hidden_size}) is not "
+                         "supported there: prune intermediate_size and heads")
     if hidden_size % num_heads:
         raise ValueError(f"width pruning: hidden_size {hidden_size} must be a multiple of the number of query heads "
                          f"{num_heads} (transformers refuses to save or load other Llama configurations)")
@@ -276,6 +280,16 @@ def plan_width(model, stats: dict[str, torch.Tensor], hidden_size: int | None = 
         stats={"hidden_size": hidden_size, "intermediate_size": intermediate_size,
                "num_attention_heads": num_heads, "num_key_value_heads": num_kv_heads},
     )
+
+
+def _unit_offset_norms(cfg) -> bool:
+    """Gemma's RMSNorm multiplies by (1 + w), not w."""
+    return str(getattr(cfg, "model_type", "")).startswith("gemma")
+
+
+#: the norms of a block over the residual stream (Gemma 3 has four, Llama two)
+_BLOCK_NORMS = ("input_layernorm.weight", "post_attention_layernorm.weight", "pre_feedforward_layernorm.weight",
+                "post_feedforward_layernorm.weight")
 
 
 def _rows(w: torch.Tensor, idx: list[int]) -> torch.Tensor:
@@ -311,7 +325,7 @@ def apply_width(model, plan: WidthPlan):
             i, sub = int(parts[2]), ".".join(parts[3:])
             q_rows = _head_rows(plan.q_heads[i], head_dim)
             kv_rows = _head_rows(plan.kv_heads[i], head_dim)
-            if sub in ("input_layernorm.weight", "post_attention_layernorm.weight"):
+            if sub in _BLOCK_NORMS:
                 state[k] = _rows(v, hid) * norm_scale
             elif sub == "self_attn.q_proj.weight":
                 state[k] = _cols(_rows(v, q_rows), hid)
@@ -328,7 +342,7 @@ def apply_width(model, plan: WidthPlan):
             elif sub == "mlp.down_proj.weight":
                 state[k] = _rows(_cols(v, plan.mlp[i]), hid)
             elif sub in ("self_attn.q_norm.weight", "self_attn.k_norm.weight"):
-                state[k] = v.clone()  # per-head-dim norms (Qwen3) are shared by all heads
+                state[k] = v.clone()  # per-head-dim norms (Qwen3, Gemma 3) are shared by all heads
             else:
                 raise ValueError(f"width pruning does not know how to slice {k} {tuple(v.shape)}")
         else:
@@ -369,6 +383,11 @@ def prune_depth(model, batches: list[torch.Tensor], n_remove: int, metric: str =
         imp = {"metric": "kl", "scores": list(kl_scores), "removed": cheapest(list(kl_scores), n_remove)}
     else:
         imp = layer_importance(model, batches, n_remove, metric)
+    types = getattr(model.config, "layer_types", None)
+    if types:  # sliding-window and global blocks (Gemma 3): say which kinds survive, in their new order
+        kept = [i for i in range(len(types)) if i not in set(imp["removed"])]
+        imp |= {"kept_layer_types": [types[i] for i in kept],
+                "kept_global_layers": [i for i in kept if types[i] == "full_attention"]}
     return drop_layers(model, imp["removed"]), {"method": "depth", **imp}
 
 

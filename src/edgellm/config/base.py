@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import gguf
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -18,6 +19,8 @@ QUANT_TYPES: frozenset[str] = frozenset(
     Q3_K_L Q3_K_M Q3_K_S Q3_K Q2_K Q2_K_S IQ4_NL IQ4_XS IQ3_M IQ3_S IQ3_XS IQ3_XXS
     IQ2_M IQ2_S IQ2_XS IQ2_XXS IQ1_M IQ1_S TQ1_0 TQ2_0""".split()
 )
+#: Tensor types (gguf's names): what ``--token-embedding-type`` accepts (``Q4_K``, not the file type ``Q4_K_M``).
+TENSOR_TYPES: frozenset[str] = frozenset(n for n in gguf.GGMLQuantizationType.__members__ if n in QUANT_TYPES)
 #: Types that llama-quantize refuses to produce without an importance matrix.
 NEEDS_IMATRIX: frozenset[str] = frozenset({"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M", "Q2_K_S"})
 
@@ -181,25 +184,44 @@ def check_names(names: list[str], known, unknown_msg: str, what: str) -> list[st
 
 #: A type name ending in this is the same llama.cpp type quantized with the importance matrix (``Q2_K-imat``).
 IMATRIX_SUFFIX = "-imat"
+#: ``<type>-emb<TYPE>``: the token embedding and output tensors quantized apart from the rest, at ``<TYPE>``
+#: (``llama-quantize --token-embedding-type/--output-tensor-type``); ``Q4_K_M-embQ4_0-imat`` with the matrix.
+EMBEDDING_MARK = "-emb"
+
+
+def _parts(qtype: str) -> tuple[str, str | None, bool]:
+    """(llama-quantize type, embedding/output type or None, importance matrix) of a study type name."""
+    imat = qtype.endswith(IMATRIX_SUFFIX)
+    core = qtype.removesuffix(IMATRIX_SUFFIX)
+    body, _, emb = core.partition(EMBEDDING_MARK)
+    return body, emb or None, imat
 
 
 def base_type(qtype: str) -> str:
-    """The llama-quantize type of a study type name (``Q2_K-imat`` -> ``Q2_K``)."""
-    return qtype.removesuffix(IMATRIX_SUFFIX)
+    """The llama-quantize type of a study type name (``Q2_K-imat`` -> ``Q2_K``, ``Q4_K_M-embQ4_0`` -> ``Q4_K_M``)."""
+    return _parts(qtype)[0]
+
+
+def embedding_type(qtype: str) -> str | None:
+    """The type of the token embedding and output tensors when the name sets it apart (``Q4_K_M-embQ4_0``)."""
+    return _parts(qtype)[1]
 
 
 def uses_imatrix(qtype: str) -> bool:
-    return qtype.endswith(IMATRIX_SUFFIX)
+    return _parts(qtype)[2]
 
 
 def check_types(types: list[str]) -> list[str]:
     """Known llama.cpp types, each at most once; a type that needs an importance matrix must say so."""
-    unknown = [t for t in types if base_type(t) not in QUANT_TYPES]
+    unknown = [t for t in types if base_type(t) not in QUANT_TYPES
+               or (embedding_type(t) is not None and embedding_type(t) not in TENSOR_TYPES)]
     if unknown:
         raise ValueError(f"unknown quantization type(s) {unknown}; llama-quantize knows {sorted(QUANT_TYPES)} "
-                         f"(append {IMATRIX_SUFFIX} to quantize with the importance matrix)")
+                         f"(append {IMATRIX_SUFFIX} to quantize with the importance matrix, insert "
+                         f"{EMBEDDING_MARK}<TYPE> before it to give the embedding and output tensors a tensor type "
+                         f"apart, one of {sorted(TENSOR_TYPES)})")
     check_names(types, set(types), "", "quantization type(s)")
-    need = [t for t in types if t in NEEDS_IMATRIX]
+    need = [t for t in types if not uses_imatrix(t) and (base_type(t) in NEEDS_IMATRIX or embedding_type(t) in NEEDS_IMATRIX)]
     if need:
         raise ValueError(f"type(s) {need} need an importance matrix: write them as "
                          f"{[t + IMATRIX_SUFFIX for t in need]}")

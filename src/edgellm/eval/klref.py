@@ -1,20 +1,23 @@
-"""The KL reference in a bounded form: per scored token, the base's k most probable tokens and its tail mass.
+"""The KL reference: what KL divergence and top-1 agreement need of the base, exact where it matters.
 
-The KL reference today holds the base's full rows of log-probabilities over the scored tokens (float16, as
-``llama-perplexity --kl-divergence-base`` keeps them): 4,080 tokens x 49,152 entries = 0.4 GB for SmolLM2,
-but 2.1 GB at Gemma 3's 262,144-token vocabulary. What KL divergence and top-1 agreement need is much less:
+``llama-perplexity --kl-divergence-base`` keeps the base's full rows of log-probabilities at 2 bytes an
+entry (0.4 GB for 4,080 tokens of SmolLM2's 49,152-token vocabulary, 2.1 GB at Gemma 3's 262,144). At that
+precision the KL of a good quantization (0.003) is off by up to 2e-3 relative, and ties of the top token flip
+(measured on SmolLM2's Q8_0 and Q4_1 against float32 rows). Here the split is
 
     KL(P || Q) = sum_{i in K} p_i (log p_i - log q_i)  +  sum_{i not in K} p_i (log p_i - log q_i)
 
-for any set K. Stored per token: the ids and log-probabilities (float32) of the base's k most probable tokens
-(K), and the log of the probability outside K (computed from the full row, not as 1 - sum, which cancels).
-Both in float64: the KL of a good quantization is a small difference of large log-probabilities, and float32
-log-probabilities put a relative error of ~1e-5 on it.
-The second sum is replaced by r log(r / q_r), with r and q_r the two models' probability outside K: by the
-log-sum inequality that never exceeds it, so the KL computed is a lower bound of the full one, exact when the
-variant keeps the base's proportions on the tail; its gap is measured against the full computation (tests,
-and :func:`kl_gap` on a sample). Top-1 agreement is exact: the base's top token is the first of K.
-At k = 256 a token costs 3 KB: 12.6 MB for 4,080 tokens, whatever the vocabulary.
+with K the base's k most probable tokens. Stored per scored token:
+
+* the ids of K and their log-probabilities in float64 (the head, where nearly all the KL is; exact);
+* the log of the probability outside K, computed from the full row (not as 1 - sum, which cancels);
+* the full row in float16 (2 bytes an entry, as llama-perplexity), used only outside K, renormalised there to
+  the exact tail mass, so float16's rounding cannot move probability between head and tail.
+
+Top-1 agreement is exact (the base's top token is the first of K). The KL agrees with float32 rows within
+1e-4 relative on SmolLM2's Q8_0, Q4_1 and Q2_K at k = 256 (the head alone, a lower bound, is 6-9 % low there).
+The file also keeps float32 full rows of the first few scored tokens: every evaluation computes its KL there
+both ways and records the gap (:func:`sample_check`), so the agreement is measured on each variant.
 """
 
 from __future__ import annotations
@@ -28,23 +31,27 @@ from ..io import atomic_path
 
 
 @dataclass(frozen=True)
-class TopKReference:
-    """The base's k most probable tokens per scored token (most probable first), their log-probabilities, and
-    the log of the probability of every other token (the log-probabilities in float64, see the module)."""
+class KlReference:
+    """Per scored token of the base: its k most probable tokens (most probable first) with their
+    log-probabilities (float64), the log of the probability of every other token, and the whole row in float16;
+    ``sample``: float32 full rows of the first scored tokens, to check the rest against."""
 
     ids: np.ndarray  # (rows, k) int32
     logp: np.ndarray  # (rows, k) float64
     log_tail: np.ndarray  # (rows,) float64
+    row16: np.ndarray  # (rows, vocab) float16
+    sample: np.ndarray | None = None  # (n, vocab) float32
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def rows(self, start: int, stop: int) -> TopKReference:
-        return TopKReference(self.ids[start:stop], self.logp[start:stop], self.log_tail[start:stop])
+    def rows(self, start: int, stop: int) -> KlReference:
+        return KlReference(self.ids[start:stop], self.logp[start:stop], self.log_tail[start:stop],
+                           self.row16[start:stop])
 
     @property
     def nbytes(self) -> int:
-        return self.ids.nbytes + self.logp.nbytes + self.log_tail.nbytes
+        return sum(a.nbytes for a in (self.ids, self.logp, self.log_tail, self.row16, self.sample) if a is not None)
 
 
 def _logsumexp(x: np.ndarray) -> np.ndarray:
@@ -56,57 +63,73 @@ def _logsumexp(x: np.ndarray) -> np.ndarray:
         return (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
 
 
-def _outside(lp: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Row-wise log of the probability outside ``ids``."""
+def _without(lp: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``lp`` in float64 with the entries ``ids`` of each row set to -inf."""
     rest = np.array(lp, dtype=np.float64)
     np.put_along_axis(rest, ids, -np.inf, axis=1)
-    return _logsumexp(rest)
+    return rest
 
 
-def top_k(lp: np.ndarray, k: int) -> TopKReference:
-    """The bounded reference of full rows of log-probabilities ``lp`` (rows, vocab)."""
+def reference(lp: np.ndarray, k: int) -> KlReference:
+    """The reference of full rows of log-probabilities ``lp`` (rows, vocab)."""
     k = min(k, lp.shape[1])
     part = np.argpartition(-lp, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(lp, part, axis=1), axis=1, kind="stable")
     ids = np.take_along_axis(part, order, axis=1).astype(np.int32)
     logp = np.take_along_axis(lp, ids, axis=1).astype(np.float64)
-    return TopKReference(ids, logp, _outside(lp, ids))
+    return KlReference(ids, logp, _logsumexp(_without(lp, ids)), np.asarray(lp, dtype=np.float16))
 
 
-def kl_rows(ref: TopKReference, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: KL(base || variant) from the bounded reference (a lower bound of the full sum), and whether the
-    variant's most probable token is the base's. ``lp``: the variant's full rows of log-probabilities."""
+def kl_rows(ref: KlReference, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: KL(base || variant), and whether the variant's most probable token is the base's.
+    ``lp``: the variant's full rows of log-probabilities."""
     lq = np.take_along_axis(lp, ref.ids, axis=1).astype(np.float64)
-    lp_k = ref.logp.astype(np.float64)
-    head = (np.exp(lp_k) * (lp_k - lq)).sum(axis=1)
-    r_log, q_log = ref.log_tail, _outside(lp, ref.ids)
+    head = (np.exp(ref.logp) * (ref.logp - lq)).sum(axis=1)
+    tail = _without(ref.row16, ref.ids)
     with np.errstate(invalid="ignore"):
-        tail = np.where(np.isfinite(r_log), np.exp(r_log) * (r_log - q_log), 0.0)
-    return head + tail, ref.ids[:, 0] == lp.argmax(axis=1)
+        tail += (ref.log_tail - _logsumexp(tail))[:, None]  # the float16 tail, renormalised to its exact mass
+        other = np.array(lp, dtype=np.float64)
+        np.put_along_axis(other, ref.ids, 0.0, axis=1)
+        terms = np.where(np.isfinite(tail), np.exp(tail) * (tail - other), 0.0)
+    return head + terms.sum(axis=1), ref.ids[:, 0] == lp.argmax(axis=1)
 
 
 def kl_full(base_lp: np.ndarray, lp: np.ndarray) -> np.ndarray:
-    """Per row, KL(base || variant) over the whole vocabulary (what the bounded form is checked against)."""
+    """Per row, KL(base || variant) over the whole vocabulary from full rows (what the reference is checked
+    against)."""
     b = np.asarray(base_lp, dtype=np.float64)
     return (np.exp(b) * (b - np.asarray(lp, dtype=np.float64))).sum(axis=1)
 
 
-def kl_gap(base_lp: np.ndarray, lp: np.ndarray, k: int) -> dict:
-    """How far the bounded form's mean KL falls below the full computation's, on these rows."""
-    bounded, _ = kl_rows(top_k(base_lp, k), lp)
-    full = kl_full(base_lp, lp)
-    return {"k": k, "kl_full": float(full.mean()), "kl_bounded": float(bounded.mean()),
-            "rel_gap": float((full.mean() - bounded.mean()) / full.mean()) if full.mean() > 0 else 0.0,
-            "max_row_gap": float((full - bounded).max())}
+def sample_check(ref: KlReference, lp: np.ndarray) -> dict:
+    """The KL and top-1 agreement of a variant's first rows ``lp`` from the stored float32 rows and from the
+    reference, and their relative gap."""
+    n = min(len(ref.sample), len(lp))
+    stored, same = kl_rows(ref.rows(0, n), lp[:n])
+    full = kl_full(ref.sample[:n], lp[:n])
+    same_full = ref.sample[:n].argmax(axis=1) == lp[:n].argmax(axis=1)
+    gap = float((stored.mean() - full.mean()) / full.mean()) if full.mean() > 0 else 0.0
+    return {"kld_check_rows": n, "kld_check_full": float(full.mean()), "kld_check_stored": float(stored.mean()),
+            "kld_check_rel_gap": gap, "same_top_check_equal": bool(np.array_equal(same, same_full))}
 
 
-def save(ref: TopKReference, path: Path) -> Path:
+def concat(parts: list[KlReference], sample: np.ndarray | None = None) -> KlReference:
+    """One reference from consecutive pieces (one per decoded window)."""
+    return KlReference(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("ids", "logp", "log_tail", "row16")),
+                       sample)
+
+
+_FIELDS = ("ids", "logp", "log_tail", "row16", "sample")
+
+
+def save(ref: KlReference, path: Path) -> Path:
+    arrays = {f: getattr(ref, f) for f in _FIELDS if getattr(ref, f) is not None}
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, ids=ref.ids, logp=ref.logp, log_tail=ref.log_tail)
+            np.savez(f, **arrays)
     return path
 
 
-def load(path: Path) -> TopKReference:
+def load(path: Path) -> KlReference:
     with np.load(path) as z:
-        return TopKReference(z["ids"], z["logp"], z["log_tail"])
+        return KlReference(*(z[f] if f in z.files else None for f in _FIELDS))

@@ -5,7 +5,7 @@ first token becomes BOS (when the model adds one), ``n_batch // n_ctx`` windows
 are decoded together, and only the second half of each window is scored. KL
 divergence to a base variant is taken over exactly those tokens, with the same
 summary statistics as ``llama-perplexity --kl-divergence``; the base's
-log-probabilities are written once per model (:func:`write_kl_reference`).
+log-probabilities are written once per model (:func:`write_kl_reference`, in the form of :mod:`.klref`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm  # text bars: they render in executed notebooks (tqdm.auto needs ipywidgets)
 
-from ..io import atomic_path
 from ..llamacpp.runtime import Batch, Model, log_softmax_rows
+from . import klref
 
 
 @dataclass
@@ -81,21 +81,20 @@ def n_scored(n_tokens: int, n_ctx: int, max_chunks: int | None) -> int:
 
 
 def write_kl_reference(model: Model, tokens: np.ndarray, n_ctx: int, n_batch: int, max_chunks: int | None,
-                       out: Path, progress: bool = True) -> Path:
-    """The base model's log-probabilities over the scored tokens, as float16 (like
-    ``llama-perplexity --kl-divergence-base``), so every variant is compared with
-    one decode of the base instead of one per variant."""
+                       out: Path, top_k: int, check_rows: int, progress: bool = True) -> klref.KlReference:
+    """The base model's scored tokens as :mod:`.klref` keeps them (its k most probable tokens exactly, the rest
+    in float16, and float32 rows of the first ``check_rows`` tokens), so every variant is compared with one
+    decode of the base instead of one per variant."""
     _chunks(tokens, n_ctx, max_chunks)
-    rows = n_scored(len(tokens), n_ctx, max_chunks)
-    with atomic_path(out, suffix=".npy") as tmp:
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(rows, model.n_vocab))
-        r = 0
-        for _, lp in _windows(model, tokens, n_ctx, n_batch, max_chunks, progress, f"KL reference {model.path.name}"):
-            arr[r : r + len(lp)] = lp
-            r += len(lp)
-        arr.flush()
-        del arr
-    return out
+    parts, sample = [], []
+    for _, lp in _windows(model, tokens, n_ctx, n_batch, max_chunks, progress, f"KL reference {model.path.name}"):
+        parts.append(klref.reference(lp, top_k))
+        taken = sum(len(s) for s in sample)
+        if taken < check_rows:
+            sample.append(np.asarray(lp[: check_rows - taken], dtype=np.float32))
+    ref = klref.concat(parts, np.concatenate(sample))
+    klref.save(ref, out)
+    return ref
 
 
 def perplexity(
@@ -104,10 +103,11 @@ def perplexity(
     n_ctx: int,
     n_batch: int = 2048,
     max_chunks: int | None = None,
-    reference: np.ndarray | None = None,
+    reference: klref.KlReference | None = None,
     progress: bool = True,
 ) -> PerplexityResult:
-    """Perplexity by llama-perplexity's protocol; KL divergence when given the base's log-probs."""
+    """Perplexity by llama-perplexity's protocol; KL divergence when given the base's reference (and on its
+    sample rows, the gap to the computation from float32 rows)."""
     n_chunk = _chunks(tokens, n_ctx, max_chunks)
     if reference is not None and len(reference) != n_scored(len(tokens), n_ctx, max_chunks):
         raise ValueError(f"KL reference has {len(reference)} rows; expected {n_scored(len(tokens), n_ctx, max_chunks)}"
@@ -115,23 +115,25 @@ def perplexity(
     nlls: list[np.ndarray] = []
     kls: list[np.ndarray] = []
     same_top: list[np.ndarray] = []
+    check: dict = {}
     r = 0
     t0 = time.perf_counter()
     for targets, lp in _windows(model, tokens, n_ctx, n_batch, max_chunks, progress, f"perplexity {model.path.name}"):
         nlls.append(-lp[np.arange(len(targets)), targets].astype(np.float64))
         if reference is not None:
-            blp = np.asarray(reference[r : r + len(lp)], dtype=np.float32)
+            kl, same = klref.kl_rows(reference.rows(r, r + len(lp)), lp)
+            if r == 0 and reference.sample is not None:
+                check = klref.sample_check(reference, lp)
             r += len(lp)
-            p = np.exp(blp.astype(np.float64))
-            kls.append((p * (blp - lp)).sum(axis=1))
-            same_top.append(blp.argmax(axis=1) == lp.argmax(axis=1))
+            kls.append(kl)
+            same_top.append(same)
     seconds = time.perf_counter() - t0
     nll = np.concatenate(nlls)
     mean = float(nll.mean())
     # llama-perplexity's uncertainty: sqrt(var(nll) / (N - 1)) propagated to PPL
     var = float((nll**2).mean() - mean**2)
     stderr = math.sqrt(var / (len(nll) - 1)) * math.exp(mean) if var > 0 else float("nan")
-    kl = kl_summary(np.concatenate(kls), np.concatenate(same_top)) if reference is not None else None
+    kl = kl_summary(np.concatenate(kls), np.concatenate(same_top)) | check if reference is not None else None
     return PerplexityResult(math.exp(mean), stderr, mean, len(nll), n_chunk, n_ctx, seconds, kl)
 
 

@@ -12,6 +12,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import gguf
+import numpy as np
+
+from ..config.base import base_type
 
 #: the four bytes every GGUF file starts with
 GGUF_MAGIC = b"GGUF"
@@ -22,7 +25,7 @@ QK_K = gguf.QK_K
 def block_bpw(qtype: str) -> float | None:
     """Bits per weight of a llama.cpp type's own blocks (gguf-py's block sizes): the tensor type a file type is
     named after (``Q4_K_M`` -> ``Q4_K``, ``Q2_K-imat`` -> ``Q2_K``); None for a name gguf-py does not know."""
-    name = qtype.removesuffix("-imat")
+    name = base_type(qtype)
     for candidate in (name, name.rsplit("_", 1)[0]):
         member = gguf.GGMLQuantizationType.__members__.get(candidate)
         if member is not None:
@@ -89,3 +92,37 @@ def inspect_gguf(path: Path) -> dict:
             for t in r.tensors
         ],
     }
+
+
+#: largest difference (relative to a tensor's largest weight) between a base model's F32 file and the GGUF file
+#: it was dequantized from: float rounding only (SmolLM2's is bit-identical)
+ORIGIN_TOLERANCE = 1e-5
+
+
+def compare_with_origin(f32: Path, origin: Path) -> dict:
+    """How far the F32 file of a base model is from the GGUF file it was dequantized from, tensor by tensor.
+
+    Every tensor of ``origin`` is dequantized with gguf-py and compared with the F32 file's tensor of the same
+    name (over the rows both have: the converter drops a vocabulary's unused rows). Norm weights may differ by
+    float rounding where a loader takes an offset out and the converter puts it back (Gemma's ``1 + w``)."""
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+
+    ours = {t.name: t for t in GGUFReader(check_gguf(f32)).tensors}
+    worst, compared, missing = 0.0, 0, []
+    per_type: dict[str, float] = defaultdict(float)
+    for t in GGUFReader(check_gguf(origin)).tensors:
+        if t.name not in ours:
+            missing.append(t.name)
+            continue
+        want = dequantize(t.data, t.tensor_type).reshape(-1, int(t.shape[0])).astype(np.float64)
+        have = np.asarray(ours[t.name].data, dtype=np.float64).reshape(-1, int(t.shape[0]))
+        rows = min(len(want), len(have))
+        diff = float(np.abs(want[:rows] - have[:rows]).max()) if rows else 0.0
+        scale = float(np.abs(want[:rows]).max()) or 1.0
+        rel = diff / scale
+        worst = max(worst, rel)
+        per_type[t.tensor_type.name] = max(per_type[t.tensor_type.name], rel)
+        compared += 1
+    return {"origin": origin.name, "tensors_compared": compared, "tensors_missing": missing,
+            "max_rel_diff": worst, "max_rel_diff_by_type": dict(per_type)}

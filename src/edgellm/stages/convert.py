@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..io import atomic_dir, write_json
 from ..llamacpp.convert import compute_imatrix, convert_hf
-from ..llamacpp.gguf import inspect_gguf
+from ..llamacpp.gguf import ORIGIN_TOLERANCE, compare_with_origin, inspect_gguf
+from ..models import ORIGIN_FILE
 from .common import context, study_checkpoint
 
 
@@ -16,6 +17,12 @@ def run(model: str, params_path: str | Path | None = None) -> dict:
     out = convert_hf(lay.checkpoint(model), lay.f32(model), "f32", lay.root)
     record = inspect_gguf(out)
     record.pop("tensors")
+    origin = lay.checkpoint(model) / ORIGIN_FILE
+    if origin.is_file():  # a base model dequantized from a GGUF file: its F32 file must hold the same weights
+        record["origin_check"] = check = compare_with_origin(out, origin)
+        if check["tensors_missing"] or check["max_rel_diff"] > ORIGIN_TOLERANCE:
+            raise ValueError(f"{out}: differs from {origin} (max relative difference {check['max_rel_diff']:.2e}, "
+                             f"tolerance {ORIGIN_TOLERANCE:g}; missing tensors {check['tensors_missing'][:5]})")
     return record
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 
+from ..eval import klref
 from ..eval.perplexity import perplexity
 from ..eval.prepared import load_task_items, subset_items, wikitext_text
 from ..eval import cluster
@@ -36,7 +36,7 @@ def run(variant: str, params_path: str | Path | None = None, progress: bool = Tr
         ref_path = lay.kl_reference(v.base)
         if not ref_path.is_file():
             raise FileNotFoundError(f"{ref_path}: KL reference missing; run the kl_reference stage")
-        reference = np.load(ref_path, mmap_mode="r")
+        reference = klref.load(ref_path)
     res = perplexity(model, tokens, pp.n_ctx, pp.n_batch, pp.max_chunks, reference, progress)
     ppl = asdict(res)
     if res.kl is None:  # the base against itself

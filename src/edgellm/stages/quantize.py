@@ -17,7 +17,7 @@ def run(variant: str, params_path: str | Path | None = None) -> dict:
     if v.imatrix and not imatrix.is_file():
         raise FileNotFoundError(f"{imatrix}: {variant} needs the importance matrix; run the convert stage")
     out = quantize(lay.f32(v.checkpoint), lay.gguf(v.checkpoint, v.qtype), v.llama_type, params.threads,
-                   imatrix if v.imatrix else None, lay.root)
+                   imatrix if v.imatrix else None, lay.root, embedding_type=v.embedding_type)
     record = {**variant_fields(v), "imatrix": v.imatrix, **inspect_gguf(out)}
     GgufRecord.model_validate(record).write(lay.gguf_record(variant))
     return record
