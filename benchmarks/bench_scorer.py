@@ -12,7 +12,7 @@ On one GGUF file, in this order:
 
 Target: batched rate >= 0.8 x pp512.
 
-Usage: python benchmarks/bench_scorer.py [--type F16] [--items 60] [--n-batch 512] [--answers 32]
+Usage: python benchmarks/bench_scorer.py [--model smollm2-135m] [--type F16] [--items 60] [--n-batch 512] [--answers 32]
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ TASKS_MC = ["arc_easy", "arc_challenge", "hellaswag", "piqa", "boolq", "mmlu", "
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--type", default="F16")
+    ap.add_argument("--model", default="smollm2-135m", help="a base model of the study (its file at --type)")
     ap.add_argument("--items", type=int, default=60, help="items per task")
     ap.add_argument("--n-batch", type=int, default=512, help="tokens per decode (the study's evaluate.n_batch)")
     ap.add_argument("--answers", type=int, default=32, help="TruthfulQA answers generated (0: skip)")
     ap.add_argument("--max-new", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    gguf = study_gguf(a.type)
+    gguf = study_gguf(a.type, a.model)
     data_dir = ROOT / "data" / "mirror"
 
     bench = run_llama_bench(gguf, 512, 0, 3, a.threads)["pp512"]
