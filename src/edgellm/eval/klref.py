@@ -82,16 +82,28 @@ def reference(lp: np.ndarray, k: int) -> KlReference:
 
 def kl_rows(ref: KlReference, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: KL(base || variant), and whether the variant's most probable token is the base's.
-    ``lp``: the variant's full rows of log-probabilities."""
+    ``lp``: the variant's full rows of log-probabilities.
+
+    The head is summed in float64. The tail, a small share of the KL spread over the whole vocabulary, is
+    computed in float32 (one pass per operation over 262,144 entries a row) and summed in float64; the test
+    holds it to 1e-4 of the float64 computation from float32 rows."""
     lq = np.take_along_axis(lp, ref.ids, axis=1).astype(np.float64)
     head = (np.exp(ref.logp) * (ref.logp - lq)).sum(axis=1)
-    tail = _without(ref.row16, ref.ids)
-    with np.errstate(invalid="ignore"):
-        tail += (ref.log_tail - _logsumexp(tail))[:, None]  # the float16 tail, renormalised to its exact mass
-        other = np.array(lp, dtype=np.float64)
-        np.put_along_axis(other, ref.ids, 0.0, axis=1)
-        terms = np.where(np.isfinite(tail), np.exp(tail) * (tail - other), 0.0)
-    return head + terms.sum(axis=1), ref.ids[:, 0] == lp.argmax(axis=1)
+    has_tail = np.isfinite(ref.log_tail)
+    tail = np.zeros(len(lp))
+    if has_tail.any():
+        rows = np.flatnonzero(has_tail)
+        t = ref.row16[rows].astype(np.float32)
+        np.put_along_axis(t, ref.ids[rows], -np.inf, axis=1)
+        top = t.max(axis=1, keepdims=True)
+        e = np.exp(t - top)  # 0 at the head's entries
+        # renormalise the float16 tail to its exact mass: p_i = e_i * exp(top + shift), shift = log_tail - lse
+        shift = ref.log_tail[rows] - (top[:, 0] + np.log(e.sum(axis=1, dtype=np.float64)))
+        t += shift.astype(np.float32)[:, None]
+        t -= lp[rows]
+        np.put_along_axis(t, ref.ids[rows], 0.0, axis=1)  # -inf - x at the head's entries, where e is 0
+        tail[rows] = (e * t).sum(axis=1, dtype=np.float64) * np.exp(top[:, 0] + shift)
+    return head + tail, ref.ids[:, 0] == lp.argmax(axis=1)
 
 
 def kl_full(base_lp: np.ndarray, lp: np.ndarray) -> np.ndarray:
