@@ -10,6 +10,7 @@ own cost (Q4_K_M alone: about +6 % on this base).
     python benchmarks/distill_budget.py                                  # depth-1-kd at 4k, 16k, 32k tokens
     python benchmarks/distill_budget.py --recipe width-mlp98-kd --tokens 4096 32768
     python benchmarks/distill_budget.py --recipe width-mlp98-kd --tokens 4096 --mlp 1504 1472 1408 1344
+    python benchmarks/distill_budget.py --model gemma3-270m --tokens 4096 --lr 1e-5 3e-6   # other learning rates
 
 ``--mlp`` reruns a width recipe at other MLP sizes (channels of the base model's 1536; the recipe's ``align``
 still applies), to find how mild a width point must be; "held-out KL" is printed pruned -> distilled.
@@ -49,6 +50,7 @@ def main() -> None:
     ap.add_argument("--recipe", default="depth-1-kd")
     ap.add_argument("--tokens", type=int, nargs="+", default=[4096, 16384, 32768])
     ap.add_argument("--mlp", type=int, nargs="+", help="MLP channels to prune to (a width recipe)")
+    ap.add_argument("--lr", type=float, nargs="+", help="peak learning rates to try instead of the recipe's")
     a = ap.parse_args()
     params = load_params(ROOT / "params.yaml")
     torch.set_num_threads(params.threads)
@@ -69,11 +71,11 @@ def main() -> None:
         raise SystemExit(f"--mlp needs a width recipe that prunes the MLP; {a.recipe} does not")
     full = base.config.intermediate_size
     prunes = [recipe.prune.model_copy(update={"intermediate_size": m / full}) for m in a.mlp] if a.mlp else [recipe.prune]
-    print(f"{'MLP':>5}{'tokens':>7}{'steps':>7}{'minutes':>9}{'held-out KL':>17}{'F16 perplexity':>16}"
+    print(f"{'MLP':>5}{'tokens':>7}{'lr':>9}{'steps':>7}{'minutes':>9}{'held-out KL':>17}{'F16 perplexity':>16}"
           f"{'vs reference':>14}")
-    for prune, n in ((p, n) for p in prunes for n in a.tokens):
+    for prune, n, lr in ((p, n, lr) for p in prunes for n in a.tokens for lr in a.lr or [recipe.distill.lr]):
         spec = recipe.model_copy(update={"prune": prune,
-                                         "distill": recipe.distill.model_copy(update={"tokens": n})})
+                                         "distill": recipe.distill.model_copy(update={"tokens": n, "lr": lr})})
         torch.manual_seed(params.seed)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
@@ -85,7 +87,7 @@ def main() -> None:
             gguf = convert_hf(Path(tmp) / "hf", Path(tmp) / "F16.gguf", "f16")
             ppl = f16_perplexity(gguf, text, params)
         kl = f"{record['heldout_kl_before_distill']:.4f} -> {record['heldout_kl']:.4f}"
-        print(f"{student.config.intermediate_size:>5}{n:>7}{record['distill']['steps_done']:>7}{minutes:>9.1f}"
+        print(f"{student.config.intermediate_size:>5}{n:>7}{lr:>9.1e}{record['distill']['steps_done']:>7}{minutes:>9.1f}"
               f"{kl:>17}{ppl:>16.3f}{100 * (ppl / ref - 1):>+13.1f}%", flush=True)
 
 
