@@ -283,11 +283,6 @@ class Layout:
         return self.root / "results" / "comparisons.csv"
 
     @property
-    def replication_table(self) -> Path:
-        """Every finding on every base model, and whether it holds (report.replication)."""
-        return self.root / "results" / "replication.csv"
-
-    @property
     def task_screen_table(self) -> Path:
         """Each candidate task's base accuracy against chance: which tasks enter generalization accuracy."""
         return self.root / "results" / "tasks.csv"

@@ -107,11 +107,12 @@ def build(params: Params, lay: Layout) -> dict:
     access = pd.read_csv(lay.accessibility_table) if lay.accessibility_table.is_file() else None
     rep = replication.replication(params, df, comp, rec, access,
                                   {m: claims.origin_type(params, lay, m) for m in params.models})
-    write_csv(rep, lay.replication_table)
+    rep_csv = replication.table_path(lay)
+    write_csv(rep, rep_csv)
     tabs.append(lay.tables / "replication.tex")
     write_text(tabs[-1], generated_by(replication.replication_tex, "results/replication.csv")
                + replication.replication_tex(rep))
-    dev_numbers |= replication.replication_numbers(rep, lay.replication_table.relative_to(lay.root).as_posix())
+    dev_numbers |= replication.replication_numbers(rep, rep_csv.relative_to(lay.root).as_posix())
     tabs += paper.write_paper_inputs(params, lay, df, comp, rec, task_screen, dev_numbers,
                                       tool_versions(params, lay))
     return {"rows": len(df), "figures": [str(p.relative_to(lay.root)) for p in figs],

@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from scipy import stats
 
 from ..config import Params
+from ..paths import Layout
 from ..config.base import base_type, embedding_type
 from .devices import accessibility_verdict
 from .latex import Macro, latex_table, tex_escape
@@ -32,6 +34,11 @@ PUBLISHED_KLD_LLAMA3_8B: dict[tuple[str, bool], float] = {
     ("IQ2_XS", True): 0.546290, ("IQ2_XXS", True): 0.812022,
 }
 PUBLISHED_KLD_SOURCE = "llama.cpp tools/perplexity/README.md, LLaMA 3 8b Scoreboard (revision f364eb6f)"
+
+
+def table_path(lay: Layout) -> Path:
+    """``results/replication.csv``, beside the other results tables."""
+    return lay.results_table.with_name("replication.csv")
 
 
 @dataclass(frozen=True)
