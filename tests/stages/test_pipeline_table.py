@@ -47,19 +47,30 @@ def test_the_committed_table_is_current():
 def test_an_edit_of_params_alone_adds_exactly_its_stages(tmp_path, what):
     root = _study(tmp_path)
     before = _stages(root)
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
+    bases, recipes = list(p["models"]), p["compress"]["recipes"]
     if what == "type":
         _edit(root, lambda p: p["quantization"]["types"].update({"IQ4_XS": "frontier"}))
-        new = {f"{k}@smollm2-135m-IQ4_XS" for k in ("quantize", "evaluate", "profile")}
+        new = {f"{k}@{m}-IQ4_XS" for k in ("quantize", "evaluate", "profile") for m in bases
+               if "types" not in p["models"][m]}
     elif what == "recipe":
         _edit(root, lambda p: p["compress"]["recipes"].update({"depth-2-kd": {"prune": {"method": "depth", "layers": 2}}}))
-        ck = "smollm2-135m-depth-2-kd"
-        new = {f"compress@{ck}", f"convert@{ck}"} | {f"{k}@{ck}-Q4_K_M" for k in ("quantize", "evaluate", "profile")}
+        new = set()
+        for m in bases:
+            ck = f"{m}-depth-2-kd"
+            new |= {f"compress@{ck}", f"convert@{ck}"} | {f"{k}@{ck}-{t}" for k in ("quantize", "evaluate", "profile")
+                                                         for t in p["compress"]["types"]}
     else:
         _edit(root, lambda p: p["models"].update({"tiny": {"source": "local", "path": "/models/tiny"}}))
         new = {f"{k}@tiny" for k in ("models", "block_kl", "convert", "kl_reference", "agreement")}
-        new |= {f"compress@tiny-{r}" for r in yaml.safe_load((ROOT / "params.yaml").read_text())["compress"]["recipes"]}
-        new |= {s.replace("smollm2-135m", "tiny") for s in before if s.startswith(("quantize@", "evaluate@", "profile@",
-                                                                                     "bundle@", "convert@smollm2-135m-"))}
+        unscoped = [r for r, spec in recipes.items() if "models" not in spec]
+        new |= {f"{k}@tiny-{r}" for r in unscoped for k in ("compress", "convert")}
+        variants = [f"tiny-{t}" for t in p["quantization"]["types"]] + [f"tiny-{r}-{t}" for r in unscoped
+                                                                          for t in p["compress"]["types"]]
+        new |= {f"{k}@{v}" for v in variants for k in ("quantize", "evaluate", "profile")}
+        main = [p["evaluate"]["kl_base"]] + [t for t, tier in p["quantization"]["types"].items() if tier == "main"]
+        new |= {f"bundle@tiny-{t}" for t in main} | {f"bundle@tiny-{r}-{t}" for r in unscoped
+                                                      if recipes[r].get("tier") == "main" for t in p["compress"]["types"]}
     after = _stages(root)
     assert set(after) - set(before) == new and set(before) <= set(after)
     changed = {s for s in before if after[s] != before[s]}
