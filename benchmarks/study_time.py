@@ -5,9 +5,9 @@ The runner (``edgellm.stages.notebook``) appends every notebook stage's start an
 counts. Summed per stage,
 they are the time inside the stages; the span from the first start to the last end is the wall time of
 the run, DVC's own work between stages included (when the stages ran in one `dvc repro`). Run after
-`dvc repro` from scratch to measure the study against its 75-minute budget:
+`dvc repro` from scratch to measure the study against its 120-minute budget (docs/pipeline.md):
 
-    python benchmarks/study_time.py            # a table per stage, then the totals
+    python benchmarks/study_time.py            # a table per stage and base model, then the totals
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import yaml
 from _common import LAYOUT
 
 #: notebook file stem prefix -> DVC stage (matrix/foreach stages share a notebook)
@@ -27,6 +28,13 @@ STAGE = re.compile(r"^(\d+[a-z]?)_([a-z_]+)")
 SCRIPT_STAGES = {"block_kl": "results/block_kl/*.json"}
 #: seconds: a longer gap between two notebooks is a pause between two `dvc repro` runs
 GAP_MAX = 60
+
+
+def base_model(name: str, models: list[str]) -> str:
+    """The base model a stage ran for, from its notebook's name (``06_profile-<variant>``); ``all`` for the
+    stages that run once for the study (data, judge, report)."""
+    tail = Path(name).stem.partition("-")[2]
+    return next((m for m in sorted(models, key=len, reverse=True) if tail == m or tail.startswith(m + "-")), "all")
 
 
 def runs() -> list[dict]:
@@ -47,7 +55,7 @@ def runs() -> list[dict]:
 def script_runs() -> list[dict]:
     """Stages run as scripts, without a notebook: the seconds their records give (no start or end: a committed
     record's file time is when it was checked out, so they count inside the stages, not in the wall span)."""
-    return [{"notebook": path.name, "stage": stage, "seconds": float(json.loads(path.read_text())["seconds"])}
+    return [{"notebook": f"{stage}-{path.name}", "stage": stage, "seconds": float(json.loads(path.read_text())["seconds"])}
             for stage, pattern in SCRIPT_STAGES.items() for path in sorted(LAYOUT.root.glob(pattern))]
 
 
@@ -56,14 +64,24 @@ def main() -> None:
     if not rs:
         sys.exit(f"no stage times in {LAYOUT.stage_times}: run `dvc repro` first")
     scripts = script_runs()
-    per = defaultdict(lambda: [0, 0.0])
+    models = list(yaml.safe_load((LAYOUT.root / "params.yaml").read_text())["models"])
+    bases = [*models, "all"]
+    per = defaultdict(lambda: defaultdict(lambda: [0, 0.0]))
     for r in rs + scripts:
-        per[r["stage"]][0] += 1
-        per[r["stage"]][1] += r["seconds"]
+        cell = per[r["stage"]][base_model(r["notebook"], models)]
+        cell[0] += 1
+        cell[1] += r["seconds"]
     first_start = {r["stage"]: r["start"] for r in sorted(rs, key=lambda r: r["start"], reverse=True)}
-    print(f"{'stage':<22}{'runs':>5}{'minutes':>10}")
-    for stage, (n, s) in sorted(per.items(), key=lambda kv: (kv[0] not in first_start, first_start.get(kv[0], 0))):
-        print(f"{stage:<22}{n:>5}{s / 60:>10.1f}")
+    print(f"{'stage':<22}" + "".join(f"{b[:16]:>22}" for b in bases) + f"{'minutes':>10}")
+    totals = defaultdict(float)
+    for stage, cells in sorted(per.items(), key=lambda kv: (kv[0] not in first_start, first_start.get(kv[0], 0))):
+        row = ""
+        for b in bases:
+            n, sec = cells.get(b, (0, 0.0))
+            totals[b] += sec
+            row += f"{f'{n} runs {sec / 60:.1f}' if n else '':>22}"
+        print(f"{stage:<22}{row}{sum(c[1] for c in cells.values()) / 60:>10.1f}")
+    print(f"{'per base model':<22}" + "".join(f"{totals[b] / 60:>22.1f}" for b in bases))
     inside = sum(r["seconds"] for r in rs + scripts)
     first, last = min(r["start"] for r in rs), max(r["end"] for r in rs)
     print(f"{'inside the stages':<27}{inside / 60:>10.1f}")
