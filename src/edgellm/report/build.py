@@ -12,12 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Params
-from ..io import write_csv, write_json
+from ..io import write_csv, write_json, write_text
 from ..paths import Layout
 from ..provenance import versions
 from ..records import BundleRecord, CompressedModelRecord
-from . import claims, compression_figures, devices, figures, paper, projection, significance, tables
+from . import claims, compression_figures, devices, figures, paper, projection, replication, significance, tables
 from .analysis import recovery, recovery_summary
+from .latex import generated_by
 from .results import add_significance, base_note, collect, comparisons, judge_agreement, judge_audit, metrics
 
 #: figure stem -> the function that draws it
@@ -40,7 +41,7 @@ TABLES = {
     "judges": tables.judges, "audit": tables.audit,
     "devices": devices.devices_table, "accessibility": devices.accessibility_table, "bundles": devices.bundles_table,
     "backends": devices.backends_table, "validation": projection.validation_table,
-    "measured": devices.measured_table,
+    "measured": devices.measured_table, "replication": replication.replication_tex,
 }
 #: the columns of plots/variants.csv (``dvc plots``)
 PLOT_COLUMNS = ["variant", "model", "tier", "method", "kind", "type", "bpw", "file_mb", "ppl", "kld", "gen_acc", "halluc_mc1", "mc2",
@@ -103,6 +104,15 @@ def build(params: Params, lay: Layout) -> dict:
     tabs += dev_tabs
     fleet = pd.read_csv(lay.device_verdicts) if lay.device_verdicts.is_file() else None
     dev_numbers |= claims.claims_numbers(params, lay, df, comp, rec, fleet)
+    access = pd.read_csv(lay.accessibility_table) if lay.accessibility_table.is_file() else None
+    rep = replication.replication(params, df, comp, rec, access,
+                                  {m: claims.origin_type(params, lay, m) for m in params.models})
+    rep_csv = replication.table_path(lay)
+    write_csv(rep, rep_csv)
+    tabs.append(lay.tables / "replication.tex")
+    write_text(tabs[-1], generated_by(replication.replication_tex, "results/replication.csv")
+               + replication.replication_tex(rep))
+    dev_numbers |= replication.replication_numbers(rep, rep_csv.relative_to(lay.root).as_posix())
     tabs += paper.write_paper_inputs(params, lay, df, comp, rec, task_screen, dev_numbers,
                                       tool_versions(params, lay))
     return {"rows": len(df), "figures": [str(p.relative_to(lay.root)) for p in figs],

@@ -38,17 +38,18 @@ def signed(x: float, nd: int = 3) -> str:
     return "--" if pd.isna(x) else f"${x:+.{nd}f}$"
 
 
-def origin_type(params: Params, lay: Layout) -> str | None:
-    """The GGUF type a base model's weights were dequantized from (``...Q4_1.gguf``), if they were."""
-    m = next(iter(params.models))
+def origin_type(params: Params, lay: Layout, model: str | None = None) -> str | None:
+    """The GGUF type a base model's weights were dequantized from (``...Q4_1.gguf``, ``...q4_k_m.gguf``), if they
+    were (the first base model by default)."""
+    m = model or next(iter(params.models))
     path = lay.model_record(m)
     if not path.is_file():
         return None
     rec = load_model_record(path)
     if not getattr(rec, "dequantized_from_gguf", False):
         return None
-    found = re.search(r"\.(Q\d_[A-Z0-9_]+|F16|BF16|Q\d_\d)\.gguf$", str(getattr(rec, "file", "")))
-    return found.group(1) if found else None
+    found = re.search(r"[.-](Q\d_[A-Z0-9_]+|F16|BF16|Q\d_\d)\.gguf$", str(getattr(rec, "file", "")), re.IGNORECASE)
+    return found.group(1).upper() if found else None
 
 
 def type_mix(mix: str) -> list[tuple[str, float]]:
