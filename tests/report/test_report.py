@@ -37,14 +37,18 @@ def test_the_report_reproduces_the_committed_tables(built):
 
 
 def test_every_figure_exists_and_has_its_function(built):
-    _, lay, out = built
-    stems = {Path(p).stem for p in out["figures"]}
-    assert stems == set(build_mod.FIGURES)
+    """The variants' figures once per base model (figures/<model>/), the fleet's once."""
+    params, lay, out = built
+    assert {Path(p).stem for p in out["figures"]} == set(build_mod.FIGURES)
+    assert set(build_mod.PER_MODEL) < set(build_mod.FIGURES)
     for stem, fn in build_mod.FIGURES.items():
         assert fn.__name__ == stem
-        png, pdf = lay.figures / f"{stem}.png", lay.figures / f"{stem}.pdf"
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
-        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+        dirs = [lay.figures / m for m in params.models] if stem in build_mod.PER_MODEL else [lay.figures]
+        for d in dirs:
+            png, pdf = d / f"{stem}.png", d / f"{stem}.pdf"
+            assert str(png.relative_to(lay.root)) in out["figures"]
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+            assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
 
 
 def test_tables_escape_underscores(built):
@@ -84,13 +88,14 @@ def test_every_macro_is_defined_and_traced(built):
 
 def test_power_columns_and_holm_families(built):
     """Every headline comparison has n, chance (where guessing means something), MDE and a Holm-adjusted p
-    within its metric's family; significance is the adjusted p's, and the task screen decides the headline."""
+    within its family (one base model, one metric); significance is the adjusted p's, and the task screen decides the headline."""
     params, lay, _ = built
     comp = pd.read_csv(lay.comparisons_table)
     assert len(comp) and comp[["n", "mde", "p", "p_holm"]].notna().all().all()
     assert (comp["p_holm"] >= comp["p"] - 1e-12).all()
     assert (comp["significant"] == (comp["p_holm"] < params.report.alpha)).all()
-    assert set(comp["family"]) == set(comp["metric"])
+    # a family per base model and metric: the reference names the model
+    assert (comp["family"] == comp["reference"].str.rsplit("-", n=1).str[0] + "/" + comp["metric"]).all()
     for _, g in comp.groupby("family"):  # Holm: the smallest p is multiplied by the family's size
         i = g["p"].idxmin()
         assert g.loc[i, "p_holm"] == pytest.approx(min(1.0, g.loc[i, "p"] * len(g)), rel=1e-4)  # CSV: 6 digits
@@ -145,3 +150,12 @@ def test_latex_table_escapes_plain_text_and_keeps_tex():
     assert r"Top-1 \% & $\alpha$ \\" in t
     assert r"a\_b \& c & 1 $\pm$ 2 \\" in t
     assert tex_escape("50% & {x}") == r"50\% \& \{x\}"
+
+
+def test_per_model_figures_macro_stacks_every_model_in_order():
+    from edgellm.report.paper import per_model_figures_tex
+
+    tex = per_model_figures_tex(["smollm2-135m", "gemma3-270m"])
+    assert tex.count(r"\newcommand{\permodel}[2]") == 1
+    a, b = tex.index("{smollm2-135m/#1.pdf}"), tex.index("{gemma3-270m/#1.pdf}")
+    assert a < b and tex.count(r"\includegraphics[width=#2\linewidth]") == 2

@@ -219,10 +219,11 @@ def test_smoke_study_end_to_end(tmp_path):
     with open(repo / "results" / "devices" / "device_verdicts.csv", newline="") as f:
         verdict = list(csv.DictReader(f))
     assert len(verdict) == (7 + len(GEMMA_VARIANTS)) * 5 and {v["state"] for v in verdict} <= {"accessible", "borderline", "not accessible"}
-    for name in ("quant_ladder", "speed_vs_bpw", "hallucination_main"):
-        assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
-        assert (repo / "figures" / f"{name}.pdf").is_file()
-        assert json.loads((repo / "figures" / f"{name}.json").read_text())["min_font_pt"] >= 6
+    for name in ("quant_ladder", "speed_vs_bpw", "hallucination_main"):  # once per base model
+        for m in ("smollm2-135m", GEMMA):
+            assert (repo / "figures" / m / f"{name}.png").stat().st_size > 10_000, (m, name)
+            assert (repo / "figures" / m / f"{name}.pdf").is_file()
+            assert json.loads((repo / "figures" / m / f"{name}.json").read_text())["min_font_pt"] >= 6
     # the pruned models are genuinely smaller than the base at the same type (their speed is the
     # benchmarks' business: a timed assertion fails on a loaded machine)
     for v in ("smollm2-135m-depth-Q4_0", "smollm2-135m-width-Q4_0"):
@@ -243,7 +244,7 @@ def test_smoke_study_end_to_end(tmp_path):
     width = json.loads((repo / "results" / "gguf" / "smollm2-135m-width-Q4_0.json").read_text())
     assert width["kquant_eligible_share"] > record_share(repo, "smollm2-135m-Q4_0")
     for name in ("pareto_size", "distillation_recovery"):
-        assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
+        assert (repo / "figures" / "smollm2-135m" / f"{name}.png").stat().st_size > 10_000
     assert "lineage" in (repo / "results" / "results.csv").read_text().splitlines()[0]
     for name in ("quality", "resources", "tensor_types", "compression"):
         assert "\\begin{tabular}" in (repo / "paper" / "tables" / f"{name}.tex").read_text()
@@ -262,7 +263,7 @@ def test_smoke_study_end_to_end(tmp_path):
     assert comp[0].startswith("variant,reference,metric,")
     assert any(line.startswith("smollm2-135m-Q4_0,smollm2-135m-F16,gen_acc,") for line in comp)
     assert any(line.startswith("smollm2-135m-depth-Q4_0,smollm2-135m-Q4_0,halluc_gen_embed,") for line in comp)
-    assert (repo / "figures" / "quality_significance.png").stat().st_size > 10_000
+    assert (repo / "figures" / "smollm2-135m" / "quality_significance.png").stat().st_size > 10_000
     assert "\\dagger" in (repo / "paper" / "tables" / "hallucination.tex").read_text()
     executed = sorted(p.name for p in (repo / "results" / "notebooks").glob("*.ipynb"))
     assert "05_evaluate-smollm2-135m-Q4_0.ipynb" in executed and "07_report.ipynb" in executed

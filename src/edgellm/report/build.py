@@ -33,6 +33,9 @@ FIGURES = {
     "projection_validation": devices.projection_validation,
     "accessibility_verdicts": devices.accessibility_verdicts,
 }
+#: the figures drawn once per base model, as ``figures/<model>/<stem>`` (the others, the fleet's, once)
+PER_MODEL = ("quant_ladder", "speed_vs_bpw", "hallucination_main", "pareto_size", "distillation_recovery",
+             "quality_significance")
 #: table stem -> the function that writes its LaTeX
 TABLES = {
     "quality": tables.quality, "resources": tables.resources, "tensor_types": tables.tensor_types,
@@ -48,20 +51,26 @@ PLOT_COLUMNS = ["variant", "model", "tier", "method", "kind", "type", "bpw", "fi
                 "halluc_gen_rougeL", "halluc_gen_embed", "tg_ts", "pp_ts"]
 
 
-def distill_histories(params: Params, lay: Layout) -> dict[str, list[dict]]:
-    """recipe -> its distillation curve, for every distilled checkpoint."""
-    return {r: CompressedModelRecord.load(lay.model_record(ck)).history for ck, (_, r) in params.checkpoints().items()
-            if r and params.compress.recipes[r].distill is not None}
+def distill_histories(params: Params, lay: Layout, model: str) -> dict[str, list[dict]]:
+    """recipe -> its distillation curve, for every distilled checkpoint of ``model``."""
+    return {r: CompressedModelRecord.load(lay.model_record(ck)).history for ck, (m, r) in params.checkpoints().items()
+            if r and m == model and params.compress.recipes[r].distill is not None}
 
 
 def variant_figures(params: Params, lay: Layout, df: pd.DataFrame, speed: pd.DataFrame, rec: pd.DataFrame,
                     comp: pd.DataFrame) -> list[Path]:
-    """Every figure of the variants (the fleet's are drawn by :func:`devices.build_devices`)."""
-    out = lay.figures
-    return [*figures.quant_ladder(df, out), *figures.speed_vs_bpw(df, speed, out),
-            *figures.hallucination_main(df, out), *compression_figures.pareto_size(df, out),
-            *compression_figures.distillation_recovery(rec, distill_histories(params, lay), out),
-            *significance.quality_significance(df, comp, out)]
+    """Every figure of the variants, drawn once per base model from its own variants only
+    (``figures/<model>/<stem>``: one model's ladder, Pareto front or tests never share axes with another's).
+    The fleet's figures are drawn by :func:`devices.build_devices`."""
+    out: list[Path] = []
+    for m in params.models:
+        d, mine = lay.figures / m, df[df["base"] == m]
+        names = set(mine["variant"])
+        out += [*figures.quant_ladder(mine, d), *figures.speed_vs_bpw(mine, speed[speed["variant"].isin(names)], d),
+                *figures.hallucination_main(mine, d), *compression_figures.pareto_size(mine, d),
+                *compression_figures.distillation_recovery(rec[rec["base"] == m], distill_histories(params, lay, m), d),
+                *significance.quality_significance(mine, comp[comp["variant"].isin(names)], d)]
+    return out
 
 
 def tool_versions(params: Params, lay: Layout) -> dict:

@@ -158,6 +158,9 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
     n.setdefault("energySavingMax", ("--", "results/devices/device_verdicts.csv: no energy of the safe variant"))
 
     # ---- the origin type (the weights' own grid) and the K-quant fallback
+    n["originTypes"] = ("; ".join(f"{tex_escape(m)} {tex_escape(origin_type(params, lay, m) or 'none')}"
+                                  for m in params.models), "results/models/<model>.json: file (each base model)")
+    n["refModel"] = (tex_escape(base), "params.yaml: models (first)")
     origin = origin_type(params, lay)
     o_name = f"{base}-{origin}" if origin else None
     if o_name in rows.index:
