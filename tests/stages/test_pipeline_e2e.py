@@ -65,6 +65,8 @@ def _copy_repo(dst: Path) -> None:
 
 def _smoke_params(path: Path, types: dict[str, str], distill_tokens: int = 256) -> None:
     p = yaml.safe_load(path.read_text())
+    # the default study's first model (and the tiny Gemma 3 where the test added it): no other base model
+    p["models"] = {m: spec for i, (m, spec) in enumerate(p["models"].items()) if i == 0 or m == GEMMA}
     # the copy reads its own data/mirror: nothing beside the repository (no ../shared) is needed
     assert p["data"]["local_dir"] == "data/mirror" and not (path.parent.parent / "shared").exists()
     p["quantization"]["types"] = types
@@ -124,16 +126,32 @@ def _refresh(repo: Path) -> None:
                     "results/pipeline.yaml"], cwd=repo, capture_output=True, check=False)
 
 
+def _standing_for(table: dict, key: str) -> set[str]:
+    """The params.yaml keys an entry of results/pipeline.yaml stands for: a model's source fields (not its types),
+    a compressed checkpoint's recipe's prune and distill (not its tier or models); other entries name none."""
+    _, kind, name = key.split(".", 2)
+    entry = table["pipeline"][kind][name]
+    if kind == "models":
+        return {f"models.{name}.{field}" for field in entry["source"]}
+    if kind == "compressed":
+        return {f"compress.recipes.{entry['recipe']}.{part}" for part in ("prune", "distill")}
+    return set()
+
+
 def _declared_params(repo: Path) -> dict[str, tuple[str, set[str]]]:
-    """Per stage: its command and the params.yaml keys dvc.yaml makes it depend on (resolved by DVC itself)."""
+    """Per stage: its command and the params.yaml keys dvc.yaml makes it depend on (resolved by DVC itself),
+    directly or through the entries of results/pipeline.yaml that carry their values."""
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
+    table = yaml.safe_load((repo / "results" / "pipeline.yaml").read_text())
     out = {}
     with Repo(str(repo)) as r:
         for st in r.index.stages:
-            keys = {k for d in st.deps if isinstance(d, ParamsDependency) and Path(d.def_path).name == "params.yaml"
-                    for k in d.params}
+            deps = [d for d in st.deps if isinstance(d, ParamsDependency)]
+            keys = {k for d in deps if Path(d.def_path).name == "params.yaml" for k in d.params}
+            keys |= {k for d in deps if Path(d.def_path).name == "pipeline.yaml" for p in d.params
+                     for k in _standing_for(table, p)}
             out[st.name] = (st.cmd, keys)
     return out
 
