@@ -15,11 +15,11 @@ from edgellm.report.replication import verdict
 @pytest.fixture(scope="module")
 def tables(study):
     params, lay = study
-    from edgellm.report.build import build
+    from edgellm.report.build import build, deployed_shares
 
     build(params, lay)
     df, comp, rec = (pd.read_csv(p) for p in (lay.results_table, lay.comparisons_table, lay.recovery_table))
-    return params, lay, df, comp, rec, pd.read_csv(lay.accessibility_table)
+    return params, lay, df, comp, rec, deployed_shares(pd.read_csv(lay.verdict_shares), df)
 
 
 def _twin(params, df, comp, rec, access, break_speed: bool):
@@ -43,6 +43,9 @@ def test_each_finding_is_measured_on_every_model_and_the_verdicts_follow(tables)
     params, lay, df, comp, rec, access = tables
     m = next(iter(params.models))
     origin = {m: claims.origin_type(params, lay, m)}
+    # the first model alone, then beside its twin
+    params = params.model_copy(update={"models": {m: params.models[m]}})
+    df = df[df["base"] == m]
     one = replication.replication(params, df, comp, rec, access, origin)
     assert set(one["finding"]) == {f.key for f in replication.FINDINGS} and set(one["model"]) == {m}
     held = set(one.loc[one["holds"] == True, "finding"])  # noqa: E712
@@ -56,6 +59,14 @@ def test_each_finding_is_measured_on_every_model_and_the_verdicts_follow(tables)
     numbers = replication.replication_numbers(two, "results/replication.csv")
     assert int(numbers["nReplicated"]) == len(held) - 1 and "(1 of 2)" in numbers["notReplicatedList"]
     assert "tab:replication" in replication.replication_tex(two)
+
+
+def test_the_study_measures_every_finding_on_every_base_model(tables):
+    """The default study's own table: a row per finding and base model, and the committed copy is this one."""
+    params, lay, df, comp, rec, access = tables
+    rep = pd.read_csv(replication.table_path(lay))
+    assert len(rep) == len(replication.FINDINGS) * len(params.models) and len(params.models) >= 2
+    assert set(zip(rep["finding"], rep["model"])) == {(f.key, m) for f in replication.FINDINGS for m in params.models}
 
 
 def test_a_finding_not_measurable_in_a_model_does_not_replicate():

@@ -66,7 +66,7 @@ def test_every_macro_is_defined_and_traced(built):
     text = (lay.generated / "numbers.tex").read_text()
     macros = re.findall(r"^\\newcommand\{\\([A-Za-z]+)\}\{.*\} % (edgellm\.report\.[a-z_.]+) <- (.+)$", text, re.MULTILINE)
     defined = re.findall(r"^\\newcommand\{\\([A-Za-z]+)\}", text, re.MULTILINE)
-    assert len(macros) == len(defined) - 2 > 40  # \val and \range themselves carry no value
+    assert len(macros) == len(defined) - 3 > 40  # \val, \claim and \range themselves carry no value
     for name, origin, source in macros:
         assert origin in ("edgellm.report.paper.study_numbers", "edgellm.report.paper.power_numbers",
                           "edgellm.report.devices.device_numbers", "edgellm.report.claims.claims_numbers"), name
@@ -84,6 +84,26 @@ def test_every_macro_is_defined_and_traced(built):
     assert {c for _, c, _, _ in vals} <= set(VALUE_COLUMNS)
     used = set(re.findall(r"\\([A-Za-z]+)", (ROOT / "paper" / "main.tex").read_text()))
     assert {n for n, _, _ in macros} & used
+
+
+def test_claims_are_computed_per_base_model(built):
+    """Every base model has the same claims, \\claim{<model>}{<name>}, each traced to the function that computed
+    it from that model's variants alone; the first model's are the plain macros the text quotes."""
+    params, lay, _ = built
+    text = (lay.generated / "numbers.tex").read_text()
+    plain = dict(re.findall(r"^\\newcommand\{\\([A-Za-z]+)\}\{(.*)\} % edgellm\.report\.claims\.claims_numbers <- ",
+                            text, re.MULTILINE))
+    per: dict[str, dict[str, str]] = {}
+    for m, k, v, src in re.findall(r"^\\@namedef\{edgellm@claim@([^@]+)@([A-Za-z]+)\}\{(.*)\} "
+                                   r"% edgellm\.report\.claims\.model_claims <- (.+)$", text, re.MULTILINE):
+        per.setdefault(m, {})[k] = v
+        assert m in src or src.startswith("params.yaml"), (m, k, src)  # the model's own results
+    assert list(per) == list(params.models)
+    first = per[next(iter(params.models))]
+    assert len(first) > 40 and all(plain[k] == v for k, v in first.items())
+    assert all(set(d) == set(first) for d in per.values())
+    used = set(re.findall(r"\\claim\{([^}]+)\}\{([A-Za-z]+)\}", (ROOT / "paper" / "main.tex").read_text()))
+    assert used and all(k in per[m] for m, k in used)
 
 
 def test_power_columns_and_holm_families(built):

@@ -88,6 +88,11 @@ def tool_versions(params: Params, lay: Layout) -> dict:
     return out
 
 
+def deployed_shares(shares: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """The fleet shares (results/devices/fleet_shares.csv) of the variants that are deployed (not frontier tier)."""
+    return shares[shares["variant"].isin(df.loc[df["tier"] != "frontier", "variant"])]
+
+
 def build(params: Params, lay: Layout) -> dict:
     df, speed, per_item, task_screen, chance = collect(params, lay)
     rec = recovery(df, params)
@@ -113,7 +118,8 @@ def build(params: Params, lay: Layout) -> dict:
     tabs += dev_tabs
     fleet = pd.read_csv(lay.device_verdicts) if lay.device_verdicts.is_file() else None
     dev_numbers |= claims.claims_numbers(params, lay, df, comp, rec, fleet)
-    access = pd.read_csv(lay.accessibility_table) if lay.accessibility_table.is_file() else None
+    # the deployed variants' shares at the band's lower end: the rule and the data of the paper's accessibility verdict
+    access = (deployed_shares(pd.read_csv(lay.verdict_shares), df) if lay.verdict_shares.is_file() else None)
     rep = replication.replication(params, df, comp, rec, access,
                                   {m: claims.origin_type(params, lay, m) for m in params.models})
     rep_csv = replication.table_path(lay)
@@ -123,6 +129,6 @@ def build(params: Params, lay: Layout) -> dict:
                + replication.replication_tex(rep))
     dev_numbers |= replication.replication_numbers(rep, rep_csv.relative_to(lay.root).as_posix())
     tabs += paper.write_paper_inputs(params, lay, df, comp, rec, task_screen, dev_numbers,
-                                      tool_versions(params, lay))
+                                      tool_versions(params, lay), claims.per_model_claims(params, lay, df, comp, rec, fleet))
     return {"rows": len(df), "figures": [str(p.relative_to(lay.root)) for p in figs],
             "tables": [str(p.relative_to(lay.root)) for p in tabs]}

@@ -134,7 +134,9 @@ def hallucination_main(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set(xlabel="hallucination rate on TruthfulQA")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=1, frameon=False)
+    # above the whole figure, not the axes: centred over the axes it overhangs the figure's edge where the
+    # variants' names (the y labels) are long
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", ncol=1, frameon=False)
     return savefig(fig, out_dir / "hallucination_main")
 
 

@@ -8,7 +8,6 @@ and conclusion claim only the findings that hold in every model (:func:`replicat
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from scipy import stats
 from ..config import Params
 from ..paths import Layout
 from ..config.base import base_type, embedding_type
+from .analysis import faster_beyond_noise
 from .devices import accessibility_verdict
 from .latex import Macro, latex_table, tex_escape
 
@@ -129,10 +129,19 @@ def q4_speed(df: pd.DataFrame, model: str, ctx: dict) -> Outcome:
     if "Q4_K_M" not in rows.index or ref_t not in rows.index:
         return Outcome("no Q4_K_M or reference speed", None)
     q, f = rows.loc["Q4_K_M"], rows.loc[ref_t]
-    ratio = q["tg_ts"] / f["tg_ts"]
-    # faster beyond noise: the difference exceeds twice its standard error (llama-bench's repetitions)
-    se = math.sqrt((q["tg_ts_sd"] ** 2 + f["tg_ts_sd"] ** 2) / max(int(q.get("repetitions") or 1), 1))
-    return Outcome(f"generation {ratio:.2f}x {ref_t}", bool(q["tg_ts"] - f["tg_ts"] > 2 * se))
+    return Outcome(f"generation {q['tg_ts'] / f['tg_ts']:.2f}x {ref_t}", faster_beyond_noise(q, f, "tg_ts"))
+
+
+def pp_slower(df: pd.DataFrame, model: str, ctx: dict) -> Outcome:
+    rows = _base_types(df, model).set_index("type")
+    ref_t = ctx["kl_base"]
+    if ref_t not in rows.index or len(rows) < 2:
+        return Outcome("no quantized types or reference speed", None)
+    f, quant = rows.loc[ref_t], rows.drop(index=ref_t)
+    slower = sum(faster_beyond_noise(f, q, "pp_ts") for _, q in quant.iterrows())
+    ratio = quant["pp_ts"] / f["pp_ts"]
+    return Outcome(f"{slower} of {len(quant)} slower (pp {ratio.min():.2f}-{ratio.max():.2f}x {ref_t})",
+                   bool(slower > len(quant) / 2))
 
 
 def access_widened(df: pd.DataFrame, model: str, ctx: dict) -> Outcome:
@@ -163,9 +172,18 @@ FINDINGS = [
             "the median share of the pruning's held-out KL that distillation recovers is positive", kd_recovery),
     Finding("q4_speed", "Q4_K_M generates faster than the reference",
             "tg128 difference above twice its standard error (llama-bench repetitions)", q4_speed),
+    Finding("pp_slower", "Most quantized types process prompts more slowly than the reference on this host",
+            "more than half of the base types' pp512 below the reference's by over twice the standard error", pp_slower),
     Finding("access_widened", "Compression widens the fleet share",
-            "some variant is accessible on a larger share of the fleet than the reference", access_widened),
+            "some deployed variant is accessible on a larger share of the fleet than the reference (the band's lower "
+            "end, as the paper's accessibility verdict)", access_widened),
 ]
+
+
+def _in_sentence(label: str) -> str:
+    """A finding's label inside a sentence: its first word lower-cased, unless it is a name (Q4_K_M, KL)."""
+    first = label.split(" ", 1)[0]
+    return label if first[1:2].isupper() or any(c.isdigit() or c == "_" for c in first) else label[0].lower() + label[1:]
 
 
 def replication(params: Params, df: pd.DataFrame, comp: pd.DataFrame, rec: pd.DataFrame,
@@ -174,7 +192,7 @@ def replication(params: Params, df: pd.DataFrame, comp: pd.DataFrame, rec: pd.Da
     kl = params.evaluate.kl_base
     ctx = {"alpha": params.report.alpha, "kl_base": kl, "comp": comp, "rec": rec, "origins": origins,
            "reference": {m: f"{m}-{kl}" for m in params.models},
-           "access": access.set_index("variant")["fleet_share"] if access is not None and len(access) else None}
+           "access": access.set_index("variant")["accessible_share"] if access is not None and len(access) else None}
     rows = []
     for f in FINDINGS:
         for m in params.models:
@@ -223,9 +241,9 @@ def replication_numbers(table: pd.DataFrame, source: str) -> dict[str, Macro]:
     origin = f"{__name__}.{replication_numbers.__qualname__}"
     n = {"nFindings": (len(summary), f"{source}: findings (count)"),
          "nReplicated": (len(held), f"{source}: findings that hold in every base model (replication.verdict)"),
-         "replicatedList": ("; ".join(tex_escape(x[0].lower() + x[1:]) for x in held["label"]) or "none",
+         "replicatedList": ("; ".join(tex_escape(_in_sentence(x)) for x in held["label"]) or "none",
                             f"{source}: labels of the findings that hold in every base model"),
-         "notReplicatedList": ("; ".join(f"{tex_escape(r['label'][0].lower() + r['label'][1:])} ({r['verdict']})"
+         "notReplicatedList": ("; ".join(f"{tex_escape(_in_sentence(r['label']))} ({r['verdict']})"
                                          for _, r in summary[summary["verdict"] != "all"].iterrows()) or "none",
                                f"{source}: the other findings and their verdicts")}
     return {k: Macro(v, origin, s) for k, (v, s) in n.items()}
