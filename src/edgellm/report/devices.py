@@ -212,15 +212,26 @@ class DeviceResults:
         self.shares = self.shares[self.shares.variant.isin(names)]
 
 
+#: the accessibility verdict's words: some other variant on a larger share of the fleet than the reference, every
+#: other one on a smaller share, neither. The paper states the rule with these words (``\accessRule``).
+WIDENED, NARROWED, UNCHANGED = "widened", "narrowed", "unchanged"
+
+
 def accessibility_verdict(shares: pd.Series, reference: str) -> str:
-    """The paper's accessibility verdict, by the rule its Methods state: "widened" when some other variant is
-    accessible on a larger share of the fleet than the reference, "narrowed" when every other variant is on a
-    smaller one, "unchanged" otherwise (the best is as accessible as the reference)."""
+    """The paper's accessibility verdict, by the rule :func:`accessibility_rule` states: :data:`WIDENED` when
+    some other variant is accessible on a larger share of the fleet than the reference, :data:`NARROWED` when
+    every other variant is on a smaller one, :data:`UNCHANGED` otherwise (the best is as accessible)."""
     others = shares.drop(index=reference)
     if others.empty or reference not in shares.index:
-        return "unchanged"
+        return UNCHANGED
     best, ref = others.max(), shares[reference]
-    return "widened" if best > ref else "narrowed" if best < ref else "unchanged"
+    return WIDENED if best > ref else NARROWED if best < ref else UNCHANGED
+
+
+def accessibility_rule() -> str:
+    """The rule of :func:`accessibility_verdict` in the paper's words, with the words the verdict uses."""
+    return (f"``{WIDENED}'' if it is larger, ``{NARROWED}'' if every variant's is smaller, "
+            f"``{UNCHANGED}'' otherwise")
 
 
 def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device,
@@ -279,6 +290,7 @@ def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device
         "accessVerdict": (accessibility_verdict(share.accessible_share, reference),
                           f"{shares_csv}: accessible_share, the best other variant's against {reference}'s "
                           "(report.devices.accessibility_verdict)"),
+        "accessRule": (accessibility_rule(), "report.devices.accessibility_rule (the words of accessibility_verdict)"),
         "refFleetShare": (f"{100 * share.accessible_share[reference]:.0f}" if reference in share.index else "--",
                           f"{shares_csv}: accessible_share of {reference}"),
         "minFleetShare": (f"{100 * share.accessible_share.min():.0f}", f"{shares_csv}: accessible_share (min)"),
