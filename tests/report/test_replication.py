@@ -31,7 +31,7 @@ def _twin(params, df, comp, rec, access, break_speed: bool):
                     (r2, ["variant", "base", "base_variant"]), (a2, ["variant"])):
         for c in cols:
             if c in t:
-                t[c] = t[c].astype(str).map(ren)
+                t[c] = t[c].map(lambda x: ren(x) if isinstance(x, str) else x)
     if break_speed:
         ref = d2["variant"] == f"twin-{params.evaluate.kl_base}"
         d2.loc[d2["variant"] == "twin-Q4_K_M", "tg_ts"] = float(d2.loc[ref, "tg_ts"].iloc[0])

@@ -69,7 +69,8 @@ def test_every_macro_is_defined_and_traced(built):
     assert len(macros) == len(defined) - 3 > 40  # \val, \claim and \range themselves carry no value
     for name, origin, source in macros:
         assert origin in ("edgellm.report.paper.study_numbers", "edgellm.report.paper.power_numbers",
-                          "edgellm.report.devices.device_numbers", "edgellm.report.claims.claims_numbers"), name
+                          "edgellm.report.devices.device_numbers", "edgellm.report.claims.claims_numbers",
+                          "edgellm.report.replication.replication_numbers"), name
         assert source.strip()
     assert ("recShareMin", "edgellm.report.paper.study_numbers", "results/recovery.csv: kl_recovered_share (min)") in macros
     # every macro the paper uses is defined
@@ -102,8 +103,12 @@ def test_claims_are_computed_per_base_model(built):
     first = per[next(iter(params.models))]
     assert len(first) > 40 and all(plain[k] == v for k, v in first.items())
     assert all(set(d) == set(first) for d in per.values())
-    used = set(re.findall(r"\\claim\{([^}]+)\}\{([A-Za-z]+)\}", (ROOT / "paper" / "main.tex").read_text()))
-    assert used and all(k in per[m] for m, k in used)
+    tex = (ROOT / "paper" / "main.tex").read_text()
+    used = set(re.findall(r"\\claim\{([^}]+)\}\{([A-Za-z]+)\}", tex))
+    # and through a shorthand the paper defines for one model: \newcommand{\gem}[1]{\claim{<model>}{#1}}
+    for short, model in re.findall(r"\\newcommand\{\\([A-Za-z]+)\}\[1\]\{\\claim\{([^}]+)\}\{#1\}\}", tex):
+        used |= {(model, k) for k in re.findall(rf"\\{short}\{{([A-Za-z]+)\}}", tex)}
+    assert used and all(k in per[m] for m, k in used), sorted((m, k) for m, k in used if k not in per.get(m, {}))
 
 
 def test_power_columns_and_holm_families(built):
