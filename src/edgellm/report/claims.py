@@ -79,9 +79,11 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
           "frontierItems": (f(df.loc[df["tier"] == "frontier", "gen_acc_n"].max(), 0) if tiers.get("frontier") else "--",
                             f"{res}: gen_acc_n (frontier tier)"),
           # which variants the full evaluation went to: the base model's types, then compressed points at their type
-          "mainList": (", ".join(tex_escape(r["point"] if not r["recipe"] else f"{r['point']} at {r['type']}")
+          # the base model named where the study has several (their points share names)
+          "mainList": (", ".join(tex_escape((f"{r['base']} " if len(params.models) > 1 else "")
+                                            + (r["point"] if not r["recipe"] else f"{r['point']} at {r['type']}"))
                                  for _, r in df[df["tier"] == "main"].iterrows()) or "none",
-                       f"{res}: point and type (tier main)"),
+                       f"{res}: base, point and type (tier main)"),
           "originTypes": ("; ".join(f"{tex_escape(m)} {tex_escape(origin_type(params, lay, m) or 'none')}"
                                     for m in params.models), "results/models/<model>.json: file (each base model)"),
           "refModel": (tex_escape(first), "params.yaml: models (first)")}
