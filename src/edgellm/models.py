@@ -21,6 +21,8 @@ from .records import BaseModelRecord
 
 #: the GGUF file a base checkpoint was dequantized from, kept in the checkpoint's directory
 ORIGIN_FILE = "origin.gguf"
+#: a SentencePiece tokenizer's model file, as Hugging Face checkpoints ship it
+SENTENCEPIECE_FILE = "tokenizer.model"
 
 
 class ModelSourceError(ValueError):
@@ -205,6 +207,10 @@ def save_base(spec: ModelSpec, out_dir: Path, provenance_path: Path) -> dict:
         with atomic_dir(out_dir) as tmp:
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
+            if isinstance(spec, LocalModel) and (Path(spec.path) / SENTENCEPIECE_FILE).is_file():
+                # transformers saves a SentencePiece tokenizer as tokenizer.json only; llama.cpp's converter reads
+                # the original model file where it exists (Gemma's does), so it travels with the checkpoint
+                shutil.copyfile(Path(spec.path) / SENTENCEPIECE_FILE, Path(tmp) / SENTENCEPIECE_FILE)
             if prov.get("dequantized_from_gguf"):  # the convert stage checks its F32 file against it
                 shutil.copyfile(Path(work) / spec.file if isinstance(spec, PypiGGUFModel)
                                 else Path(spec.path) / spec.gguf_file, Path(tmp) / ORIGIN_FILE)

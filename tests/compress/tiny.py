@@ -61,5 +61,7 @@ def save_tiny_gemma3(dest, tokenizer_dir, **kwargs):
     model = tiny_gemma3(**kwargs)
     model.save_pretrained(dest, safe_serialization=True)
     shutil.copy(Path(tokenizer_dir) / "tokenizer.model", dest / "tokenizer.model")
-    (dest / "tokenizer_config.json").write_text('{"tokenizer_class": "GemmaTokenizer", "add_bos_token": true}')
+    # the tiny SentencePiece model as Llama's tokenizer class reads it (Gemma's class adds special tokens beyond
+    # its 512 pieces); llama.cpp's converter reads tokenizer.model itself
+    (dest / "tokenizer_config.json").write_text('{"tokenizer_class": "LlamaTokenizer", "add_bos_token": true}')
     return dest, model

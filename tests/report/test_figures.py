@@ -9,13 +9,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from edgellm.report.plotting import (MIN_FONT_PT, TEXT_WIDTH_IN, clipped_texts, figure, label_points, plt, savefig,
                                      separate)
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = (ROOT / "paper" / "main.tex").read_text()
-INCLUDES = re.findall(r"\\includegraphics\[width=([0-9.]+)\\linewidth\]\{([\w-]+)\.pdf\}", MAIN)
+MODELS = list(yaml.safe_load((ROOT / "params.yaml").read_text())["models"])
+#: (print width, figure file stem under figures/): \includegraphics of a figure drawn once, \permodel{stem}{width}
+#: of one drawn per base model (paper/generated/figures.tex includes figures/<model>/<stem>.pdf for each)
+INCLUDES = (re.findall(r"\\includegraphics\[width=([0-9.]+)\\linewidth\]\{([\w-]+)\.pdf\}", MAIN)
+            + [(frac, f"{m}/{stem}") for stem, frac in re.findall(r"\\permodel\{([\w-]+)\}\{([0-9.]+)\}", MAIN)
+               for m in MODELS])
 
 
 def pdf_width_in(path: Path) -> float:
@@ -45,7 +51,10 @@ def test_every_figure_in_the_paper_is_drawn_at_its_print_width_with_legible_text
 def test_every_figure_in_the_paper_has_a_caption_and_exists():
     for _, stem in INCLUDES:
         assert (ROOT / "figures" / f"{stem}.pdf").is_file(), stem
-        block = MAIN[MAIN.index(f"{{{stem}.pdf}}"):]
+        name = stem.split("/")[-1]
+        at = MAIN.find(f"{{{name}.pdf}}") if "/" not in stem else MAIN.find(f"\\permodel{{{name}}}")
+        assert at >= 0, stem
+        block = MAIN[at:]
         assert "\\caption{" in block[: block.index("\\end{figure}")], stem
 
 

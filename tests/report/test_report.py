@@ -37,14 +37,18 @@ def test_the_report_reproduces_the_committed_tables(built):
 
 
 def test_every_figure_exists_and_has_its_function(built):
-    _, lay, out = built
-    stems = {Path(p).stem for p in out["figures"]}
-    assert stems == set(build_mod.FIGURES)
+    """The variants' figures once per base model (figures/<model>/), the fleet's once."""
+    params, lay, out = built
+    assert {Path(p).stem for p in out["figures"]} == set(build_mod.FIGURES)
+    assert set(build_mod.PER_MODEL) < set(build_mod.FIGURES)
     for stem, fn in build_mod.FIGURES.items():
         assert fn.__name__ == stem
-        png, pdf = lay.figures / f"{stem}.png", lay.figures / f"{stem}.pdf"
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
-        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+        dirs = [lay.figures / m for m in params.models] if stem in build_mod.PER_MODEL else [lay.figures]
+        for d in dirs:
+            png, pdf = d / f"{stem}.png", d / f"{stem}.pdf"
+            assert str(png.relative_to(lay.root)) in out["figures"]
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+            assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
 
 
 def test_tables_escape_underscores(built):
@@ -62,10 +66,11 @@ def test_every_macro_is_defined_and_traced(built):
     text = (lay.generated / "numbers.tex").read_text()
     macros = re.findall(r"^\\newcommand\{\\([A-Za-z]+)\}\{.*\} % (edgellm\.report\.[a-z_.]+) <- (.+)$", text, re.MULTILINE)
     defined = re.findall(r"^\\newcommand\{\\([A-Za-z]+)\}", text, re.MULTILINE)
-    assert len(macros) == len(defined) - 2 > 40  # \val and \range themselves carry no value
+    assert len(macros) == len(defined) - 3 > 40  # \val, \claim and \range themselves carry no value
     for name, origin, source in macros:
         assert origin in ("edgellm.report.paper.study_numbers", "edgellm.report.paper.power_numbers",
-                          "edgellm.report.devices.device_numbers", "edgellm.report.claims.claims_numbers"), name
+                          "edgellm.report.devices.device_numbers", "edgellm.report.claims.claims_numbers",
+                          "edgellm.report.replication.replication_numbers"), name
         assert source.strip()
     assert ("recShareMin", "edgellm.report.paper.study_numbers", "results/recovery.csv: kl_recovered_share (min)") in macros
     # every macro the paper uses is defined
@@ -82,15 +87,40 @@ def test_every_macro_is_defined_and_traced(built):
     assert {n for n, _, _ in macros} & used
 
 
+def test_claims_are_computed_per_base_model(built):
+    """Every base model has the same claims, \\claim{<model>}{<name>}, each traced to the function that computed
+    it from that model's variants alone; the first model's are the plain macros the text quotes."""
+    params, lay, _ = built
+    text = (lay.generated / "numbers.tex").read_text()
+    plain = dict(re.findall(r"^\\newcommand\{\\([A-Za-z]+)\}\{(.*)\} % edgellm\.report\.claims\.claims_numbers <- ",
+                            text, re.MULTILINE))
+    per: dict[str, dict[str, str]] = {}
+    for m, k, v, src in re.findall(r"^\\@namedef\{edgellm@claim@([^@]+)@([A-Za-z]+)\}\{(.*)\} "
+                                   r"% edgellm\.report\.claims\.model_claims <- (.+)$", text, re.MULTILINE):
+        per.setdefault(m, {})[k] = v
+        assert m in src or src.startswith("params.yaml"), (m, k, src)  # the model's own results
+    assert list(per) == list(params.models)
+    first = per[next(iter(params.models))]
+    assert len(first) > 40 and all(plain[k] == v for k, v in first.items())
+    assert all(set(d) == set(first) for d in per.values())
+    tex = (ROOT / "paper" / "main.tex").read_text()
+    used = set(re.findall(r"\\claim\{([^}]+)\}\{([A-Za-z]+)\}", tex))
+    # and through a shorthand the paper defines for one model: \newcommand{\gem}[1]{\claim{<model>}{#1}}
+    for short, model in re.findall(r"\\newcommand\{\\([A-Za-z]+)\}\[1\]\{\\claim\{([^}]+)\}\{#1\}\}", tex):
+        used |= {(model, k) for k in re.findall(rf"\\{short}\{{([A-Za-z]+)\}}", tex)}
+    assert used and all(k in per[m] for m, k in used), sorted((m, k) for m, k in used if k not in per.get(m, {}))
+
+
 def test_power_columns_and_holm_families(built):
     """Every headline comparison has n, chance (where guessing means something), MDE and a Holm-adjusted p
-    within its metric's family; significance is the adjusted p's, and the task screen decides the headline."""
+    within its family (one base model, one metric); significance is the adjusted p's, and the task screen decides the headline."""
     params, lay, _ = built
     comp = pd.read_csv(lay.comparisons_table)
     assert len(comp) and comp[["n", "mde", "p", "p_holm"]].notna().all().all()
     assert (comp["p_holm"] >= comp["p"] - 1e-12).all()
     assert (comp["significant"] == (comp["p_holm"] < params.report.alpha)).all()
-    assert set(comp["family"]) == set(comp["metric"])
+    # a family per base model and metric: the reference names the model
+    assert (comp["family"] == comp["reference"].str.rsplit("-", n=1).str[0] + "/" + comp["metric"]).all()
     for _, g in comp.groupby("family"):  # Holm: the smallest p is multiplied by the family's size
         i = g["p"].idxmin()
         assert g.loc[i, "p_holm"] == pytest.approx(min(1.0, g.loc[i, "p"] * len(g)), rel=1e-4)  # CSV: 6 digits
@@ -145,3 +175,12 @@ def test_latex_table_escapes_plain_text_and_keeps_tex():
     assert r"Top-1 \% & $\alpha$ \\" in t
     assert r"a\_b \& c & 1 $\pm$ 2 \\" in t
     assert tex_escape("50% & {x}") == r"50\% \& \{x\}"
+
+
+def test_per_model_figures_macro_stacks_every_model_in_order():
+    from edgellm.report.paper import per_model_figures_tex
+
+    tex = per_model_figures_tex(["smollm2-135m", "gemma3-270m"])
+    assert tex.count(r"\newcommand{\permodel}[2]") == 1
+    a, b = tex.index("{smollm2-135m/#1.pdf}"), tex.index("{gemma3-270m/#1.pdf}")
+    assert a < b and tex.count(r"\includegraphics[width=#2\linewidth]") == 2

@@ -21,6 +21,26 @@ BIN = Path(sys.executable).parent
 
 #: the smoke study's frontier tier: the generalization candidates of the default main tier
 FRONTIER_TASKS = ("arc_easy", "piqa", "lambada_openai", "sciq")
+#: the second base model of the smoke study: a tiny random Gemma 3 (12 blocks, two of them global)
+GEMMA = "tiny-gemma3"
+GEMMA_VARIANTS = {f"{GEMMA}-F16", f"{GEMMA}-depth-kd-Q4_0"}
+
+
+def _add_tiny_gemma(repo: Path, tmp: Path) -> None:
+    """Build the tiny Gemma 3 checkpoint (a SentencePiece tokenizer trained on WikiText-2 beside it) and make it
+    a base model of the smoke study: its reference type only, and the distilled depth recipe."""
+    from tests.compress.tiny import save_tiny_gemma3
+    from tests.conftest import _data_dir, _train_tokenizer
+
+    from edgellm.eval.data import wikitext_document
+
+    tok = tmp / "gemma-tokenizer"
+    tok.mkdir()
+    _train_tokenizer(wikitext_document(_data_dir())[:60_000], tok)
+    save_tiny_gemma3(tmp / GEMMA, tok, layers=12, window=16)
+    p = yaml.safe_load((repo / "params.yaml").read_text())
+    p["models"][GEMMA] = {"source": "local", "path": str(tmp / GEMMA), "license": "Apache-2.0", "types": ["F16"]}
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
 
 
 def _copy_repo(dst: Path) -> None:
@@ -45,6 +65,8 @@ def _copy_repo(dst: Path) -> None:
 
 def _smoke_params(path: Path, types: dict[str, str], distill_tokens: int = 256) -> None:
     p = yaml.safe_load(path.read_text())
+    # the default study's first model (and the tiny Gemma 3 where the test added it): no other base model
+    p["models"] = {m: spec for i, (m, spec) in enumerate(p["models"].items()) if i == 0 or m == GEMMA}
     # the copy reads its own data/mirror: nothing beside the repository (no ../shared) is needed
     assert p["data"]["local_dir"] == "data/mirror" and not (path.parent.parent / "shared").exists()
     p["quantization"]["types"] = types
@@ -66,15 +88,18 @@ def _smoke_params(path: Path, types: dict[str, str], distill_tokens: int = 256) 
     p["profile"] = {"threads": [2], "n_prompt": 32, "n_gen": 8, "repetitions": 2, "ttft_prompt": 16}
     # blocks ranked by the KL of dropping each: scored once by the block_kl stage, read by both depth recipes
     depth = {"method": "depth", "layers": 8, "importance": "kl"}
+    # the tiny Gemma 3 (when the study has it) gets the distilled depth recipe only: its sliding and global
+    # blocks go through pruning, the converter (which writes the pattern the pruned config holds) and runtime
+    only_smollm = {"models": ["smollm2-135m"]} if GEMMA in p["models"] else {}
     p["compress"] = {"types": ["Q4_0"], "calibration": {"tokens": 512, "seq_len": 128},
-                     "recipes": {"depth": {"prune": depth, "tier": "main"},
+                     "recipes": {"depth": {"prune": depth, "tier": "main", **only_smollm},
                                  "depth-kd": {"prune": depth, "distill": {"tokens": distill_tokens, "seq_len": 64,
                                                                           "batch_size": 2, "checkpoint_every": 1,
                                                                           "heldout_rows": 2}, "tier": "main"},
                                  # every row a multiple of 256: K-quants apply to every matrix
                                  "width": {"prune": {"method": "width", "hidden_size": 512, "num_heads": 4,
                                                      "num_kv_heads": 2, "intermediate_size": 1024,
-                                                     "align": 256}}},
+                                                     "align": 256}, **only_smollm}},
                      # the K-aligned checkpoint also at Q2_K (frontier tier)
                      "ladder": {"recipes": ["width"], "types": ["Q2_K"]}}
     path.write_text(yaml.safe_dump(p, sort_keys=False))
@@ -101,16 +126,32 @@ def _refresh(repo: Path) -> None:
                     "results/pipeline.yaml"], cwd=repo, capture_output=True, check=False)
 
 
+def _standing_for(table: dict, key: str) -> set[str]:
+    """The params.yaml keys an entry of results/pipeline.yaml stands for: a model's source fields (not its types),
+    a compressed checkpoint's recipe's prune and distill (not its tier or models); other entries name none."""
+    _, kind, name = key.split(".", 2)
+    entry = table["pipeline"][kind][name]
+    if kind == "models":
+        return {f"models.{name}.{field}" for field in entry["source"]}
+    if kind == "compressed":
+        return {f"compress.recipes.{entry['recipe']}.{part}" for part in ("prune", "distill")}
+    return set()
+
+
 def _declared_params(repo: Path) -> dict[str, tuple[str, set[str]]]:
-    """Per stage: its command and the params.yaml keys dvc.yaml makes it depend on (resolved by DVC itself)."""
+    """Per stage: its command and the params.yaml keys dvc.yaml makes it depend on (resolved by DVC itself),
+    directly or through the entries of results/pipeline.yaml that carry their values."""
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
+    table = yaml.safe_load((repo / "results" / "pipeline.yaml").read_text())
     out = {}
     with Repo(str(repo)) as r:
         for st in r.index.stages:
-            keys = {k for d in st.deps if isinstance(d, ParamsDependency) and Path(d.def_path).name == "params.yaml"
-                    for k in d.params}
+            deps = [d for d in st.deps if isinstance(d, ParamsDependency)]
+            keys = {k for d in deps if Path(d.def_path).name == "params.yaml" for k in d.params}
+            keys |= {k for d in deps if Path(d.def_path).name == "pipeline.yaml" for p in d.params
+                     for k in _standing_for(table, p)}
             out[st.name] = (st.cmd, keys)
     return out
 
@@ -137,6 +178,7 @@ def test_smoke_study_end_to_end(tmp_path):
     repo = tmp_path / "repo"
     _copy_repo(repo)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    _add_tiny_gemma(repo, tmp_path)
     _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"})
 
     # params.yaml now has other variants than results/pipeline.yaml: the params stage rewrites it and says so
@@ -164,12 +206,12 @@ def test_smoke_study_end_to_end(tmp_path):
     # the first stage validated the parameters; its record does not depend on their values
     assert json.loads((repo / "results" / "params.json").read_text())["valid"] is True
     df_lines = (repo / "results" / "results.csv").read_text().splitlines()
-    assert len(df_lines) == 8 and df_lines[0].startswith("variant,")
+    assert len(df_lines) == 8 + len(GEMMA_VARIANTS) and df_lines[0].startswith("variant,")
     summary = json.loads((repo / "metrics" / "summary.json").read_text())
     compressed = {"smollm2-135m-depth-Q4_0", "smollm2-135m-depth-kd-Q4_0", "smollm2-135m-width-Q4_0",
                   "smollm2-135m-width-Q2_K"}
     base = {"smollm2-135m-F16", "smollm2-135m-Q4_0", "smollm2-135m-Q2_K-imat"}
-    assert set(summary) == base | {"distillation_recovery"} | compressed
+    assert set(summary) == base | {"distillation_recovery"} | compressed | GEMMA_VARIANTS
     # the tier is a column; a frontier variant scores its tier's seeded subset, paired with the reference's items
     with open(repo / "results" / "results.csv", newline="") as f:
         table = {r["variant"]: r for r in csv.DictReader(f)}
@@ -194,11 +236,12 @@ def test_smoke_study_end_to_end(tmp_path):
     assert all(float(p["projected_host"]) > 0 for p in points)
     with open(repo / "results" / "devices" / "device_verdicts.csv", newline="") as f:
         verdict = list(csv.DictReader(f))
-    assert len(verdict) == 7 * 5 and {v["state"] for v in verdict} <= {"accessible", "borderline", "not accessible"}
-    for name in ("quant_ladder", "speed_vs_bpw", "hallucination_main"):
-        assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
-        assert (repo / "figures" / f"{name}.pdf").is_file()
-        assert json.loads((repo / "figures" / f"{name}.json").read_text())["min_font_pt"] >= 6
+    assert len(verdict) == (7 + len(GEMMA_VARIANTS)) * 5 and {v["state"] for v in verdict} <= {"accessible", "borderline", "not accessible"}
+    for name in ("quant_ladder", "speed_vs_bpw", "hallucination_main"):  # once per base model
+        for m in ("smollm2-135m", GEMMA):
+            assert (repo / "figures" / m / f"{name}.png").stat().st_size > 10_000, (m, name)
+            assert (repo / "figures" / m / f"{name}.pdf").is_file()
+            assert json.loads((repo / "figures" / m / f"{name}.json").read_text())["min_font_pt"] >= 6
     # the pruned models are genuinely smaller than the base at the same type (their speed is the
     # benchmarks' business: a timed assertion fails on a loaded machine)
     for v in ("smollm2-135m-depth-Q4_0", "smollm2-135m-width-Q4_0"):
@@ -219,7 +262,7 @@ def test_smoke_study_end_to_end(tmp_path):
     width = json.loads((repo / "results" / "gguf" / "smollm2-135m-width-Q4_0.json").read_text())
     assert width["kquant_eligible_share"] > record_share(repo, "smollm2-135m-Q4_0")
     for name in ("pareto_size", "distillation_recovery"):
-        assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
+        assert (repo / "figures" / "smollm2-135m" / f"{name}.png").stat().st_size > 10_000
     assert "lineage" in (repo / "results" / "results.csv").read_text().splitlines()[0]
     for name in ("quality", "resources", "tensor_types", "compression"):
         assert "\\begin{tabular}" in (repo / "paper" / "tables" / f"{name}.tex").read_text()
@@ -238,7 +281,7 @@ def test_smoke_study_end_to_end(tmp_path):
     assert comp[0].startswith("variant,reference,metric,")
     assert any(line.startswith("smollm2-135m-Q4_0,smollm2-135m-F16,gen_acc,") for line in comp)
     assert any(line.startswith("smollm2-135m-depth-Q4_0,smollm2-135m-Q4_0,halluc_gen_embed,") for line in comp)
-    assert (repo / "figures" / "quality_significance.png").stat().st_size > 10_000
+    assert (repo / "figures" / "smollm2-135m" / "quality_significance.png").stat().st_size > 10_000
     assert "\\dagger" in (repo / "paper" / "tables" / "hallucination.tex").read_text()
     executed = sorted(p.name for p in (repo / "results" / "notebooks").glob("*.ipynb"))
     assert "05_evaluate-smollm2-135m-Q4_0.ipynb" in executed and "07_report.ipynb" in executed
@@ -256,6 +299,17 @@ def test_smoke_study_end_to_end(tmp_path):
     assert tasks["truthfulqa_gen"]["n"] == 2 and ag["max_new_tokens"] == 16
     record = json.loads((repo / "results" / "gguf" / "smollm2-135m-Q4_0.json").read_text())
     assert "Q4_0" in record["tensor_types"] and record["tensors"]
+    # the tiny Gemma 3: depth pruning says which global blocks survive, the file carries the kept blocks' pattern
+    # (llama.cpp's default rule would misplace them), and lm-eval agrees with the project on it as on SmolLM2
+    import gguf
+
+    prune = json.loads((repo / "results" / "models" / f"{GEMMA}-depth-kd.json").read_text())["prune"]
+    assert len(prune["kept_layer_types"]) == 4 and set(prune["kept_global_layers"]) <= {5, 11}
+    field = gguf.GGUFReader(repo / "models" / "gguf" / f"{GEMMA}-depth-kd" / "F32.gguf").fields[
+        "gemma3.attention.sliding_window_pattern"]
+    assert list(field.contents()) == [t == "sliding_attention" for t in prune["kept_layer_types"]]
+    tasks = json.loads((repo / "results" / "agreement" / f"{GEMMA}.json").read_text())["runs"]["exact"]["tasks"]
+    assert all(tasks[t]["same_prediction"] == 1.0 for t in ("arc_easy", "lambada_openai", "truthfulqa_mc2")), tasks
 
     # devices: bundles with manifests, the aarch64 build checked under qemu, measured and projected speeds
     for v in ("smollm2-135m-Q4_0", "smollm2-135m-depth-Q4_0"):
@@ -276,7 +330,7 @@ def test_smoke_study_end_to_end(tmp_path):
         assert z["qemu_cpu"] == "cortex-a53" and z["ok"] and z["control_f32"]["ok"], z
     with open(repo / "results" / "fleet.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 7 * 6  # 7 variants x (this host + 5 fleet devices)
+    assert len(rows) == (7 + len(GEMMA_VARIANTS)) * 6  # variants x (this host + 5 fleet devices)
     # a frontier variant is not deployed: no bundle stage, no record
     assert not (repo / "results" / "bundles" / "smollm2-135m-width-Q4_0.json").exists()
     for r in rows:
@@ -284,7 +338,7 @@ def test_smoke_study_end_to_end(tmp_path):
         assert r["measured"] == str(measured) and r["speed_source"].startswith("measured" if measured else "projected")
         assert r["energy_source"].startswith("estimated")
     acc = (repo / "results" / "accessibility.csv").read_text().splitlines()
-    assert acc[0].startswith("variant,fleet_share") and len(acc) == 8
+    assert acc[0].startswith("variant,fleet_share") and len(acc) == 8 + len(GEMMA_VARIANTS)
     for name in ("energy_per_token",):
         assert (repo / "figures" / f"{name}.png").stat().st_size > 10_000
     for name in ("devices", "accessibility", "bundles"):
@@ -354,7 +408,7 @@ def test_smoke_study_end_to_end(tmp_path):
     _smoke_params(repo / "params.yaml", {"F16": "main", "Q4_0": "main", "Q2_K-imat": "frontier"}, distill_tokens=384)
     _refresh(repo)
     stale, out = _stale(repo)
-    assert stale == {"params", "compress@smollm2-135m-depth-kd", "report"}, out
+    assert stale == {"params", "compress@smollm2-135m-depth-kd", f"compress@{GEMMA}-depth-kd", "report"}, out
 
     # code: an edit of src/ makes the code stage stale; once it has rewritten the fingerprints, a comment or a
     # docstring stales nothing, a new function in one stage's module only that stage (the report's: report, and
@@ -369,7 +423,8 @@ def test_smoke_study_end_to_end(tmp_path):
     for module, edit, expected in (
             ("paths.py", reworded, set()),
             ("stages/report.py", added, {"report"}),
-            ("eval/scoring.py", added, evaluations | {"agreement@smollm2-135m"})):
+            ("eval/scoring.py", added, evaluations | {f"evaluate@{v}" for v in GEMMA_VARIANTS}
+             | {"agreement@smollm2-135m", f"agreement@{GEMMA}"})):
         path = repo / "src" / "edgellm" / module
         original = path.read_text()
         path.write_text(edit(original))

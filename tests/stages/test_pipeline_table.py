@@ -76,3 +76,34 @@ def test_an_edit_of_params_alone_adds_exactly_its_stages(tmp_path, what):
     changed = {s for s in before if after[s] != before[s]}
     # the stages that gather every variant depend on the table; no per-variant stage of another variant changes
     assert changed <= {"report", "fleet", "validation", "judge"}, changed
+
+
+def _param_values(root: Path) -> dict[str, list]:
+    """Every stage's params dependencies as DVC reads them now: name -> their values (what `dvc status` compares)."""
+    Repo = pytest.importorskip("dvc.repo").Repo
+    ParamsDependency = pytest.importorskip("dvc.dependency.param").ParamsDependency
+    with Repo(str(root)) as repo:
+        return {s.name: [d.read_params() for d in s.deps if isinstance(d, ParamsDependency)] for s in repo.index.stages}
+
+
+def test_scoping_recipes_and_types_to_a_new_model_reruns_no_other_stage(tmp_path):
+    """A second model with its own types and its own recipe, and every other recipe scoped to the first model:
+    the first model's stages keep their definitions and every parameter value they depend on (so none reruns)."""
+    root = _study(tmp_path)
+    before, values = _stages(root), _param_values(root)
+
+    def edit(p):
+        bases = list(p["models"])
+        for spec in p["compress"]["recipes"].values():
+            spec.setdefault("models", bases)   # the recipes every base got stay theirs
+        p["compress"]["recipes"]["tiny-depth-1"] = {"prune": {"method": "depth", "layers": 1}, "models": ["tiny"]}
+        p["models"]["tiny"] = {"source": "local", "path": "/models/tiny", "types": ["F16", "Q4_K_M"]}
+        for m in bases:                          # the same types, now spelt out
+            p["models"][m].setdefault("types", list(p["quantization"]["types"]))
+
+    _edit(root, edit)
+    after, new_values = _stages(root), _param_values(root)
+    assert all(s.startswith(("report", "fleet", "validation", "judge")) or (after[s], new_values[s]) == (before[s], values[s])
+               for s in before if "tiny" not in s)
+    assert {s for s in after if "tiny" in s} >= {"models@tiny", "compress@tiny-tiny-depth-1", "evaluate@tiny-Q4_K_M"}
+    assert not any(s.startswith("compress@tiny-") and not s.endswith("tiny-depth-1") for s in after)

@@ -337,39 +337,6 @@ class Params(Strict):
         return {"model": model, "seed": self.seed, "max_new_tokens": self.evaluate.generation.max_new_tokens,
                 "items_per_task": {t: ag.items_for.get(t, ag.items) for t in tasks}, "modes": list(ag.modes)}
 
-    def variant_spec(self, v: Variant) -> str:
-        """The params key that defines a variant: its type's entry, its recipe, or the ladder."""
-        if v.recipe is None:
-            return f"quantization.types.{v.qtype}"
-        if v.qtype in self.compress.types:
-            return f"compress.recipes.{v.recipe}"
-        return "compress.ladder"
-
-    def _tier_keys(self, tier: str) -> dict[str, str]:
-        """The params keys a tier's evaluation reads: its task list, and where its item counts come from."""
-        if tier == "reference":
-            return {"tier_tasks": "evaluate.tasks", "tier_items": "evaluate.tasks"}
-        own = f"evaluate.tiers.{tier}"
-        full = any(n is None for n in self.evaluate.tiers.get(tier, {}).values())
-        return {"tier_tasks": own, "tier_items": "evaluate.tasks" if full else own}
-
-    def pipeline(self) -> dict:
-        """The tables ``dvc.yaml`` iterates over (``results/pipeline.yaml``): base models, checkpoints, compressed
-        ones, variants, each with the params keys that define it (a stage depends on its own entry, never on the
-        whole table). ``dvc.yaml`` interpolates nothing else: a typo reaches the params stage's message."""
-        checkpoints = {name: {"model": m, "recipe": r, "spec": f"models.{m}" if r is None else f"compress.recipes.{r}",
-                              "imatrix": r is None or self.needs_imatrix(name)}
-                       for name, (m, r) in self.checkpoints().items()}
-        compressed = {name: {"model": m, "recipe": r, "spec": f"compress.recipes.{r}"}
-                      for name, (m, r) in self.checkpoints().items() if r is not None}
-        variants = {v.name: {"model": v.base, "checkpoint": v.checkpoint, "recipe": v.recipe, "type": v.qtype,
-                             "tier": v.tier, "spec": self.variant_spec(v), **self._tier_keys(v.tier)}
-                    for v in self.all_variants()}
-        deployed = {name: row for name, row in variants.items() if row["tier"] != "frontier"}
-        models = {m: {"spec": f"models.{m}"} for m in self.models}
-        return {"pipeline": {"kl_base": self.evaluate.kl_base, "models": models, "checkpoints": checkpoints, "compressed": compressed, "variants": variants,
-                             "deployed": deployed}}
-
 
 @dataclass(frozen=True)
 class Variant:

@@ -1,10 +1,26 @@
-"""Analyses across variants: the Pareto front of size against quality, and distillation's recovery."""
+"""Analyses across variants: the Pareto front of size against quality, distillation's recovery, and which
+speed differences exceed their noise."""
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 
 from ..config import Params
+
+
+def faster_beyond_noise(a: pd.Series, b: pd.Series, col: str) -> bool:
+    """Variant ``a`` faster than ``b`` in ``col`` (``pp_ts``, ``tg_ts``) by more than twice the standard error of
+    the difference of their means (llama-bench's repetitions, ``<col>_sd``): the study's rule for "faster"."""
+    se = math.sqrt((a[f"{col}_sd"] ** 2 + b[f"{col}_sd"] ** 2) / max(int(a.get("repetitions") or 1), 1))
+    return bool(a[col] - b[col] > 2 * se)
+
+
+def speed_verdict(faster: int, slower: int, n: int) -> str:
+    """"faster" when more than half of ``n`` variants are faster than their reference beyond noise, "slower"
+    when more than half are slower, else "mixed"."""
+    return "faster" if faster > n / 2 else "slower" if slower > n / 2 else "mixed"
 
 
 def pareto_front(df: pd.DataFrame, x: str, y: str, higher_is_better: bool) -> pd.DataFrame:

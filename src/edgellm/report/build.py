@@ -12,12 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Params
-from ..io import write_csv, write_json
+from ..io import write_csv, write_json, write_text
 from ..paths import Layout
 from ..provenance import versions
 from ..records import BundleRecord, CompressedModelRecord
-from . import claims, compression_figures, devices, figures, paper, projection, significance, tables
+from . import claims, compression_figures, devices, figures, paper, projection, replication, significance, tables
 from .analysis import recovery, recovery_summary
+from .latex import generated_by
 from .results import add_significance, base_note, collect, comparisons, judge_agreement, judge_audit, metrics
 
 #: figure stem -> the function that draws it
@@ -32,6 +33,9 @@ FIGURES = {
     "projection_validation": devices.projection_validation,
     "accessibility_verdicts": devices.accessibility_verdicts,
 }
+#: the figures drawn once per base model, as ``figures/<model>/<stem>`` (the others, the fleet's, once)
+PER_MODEL = ("quant_ladder", "speed_vs_bpw", "hallucination_main", "pareto_size", "distillation_recovery",
+             "quality_significance")
 #: table stem -> the function that writes its LaTeX
 TABLES = {
     "quality": tables.quality, "resources": tables.resources, "tensor_types": tables.tensor_types,
@@ -40,27 +44,33 @@ TABLES = {
     "judges": tables.judges, "audit": tables.audit,
     "devices": devices.devices_table, "accessibility": devices.accessibility_table, "bundles": devices.bundles_table,
     "backends": devices.backends_table, "validation": projection.validation_table,
-    "measured": devices.measured_table,
+    "measured": devices.measured_table, "replication": replication.replication_tex,
 }
 #: the columns of plots/variants.csv (``dvc plots``)
 PLOT_COLUMNS = ["variant", "model", "tier", "method", "kind", "type", "bpw", "file_mb", "ppl", "kld", "gen_acc", "halluc_mc1", "mc2",
                 "halluc_gen_rougeL", "halluc_gen_embed", "tg_ts", "pp_ts"]
 
 
-def distill_histories(params: Params, lay: Layout) -> dict[str, list[dict]]:
-    """recipe -> its distillation curve, for every distilled checkpoint."""
-    return {r: CompressedModelRecord.load(lay.model_record(ck)).history for ck, (_, r) in params.checkpoints().items()
-            if r and params.compress.recipes[r].distill is not None}
+def distill_histories(params: Params, lay: Layout, model: str) -> dict[str, list[dict]]:
+    """recipe -> its distillation curve, for every distilled checkpoint of ``model``."""
+    return {r: CompressedModelRecord.load(lay.model_record(ck)).history for ck, (m, r) in params.checkpoints().items()
+            if r and m == model and params.compress.recipes[r].distill is not None}
 
 
 def variant_figures(params: Params, lay: Layout, df: pd.DataFrame, speed: pd.DataFrame, rec: pd.DataFrame,
                     comp: pd.DataFrame) -> list[Path]:
-    """Every figure of the variants (the fleet's are drawn by :func:`devices.build_devices`)."""
-    out = lay.figures
-    return [*figures.quant_ladder(df, out), *figures.speed_vs_bpw(df, speed, out),
-            *figures.hallucination_main(df, out), *compression_figures.pareto_size(df, out),
-            *compression_figures.distillation_recovery(rec, distill_histories(params, lay), out),
-            *significance.quality_significance(df, comp, out)]
+    """Every figure of the variants, drawn once per base model from its own variants only
+    (``figures/<model>/<stem>``: one model's ladder, Pareto front or tests never share axes with another's).
+    The fleet's figures are drawn by :func:`devices.build_devices`."""
+    out: list[Path] = []
+    for m in params.models:
+        d, mine = lay.figures / m, df[df["base"] == m]
+        names = set(mine["variant"])
+        out += [*figures.quant_ladder(mine, d), *figures.speed_vs_bpw(mine, speed[speed["variant"].isin(names)], d),
+                *figures.hallucination_main(mine, d), *compression_figures.pareto_size(mine, d),
+                *compression_figures.distillation_recovery(rec[rec["base"] == m], distill_histories(params, lay, m), d),
+                *significance.quality_significance(mine, comp[comp["variant"].isin(names)], d)]
+    return out
 
 
 def tool_versions(params: Params, lay: Layout) -> dict:
@@ -76,6 +86,11 @@ def tool_versions(params: Params, lay: Layout) -> dict:
                for k, x in out.items()}
         out["llama.cpp commit"] = f"{commit} (vendored by llama-cpp-python {out['llama-cpp-python']})"
     return out
+
+
+def deployed_shares(shares: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """The fleet shares (results/devices/fleet_shares.csv) of the variants that are deployed (not frontier tier)."""
+    return shares[shares["variant"].isin(df.loc[df["tier"] != "frontier", "variant"])]
 
 
 def build(params: Params, lay: Layout) -> dict:
@@ -103,7 +118,17 @@ def build(params: Params, lay: Layout) -> dict:
     tabs += dev_tabs
     fleet = pd.read_csv(lay.device_verdicts) if lay.device_verdicts.is_file() else None
     dev_numbers |= claims.claims_numbers(params, lay, df, comp, rec, fleet)
+    # the deployed variants' shares at the band's lower end: the rule and the data of the paper's accessibility verdict
+    access = (deployed_shares(pd.read_csv(lay.verdict_shares), df) if lay.verdict_shares.is_file() else None)
+    rep = replication.replication(params, df, comp, rec, access,
+                                  {m: claims.origin_type(params, lay, m) for m in params.models})
+    rep_csv = replication.table_path(lay)
+    write_csv(rep, rep_csv)
+    tabs.append(lay.tables / "replication.tex")
+    write_text(tabs[-1], generated_by(replication.replication_tex, "results/replication.csv")
+               + replication.replication_tex(rep))
+    dev_numbers |= replication.replication_numbers(rep, rep_csv.relative_to(lay.root).as_posix())
     tabs += paper.write_paper_inputs(params, lay, df, comp, rec, task_screen, dev_numbers,
-                                      tool_versions(params, lay))
+                                      tool_versions(params, lay), claims.per_model_claims(params, lay, df, comp, rec, fleet))
     return {"rows": len(df), "figures": [str(p.relative_to(lay.root)) for p in figs],
             "tables": [str(p.relative_to(lay.root)) for p in tabs]}

@@ -16,6 +16,7 @@ from ..config import Params, variant_name
 from ..io import read_json
 from ..paths import Layout
 from ..records import load_model_record
+from .analysis import faster_beyond_noise, speed_verdict
 from .latex import Macro, fmt_grouped, tex_escape
 from .results import short_name
 
@@ -38,17 +39,18 @@ def signed(x: float, nd: int = 3) -> str:
     return "--" if pd.isna(x) else f"${x:+.{nd}f}$"
 
 
-def origin_type(params: Params, lay: Layout) -> str | None:
-    """The GGUF type a base model's weights were dequantized from (``...Q4_1.gguf``), if they were."""
-    m = next(iter(params.models))
+def origin_type(params: Params, lay: Layout, model: str | None = None) -> str | None:
+    """The GGUF type a base model's weights were dequantized from (``...Q4_1.gguf``, ``...q4_k_m.gguf``), if they
+    were (the first base model by default)."""
+    m = model or next(iter(params.models))
     path = lay.model_record(m)
     if not path.is_file():
         return None
     rec = load_model_record(path)
     if not getattr(rec, "dequantized_from_gguf", False):
         return None
-    found = re.search(r"\.(Q\d_[A-Z0-9_]+|F16|BF16|Q\d_\d)\.gguf$", str(getattr(rec, "file", "")))
-    return found.group(1) if found else None
+    found = re.search(r"[.-](Q\d_[A-Z0-9_]+|F16|BF16|Q\d_\d)\.gguf$", str(getattr(rec, "file", "")), re.IGNORECASE)
+    return found.group(1).upper() if found else None
 
 
 def type_mix(mix: str) -> list[tuple[str, float]]:
@@ -65,10 +67,52 @@ def improvement_verdict(n_better: int) -> str:
 
 def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame, rec: pd.DataFrame,
                    fleet: pd.DataFrame | None) -> dict[str, Macro]:
+    """The study's claims: the first base model's as plain macros (``\\accQuantDeltaMin``: a number of the text
+    that names no model is the first model's), and what concerns the whole study (tiers, origins, agreement)."""
+    first = next(iter(params.models))
+    n = model_claims(params, lay, df, comp, rec, fleet, first)
+    tiers = df["tier"].value_counts()
+    res = lay.results_table.relative_to(lay.root).as_posix()
+    f = fmt_grouped
+    n |= {"nMain": (int(tiers.get("main", 0) + tiers.get("reference", 0)), f"{res}: tier main or reference (count)"),
+          "nFrontier": (int(tiers.get("frontier", 0)), f"{res}: tier frontier (count)"),
+          "frontierItems": (f(df.loc[df["tier"] == "frontier", "gen_acc_n"].max(), 0) if tiers.get("frontier") else "--",
+                            f"{res}: gen_acc_n (frontier tier)"),
+          # which variants the full evaluation went to: the base model's types, then compressed points at their type
+          # the base model named where the study has several (their points share names)
+          "mainList": (", ".join(tex_escape((f"{r['base']} " if len(params.models) > 1 else "")
+                                            + (r["point"] if not r["recipe"] else f"{r['point']} at {r['type']}"))
+                                 for _, r in df[df["tier"] == "main"].iterrows()) or "none",
+                       f"{res}: base, point and type (tier main)"),
+          "originTypes": ("; ".join(f"{tex_escape(m)} {tex_escape(origin_type(params, lay, m) or 'none')}"
+                                    for m in params.models), "results/models/<model>.json: file (each base model)"),
+          "refModel": (tex_escape(first), "params.yaml: models (first)")}
+    n |= agreement_numbers(lay, params)
+    origin_fn = f"{__name__}.{claims_numbers.__qualname__}"
+    return {k: Macro(v, origin_fn, s) for k, (v, s) in n.items()}
+
+
+def per_model_claims(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame, rec: pd.DataFrame,
+                     fleet: pd.DataFrame | None) -> dict[str, dict[str, Macro]]:
+    """Every base model's claims, for ``\\claim{<model>}{<name>}`` in the paper (the same names as the plain
+    macros of the first model)."""
+    origin_fn = f"{__name__}.{model_claims.__qualname__}"
+    return {m: {k: Macro(v, origin_fn, s) for k, (v, s) in model_claims(params, lay, df, comp, rec, fleet, m).items()}
+            for m in params.models}
+
+
+def model_claims(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame, rec: pd.DataFrame,
+                 fleet: pd.DataFrame | None, base: str) -> dict[str, tuple]:
+    """The claims of one base model, from its own variants and their comparisons only (each against that model's
+    reference or its base at the same type): value and source per name."""
+    df = df[df["base"] == base]
+    comp = comp[comp["variant"].isin(df["variant"])]
+    rec = rec[rec["base"] == base] if len(rec) else rec
+    fleet = fleet[fleet["variant"].isin(df["variant"])] if fleet is not None else None
     rel = lambda p: p.relative_to(lay.root).as_posix()
     res, cmp_, recf = rel(lay.results_table), rel(lay.comparisons_table), rel(lay.recovery_table)
+    res, cmp_, recf = (f"{x} ({base})" for x in (res, cmp_, recf))
     f = fmt_grouped
-    base = next(iter(params.models))
     ref_name = variant_name(base, params.evaluate.kl_base)
     rows = df.set_index("variant")
     ref = rows.loc[ref_name]
@@ -116,11 +160,20 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
 
     # ---- resources: storage, speed, prompt processing on this host
     bq = df[(df["recipe"] == "") & (df["variant"] != ref_name)]
-    pp_slower = bq[bq["pp_ts"] < ref["pp_ts"]]
+    # faster or slower than the reference beyond the noise of llama-bench's repetitions (analysis.faster_beyond_noise)
+    beyond = lambda a_faster, col: bq[[faster_beyond_noise(q, ref, col) if a_faster else faster_beyond_noise(ref, q, col)
+                                       for _, q in bq.iterrows()]] if len(bq) else bq
+    pp_slower, pp_faster = beyond(False, "pp_ts"), beyond(True, "pp_ts")
+    tg_slower, tg_faster = beyond(False, "tg_ts"), beyond(True, "tg_ts")
     ttft_slower = bq[bq["ttft_ms"] > ref["ttft_ms"]]
     src = f"{res}: base-model types vs {ref_name}"
+    rule = "more than half faster / slower beyond 2 standard errors (analysis.speed_verdict)"
     n |= {"nQuantBase": (len(bq), f"{src} (count)"),
-          "nPpSlower": (len(pp_slower), f"{src}: pp_ts below the reference's (count)"),
+          "nPpSlower": (len(pp_slower), f"{src}: pp_ts below the reference's beyond noise (count)"),
+          "nPpFaster": (len(pp_faster), f"{src}: pp_ts above the reference's beyond noise (count)"),
+          "nTgFaster": (len(tg_faster), f"{src}: tg_ts above the reference's beyond noise (count)"),
+          "ppVerdict": (speed_verdict(len(pp_faster), len(pp_slower), len(bq)), f"{src}: pp_ts, {rule}"),
+          "tgVerdict": (speed_verdict(len(tg_faster), len(tg_slower), len(bq)), f"{src}: tg_ts, {rule}"),
           "nTtftSlower": (len(ttft_slower), f"{src}: ttft_ms above the reference's (count)"),
           "ppRatioMin": (f((bq["pp_ts"] / ref["pp_ts"]).min(), 2), f"{src}: pp_ts / reference (min)"),
           "ppRatioMax": (f((bq["pp_ts"] / ref["pp_ts"]).max(), 2), f"{src}: pp_ts / reference (max)"),
@@ -153,11 +206,11 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
             src = f"results/devices/device_verdicts.csv: tg_ts ({ref_name} / {safe['variant']}, per device)"
             n |= {"energySavingMin": (pct(saving.min()), src + " (min)"),
                   "energySavingMax": (pct(saving.max()), src + " (max)")}
-    n.setdefault("energySavingMin", ("--", "results/devices/device_verdicts.csv: no energy of the safe variant"))
-    n.setdefault("energySavingMax", ("--", "results/devices/device_verdicts.csv: no energy of the safe variant"))
+    for k in ("energySavingMin", "energySavingMax"):
+        n.setdefault(k, ("--", f"results/devices/device_verdicts.csv ({base}): no energy of the safe variant"))
 
     # ---- the origin type (the weights' own grid) and the K-quant fallback
-    origin = origin_type(params, lay)
+    origin = origin_type(params, lay, base)
     o_name = f"{base}-{origin}" if origin else None
     if o_name in rows.index:
         o = rows.loc[o_name]
@@ -170,7 +223,7 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
               "otherKldMinType": (tex_escape(others.loc[others["kld"].idxmin(), "type"]),
                                   f"{res}: type with the smallest kld besides the origin")}
     else:
-        n |= {k: ("--", "no origin type in the study") for k in
+        n |= {k: ("--", f"results/models/{base}.json: no origin type") for k in
               ("originType", "originKld", "originTop", "originPpl", "otherKldMin", "otherKldMinType")}
     for key, qtype in (("QtwoK", "Q2_K"), ("QthreeKM", "Q3_K_M"), ("QfourKM", "Q4_K_M")):
         name = f"{base}-{qtype}"
@@ -241,19 +294,7 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataF
               "kdHighAcc", "kdLowSeconds", "kdHighSeconds", "kdRecipe"):
         n.setdefault(k, ("--", f"{recf}: no pair of distillation budgets"))
 
-    # ---- tiers
-    tiers = df["tier"].value_counts()
-    n |= {"nMain": (int(tiers.get("main", 0) + tiers.get("reference", 0)), f"{res}: tier main or reference (count)"),
-          "nFrontier": (int(tiers.get("frontier", 0)), f"{res}: tier frontier (count)"),
-          "frontierItems": (f(df.loc[df["tier"] == "frontier", "gen_acc_n"].max(), 0) if tiers.get("frontier") else "--",
-                            f"{res}: gen_acc_n (frontier tier)"),
-          # which variants the full evaluation went to: the base model's types, then compressed points at their type
-          "mainList": (", ".join(tex_escape(r["point"] if not r["recipe"] else f"{r['point']} at {r['type']}")
-                                 for _, r in df[df["tier"] == "main"].iterrows()) or "none",
-                       f"{res}: point and type (tier main)")}
-    n |= agreement_numbers(lay, params)
-    origin_fn = f"{__name__}.{claims_numbers.__qualname__}"
-    return {k: Macro(v, origin_fn, s) for k, (v, s) in n.items()}
+    return n
 
 
 def agreement_numbers(lay: Layout, params: Params) -> dict[str, tuple]:

@@ -68,21 +68,33 @@ def quant_ladders(df_all: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {k: v for k, v in out.items() if len(v)}
 
 
+def _empty(ax, text: str) -> None:
+    """A panel with nothing to draw says so instead of showing empty axes."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+
+
 def quant_ladder(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Left: KL divergence to the reference against bits per weight, for each ladder. Right: the bits per weight
     llama.cpp really stores under each type name, for the base model and the K-aligned checkpoint."""
     ladders = quant_ladders(df_all)
     fig, (ax1, ax2) = figure(1.0, 3.0, 1, 2)
     kl = {k: v[v["kld"].fillna(0) > 0] for k, v in ladders.items()}
-    ladder_lines(ax1, "bpw", "kld", kl)
-    ax1.set_yscale("log")  # before the labels: they are placed in the axes' final coordinates
-    label_points(ax1, pd.concat(kl.values()), "bpw", "kld")
-    ax1.set(xlabel="bits per weight (all tensors)", ylabel="KL to the reference (nats/token)")
+    if any(len(v) for v in kl.values()):
+        ladder_lines(ax1, "bpw", "kld", kl)
+        ax1.set_yscale("log")  # before the labels: they are placed in the axes' final coordinates
+        label_points(ax1, pd.concat(kl.values()), "bpw", "kld")
+        ax1.set(xlabel="bits per weight (all tensors)", ylabel="KL to the reference (nats/token)")
+    else:  # a model evaluated at float types only (a smoke study's): no KL to draw
+        _empty(ax1, "no quantized type")
     rows = []
     for name, sub in ladders.items():
         for _, r in sub[~sub["type"].isin(["F16", "BF16", "F32"])].iterrows():
             rows.append({"type": r["type"], "ladder": name, "bpw": r["bpw"]})
-    bars = pd.DataFrame(rows)
+    bars = pd.DataFrame(rows, columns=["type", "ladder", "bpw"])
+    if bars.empty:
+        _empty(ax2, "no quantized type")
+        return savefig(fig, out_dir / "quant_ladder")
     nominal = lambda t: block_bpw(t) or 0.0
     order = sorted(set(bars["type"]), key=lambda t: (-nominal(t), t))
     sns.barplot(data=bars, y="type", x="bpw", hue="ladder", order=order, ax=ax2,
@@ -134,7 +146,9 @@ def hallucination_main(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set(xlabel="hallucination rate on TruthfulQA")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=1, frameon=False)
+    # above the whole figure, not the axes: centred over the axes it overhangs the figure's edge where the
+    # variants' names (the y labels) are long
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", ncol=1, frameon=False)
     return savefig(fig, out_dir / "hallucination_main")
 
 

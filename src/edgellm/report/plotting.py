@@ -60,7 +60,7 @@ def _drawn_text_boxes(fig, renderer):
     texts = list(fig.texts)
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            bb = axis.get_tightbbox(renderer) if axis.get_visible() else None
+            bb = axis.get_tightbbox(renderer) if axis.get_visible() and ax.axison else None  # not drawn when off
             if bb is not None and bb.width > 0:
                 yield (axis.label.get_text() or f"{axis.axis_name} tick labels"), bb
         texts += [ax.title, *ax.texts]

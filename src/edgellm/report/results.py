@@ -44,8 +44,8 @@ TASK_LABELS = {
     "winogrande": "WinoGrande",
     "openbookqa": "OpenBookQA",
 }
-#: Headline quality metrics: name -> (label, higher is better, 0/1 per item). Each is one family of paired
-#: tests (every variant against its reference), Holm-adjusted within the family.
+#: Headline quality metrics: name -> (label, higher is better, 0/1 per item). Each, per base model, is one family
+#: of paired tests (every variant of the model against its reference), Holm-adjusted within the family.
 HEADLINE = {
     "gen_acc": ("Generalization accuracy", True, True),
     "halluc_mc1": ("Hallucination: TruthfulQA MC1 error", False, True),
@@ -220,7 +220,8 @@ def reference_variant(var, params: Params) -> str | None:
 def comparisons(params: Params, per_item: dict, chance: dict[str, float]) -> pd.DataFrame:
     """Every variant against its reference on the same items, for every headline metric.
 
-    Each metric is one family: its p-values across the variants are Holm-adjusted, and a difference is
+    Each metric of each base model is one family (each model's study is its own question): its p-values
+    across that model's variants are Holm-adjusted, and a difference is
     called significant only when the adjusted p is below ``report.alpha``. ``mde`` is the minimum detectable
     difference (alpha, ``report.power``) from the observed discordance; ``chance``: "variant/metric" -> level.
     """
@@ -238,7 +239,7 @@ def comparisons(params: Params, per_item: dict, chance: dict[str, float]) -> pd.
             c = stats.compare(a, b, binary, rep.bootstrap, rep.confidence, rep.alpha,
                               stats.rng_for(params.seed, var.name, ref, metric), rep.power)
             worse = (c["delta"] < 0) if higher else (c["delta"] > 0)
-            out.append({"variant": var.name, "reference": ref, "metric": metric, "label": label, "family": metric,
+            out.append({"variant": var.name, "reference": ref, "metric": metric, "label": label, "family": f"{var.base}/{metric}",
                         "n": int(sum(len(x) for x in b.values())), "chance": chance.get(f"{ref}/{metric}"), **c,
                         "direction": "worse" if worse and c["delta"] != 0 else ("better" if c["delta"] else "same")})
     cols = ["variant", "reference", "metric", "label", "family", "n", "chance", "delta", "ci_low", "ci_high",

@@ -16,7 +16,7 @@ from ..compress.recipe import run_recipe, write_curve
 from ..config import ParamsError
 from ..eval.prepared import calibration_text
 from ..io import atomic_dir
-from ..models import checkpoint_files, load_checkpoint
+from ..models import SENTENCEPIECE_FILE, checkpoint_files, load_checkpoint
 from ..provenance import versions
 from ..records import CompressedModelRecord, base_files
 from .common import context, study_checkpoint
@@ -58,6 +58,11 @@ def run(checkpoint: str, params_path: str | Path | None = None, progress: bool =
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        spm = lay.checkpoint(base_name) / SENTENCEPIECE_FILE
+        if spm.is_file():
+            # the base's SentencePiece model travels on (transformers saves tokenizer.json only): llama.cpp's
+            # converter reads it where it exists, so base and compressed checkpoints get the same GGUF vocabulary
+            shutil.copyfile(spm, Path(tmp) / SENTENCEPIECE_FILE)
     record["config"] = {k: getattr(model.config, k, None) for k in CONFIG_FIELDS}
     record["n_params"] = record["params"]["params"]
     record["files"] = checkpoint_files(out)

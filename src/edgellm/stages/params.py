@@ -6,7 +6,7 @@ schema's one message before DVC removes any stage's outputs. The record's bytes 
 (a valid change of a parameter reruns only the stages that use it), and it is written atomically.
 
 ``results/pipeline.yaml`` holds the variant and checkpoint tables ``dvc.yaml`` iterates over
-(:meth:`Params.pipeline`). DVC reads it before any stage runs, so when ``params.yaml`` adds or removes a
+(:func:`edgellm.config.pipeline_table.pipeline_table`). DVC reads it before any stage runs, so when ``params.yaml`` adds or removes a
 variant the table here lags: this stage rewrites it and fails with one line that says to run ``dvc repro``
 again (``make repro`` refreshes it first, so it runs through).
 """
@@ -20,11 +20,12 @@ from pathlib import Path
 import yaml
 
 from ..config import ParamsError, load_params
+from ..config.pipeline_table import pipeline_table
 from ..io import write_json, write_text
 
 #: what the record says: the same for every valid params.yaml
 RECORD = {"schema": "edgellm.config.Params", "valid": True}
-HEADER = "# Derived from params.yaml by `python -m edgellm.stages.params` (Params.pipeline): do not edit.\n"
+HEADER = "# Derived from params.yaml by `python -m edgellm.stages.params` (edgellm.config.pipeline_table): do not edit.\n"
 
 
 class PipelineStale(RuntimeError):
@@ -33,7 +34,7 @@ class PipelineStale(RuntimeError):
 
 def pipeline_text(params_path: str | Path) -> str:
     """The pipeline tables of a valid ``params.yaml``, as ``results/pipeline.yaml`` holds them."""
-    return HEADER + yaml.safe_dump(load_params(params_path).pipeline(), sort_keys=False, width=120)
+    return HEADER + yaml.safe_dump(pipeline_table(load_params(params_path)), sort_keys=False, width=120)
 
 
 def refresh_pipeline(params_path: str | Path, pipeline: str | Path) -> list[str]:
