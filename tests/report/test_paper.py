@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -68,3 +69,37 @@ def test_macro_names_must_be_letters():
 def test_tex_escape():
     assert tex_escape("smollm2-135m-Q4_K_M") == r"smollm2-135m-Q4\_K\_M"
     assert tex_escape("50% & {x}") == r"50\% \& \{x\}"
+
+
+def test_a_long_name_cannot_hide_an_undefined_value_in_the_wrapped_log(tmp_path):
+    """TeX wraps its log at 79 characters; a warning split across lines is still found."""
+    long = "m-" + "x" * 70 + "-Q4_K_M"
+    _build(tmp_path, rf"\val{{{long}}}{{ppl}}")
+    assert f"`{long}/ppl' on page" not in (tmp_path / "doc.log").read_text()  # the log did wrap it
+    with pytest.raises(PaperError, match="undefined"):
+        check_log(tmp_path / "doc.log")
+
+
+def test_values_of_variants_the_study_lacks_are_listed_not_raised(tmp_path):
+    """Given the study's numbers, a value of a variant the study has none of is foreign (the text names another
+    study's variant: it prints ??); a missing value of a variant the study has is still an error."""
+    _build(tmp_path, r"\val{m-Q2_K}{ppl} and \val{other-model-F16}{ppl}")
+    info = check_log(tmp_path / "doc.log", numbers=tmp_path / "numbers.tex")
+    assert info["foreign"] == ["m-Q2_K/ppl", "other-model-F16/ppl"] and info["pages"] == 1
+    _build(tmp_path, r"\val{m-Q4_K_M}{kld}")
+    with pytest.raises(PaperError, match="m-Q4_K_M/kld"):
+        check_log(tmp_path / "doc.log", numbers=tmp_path / "numbers.tex")
+
+
+def test_the_default_paper_names_only_variants_and_models_of_the_default_study():
+    """What is foreign to a smoke study must not be foreign to the default one: every variant and model the
+    paper's text quotes a value of has values in the committed numbers."""
+    from pathlib import Path
+
+    from edgellm.report.paper import defined_owners
+
+    root = Path(__file__).resolve().parents[2]
+    tex = (root / "paper" / "main.tex").read_text()
+    quoted = set(re.findall(r"\\(?:val|claim)\{([^}]+)\}\{", tex))
+    quoted |= set(re.findall(r"\\newcommand\{\\[A-Za-z]+\}\[1\]\{\\claim\{([^}]+)\}\{#1\}\}", tex))
+    assert quoted and quoted <= defined_owners(root / "paper" / "generated" / "numbers.tex")

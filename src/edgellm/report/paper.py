@@ -334,19 +334,55 @@ class PaperError(RuntimeError):
     """The paper's LaTeX log shows an undefined number, reference or citation, or no PDF."""
 
 
-def check_log(log: str | Path) -> dict:
-    """Pages of the PDF, and a :class:`PaperError` for anything undefined (macros, references, citations)."""
-    text = Path(log).read_text(errors="replace")
-    problems = [line.strip() for line in text.splitlines()
-                if re.search(r"(Reference|Citation) `[^']*' on page \d+ undefined|Undefined control sequence|"
-                             r"There were undefined references|Missing character", line)]
+#: TeX wraps its log at this many characters (max_print_line): a line this long continues on the next
+LOG_WIDTH = 79
+
+
+def log_lines(text: str) -> list[str]:
+    """The log's lines with TeX's wrapping undone, so that a long name cannot split a warning in two."""
+    out, buf = [], ""
+    for line in text.splitlines():
+        buf += line
+        if len(line) != LOG_WIDTH:
+            out.append(buf)
+            buf = ""
+    return out + ([buf] if buf else [])
+
+
+def defined_owners(numbers: str | Path) -> set[str]:
+    """The variants (``\\val``) and models (``\\claim``) that a numbers.tex defines any value for."""
+    text = Path(numbers).read_text()
+    return (set(re.findall(r"\\@namedef\{edgellm@claim@([^@]+)@", text))
+            | {v for v in re.findall(r"\\@namedef\{edgellm@([^@]+)@", text) if v != "claim"})
+
+
+def check_log(log: str | Path, numbers: str | Path | None = None) -> dict:
+    """Pages of the PDF, and a :class:`PaperError` for anything undefined (macros, references, citations).
+
+    ``numbers`` (default: ``generated/numbers.tex`` beside the log, where it exists): a value referenced for a
+    variant or model the study has no value of at all is *foreign*: the paper's text names a variant or model of
+    the default study that this study does not have (a smoke study, another model). Foreign references are
+    listed, not raised; a missing value of a variant or model the study has is an error, as is every other
+    undefined reference. The default study's text names only its own variants and models (tests/report)."""
+    log = Path(log)
+    text = log.read_text(errors="replace")
+    numbers = Path(numbers) if numbers else log.parent / "generated" / "numbers.tex"
+    known = defined_owners(numbers) if numbers.is_file() else None
+    problems, foreign = [], []
+    for line in log_lines(text):
+        ref = re.search(r"Reference `([^'/]+)/([^']*)' on page \d+ undefined", line)
+        if ref and known is not None and ref.group(1) not in known:
+            foreign.append(f"{ref.group(1)}/{ref.group(2)}")
+        elif re.search(r"(Reference|Citation) `[^']*' on page \d+ undefined|Undefined control sequence|"
+                       r"There were undefined references|Missing character", line):
+            problems.append(line.strip())
     if problems:
         raise PaperError(f"{log}: " + "; ".join(dict.fromkeys(problems)))
     m = re.search(r"Output written on \S+ \((\d+) pages?", text)
     if not m:
         raise PaperError(f"{log}: no PDF was written")
     overfull = len(re.findall(r"^Overfull \\hbox \((\d+\.\d+)pt too wide", text, flags=re.MULTILINE))
-    return {"pages": int(m.group(1)), "overfull_boxes": overfull}
+    return {"pages": int(m.group(1)), "overfull_boxes": overfull, "foreign": sorted(set(foreign))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,7 +395,10 @@ def main(argv: list[str] | None = None) -> int:
     except PaperError as e:
         print(e, file=sys.stderr)
         return 1
-    print(f"{args[1]}: {info['pages']} pages, every macro and reference defined")
+    if info["foreign"]:
+        print(f"{args[1]}: {len(info['foreign'])} values of variants or models this study does not have print as ??: "
+              + ", ".join(info["foreign"][:8]) + (" ..." if len(info["foreign"]) > 8 else ""), file=sys.stderr)
+    print(f"{args[1]}: {info['pages']} pages, every macro and reference of this study defined")
     return 0
 
 
