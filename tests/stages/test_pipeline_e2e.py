@@ -281,7 +281,9 @@ def test_smoke_study_end_to_end(tmp_path):
     assert gen["n"] == 3 and {"completion", "answer", "halluc_rougeL", "halluc_embed"} <= set(gen["items"][0])
     for v, m in summary.items():
         if v in judged["variants"]:
-            assert m["gen_acc_ci_low"] <= m["gen_acc"] <= m["gen_acc_ci_high"], v
+            # the tiny random Gemma 3 is above chance on no task at 3 items: it has no generalization accuracy
+            assert m["gen_acc"] is None if v in GEMMA_VARIANTS else \
+                m["gen_acc_ci_low"] <= m["gen_acc"] <= m["gen_acc_ci_high"], v
             assert 0 <= m["halluc_gen_embed"] <= 1 and 0 <= m["halluc_gen_rougeL"] <= 1, v
     comp = (repo / "results" / "comparisons.csv").read_text().splitlines()
     assert comp[0].startswith("variant,reference,metric,")
