@@ -117,7 +117,8 @@ def build(params: Params, lay: Layout) -> dict:
     figs += dev_figs
     tabs += dev_tabs
     fleet = pd.read_csv(lay.device_verdicts) if lay.device_verdicts.is_file() else None
-    dev_numbers |= claims.claims_numbers(params, lay, df, comp, rec, fleet)
+    per_model = claims.per_model_claims(params, lay, df, comp, rec, fleet)
+    dev_numbers |= claims.claims_numbers(params, lay, df, per_model)
     # the deployed variants' shares at the band's lower end: the rule and the data of the paper's accessibility verdict
     access = (deployed_shares(pd.read_csv(lay.verdict_shares), df) if lay.verdict_shares.is_file() else None)
     rep = replication.replication(params, df, comp, rec, access,
@@ -129,6 +130,6 @@ def build(params: Params, lay: Layout) -> dict:
                + replication.replication_tex(rep))
     dev_numbers |= replication.replication_numbers(rep, rep_csv.relative_to(lay.root).as_posix())
     tabs += paper.write_paper_inputs(params, lay, df, comp, rec, task_screen, dev_numbers,
-                                      tool_versions(params, lay), claims.per_model_claims(params, lay, df, comp, rec, fleet))
+                                      tool_versions(params, lay), per_model)
     return {"rows": len(df), "figures": [str(p.relative_to(lay.root)) for p in figs],
             "tables": [str(p.relative_to(lay.root)) for p in tabs]}

@@ -65,12 +65,13 @@ def improvement_verdict(n_better: int) -> str:
     return "improved" if n_better > 0 else "not improved"
 
 
-def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame, rec: pd.DataFrame,
-                   fleet: pd.DataFrame | None) -> dict[str, Macro]:
-    """The study's claims: the first base model's as plain macros (``\\accQuantDeltaMin``: a number of the text
-    that names no model is the first model's), and what concerns the whole study (tiers, origins, agreement)."""
+def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame,
+                   per_model: dict[str, dict[str, Macro]]) -> dict[str, Macro]:
+    """The study's claims: the first base model's (of ``per_model``, :func:`per_model_claims`) as plain macros
+    (``\\accQuantDeltaMin``: a number of the text that names no model is the first model's), and what concerns
+    the whole study (tiers, origins, agreement)."""
     first = next(iter(params.models))
-    n = model_claims(params, lay, df, comp, rec, fleet, first)
+    n = {k: (str(v), v.source) for k, v in per_model[first].items()}
     tiers = df["tier"].value_counts()
     res = lay.results_table.relative_to(lay.root).as_posix()
     f = fmt_grouped
@@ -161,10 +162,12 @@ def model_claims(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFra
     # ---- resources: storage, speed, prompt processing on this host
     bq = df[(df["recipe"] == "") & (df["variant"] != ref_name)]
     # faster or slower than the reference beyond the noise of llama-bench's repetitions (analysis.faster_beyond_noise)
-    beyond = lambda a_faster, col: bq[[faster_beyond_noise(q, ref, col) if a_faster else faster_beyond_noise(ref, q, col)
-                                       for _, q in bq.iterrows()]] if len(bq) else bq
-    pp_slower, pp_faster = beyond(False, "pp_ts"), beyond(True, "pp_ts")
-    tg_slower, tg_faster = beyond(False, "tg_ts"), beyond(True, "tg_ts")
+    def beyond(col: str, faster: bool) -> pd.DataFrame:
+        return bq[pd.Series([faster_beyond_noise(*((q, ref) if faster else (ref, q)), col) for _, q in bq.iterrows()],
+                            index=bq.index, dtype=bool)]
+
+    pp_slower, pp_faster = beyond("pp_ts", False), beyond("pp_ts", True)
+    tg_slower, tg_faster = beyond("tg_ts", False), beyond("tg_ts", True)
     ttft_slower = bq[bq["ttft_ms"] > ref["ttft_ms"]]
     src = f"{res}: base-model types vs {ref_name}"
     rule = "more than half faster / slower beyond 2 standard errors (analysis.speed_verdict)"

@@ -217,13 +217,10 @@ def numbers_tex(scalars: dict[str, str], df: pd.DataFrame, results_file: str = "
              # a range of two generated numbers, one number when they are equal ("80--80\%" reads as a typo)
              (r"\newcommand{\range}[2]{\begingroup\edef\edgellm@lo{#1}\edef\edgellm@hi{#2}"
               r"\ifx\edgellm@lo\edgellm@hi#1\else#1--#2\fi\endgroup}")]
-    for k, v in sorted(scalars.items()):
-        trace = f" % {v.trace}" if isinstance(v, Macro) and v.trace else ""
-        lines.append(rf"\newcommand{{\{k}}}{{{v}}}" + trace)
-    for model, claims in per_model.items():
-        for k, v in sorted(claims.items()):
-            trace = f" % {v.trace}" if isinstance(v, Macro) and v.trace else ""
-            lines.append(rf"\@namedef{{edgellm@claim@{model}@{k}}}{{{v}}}" + trace)
+    trace = lambda v: f" % {v.trace}" if isinstance(v, Macro) and v.trace else ""
+    lines += [rf"\newcommand{{\{k}}}{{{v}}}" + trace(v) for k, v in sorted(scalars.items())]
+    lines += [rf"\@namedef{{edgellm@claim@{model}@{k}}}{{{v}}}" + trace(v)
+              for model, claims in per_model.items() for k, v in sorted(claims.items())]
     for _, r in df.iterrows():
         for c in VALUE_COLUMNS:
             if c in r and pd.notna(r[c]):
