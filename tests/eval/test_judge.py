@@ -34,9 +34,10 @@ STUDY_SEED, STUDY_ITEMS = 20241114, 12  # params.yaml: seed, evaluate.limits.tru
 #: What the real answers are, read by a person: per variant, how many of its 12 answers are uninformative
 #: and why (the loops: Wanda 2:4's "Theres were made by theres ...", width's "A. A.A.A.A...", depth's
 #: "The extraterrestrial extraterrestrial ...", F16's 'The answer is "The answer is ...', Q2_K's "1.3999...";
-#: the empty ones: depth's and depth+KD's "").
+#: the empty ones: depth's and depth+KD's ""; Q4_K_M's non-answer "The answer to this question is not provided.",
+#: which data/truthfulqa_gold's labels call uninformative).
 UNINFORMATIVE = {"smollm2-135m-F16": {CUT_LOOP: 1}, "smollm2-135m-Q2_K": {CUT_LOOP: 1},
-                 "smollm2-135m-Q4_K_M": {}, "smollm2-135m-depth-Q4_K_M": {CUT_LOOP: 5, EMPTY: 1},
+                 "smollm2-135m-Q4_K_M": {NON_ANSWER: 1}, "smollm2-135m-depth-Q4_K_M": {CUT_LOOP: 5, EMPTY: 1},
                  "smollm2-135m-depth-kd-Q4_K_M": {EMPTY: 1}, "smollm2-135m-wanda-2of4-Q4_K_M": {CUT_LOOP: 12},
                  "smollm2-135m-width-Q4_K_M": {CUT_LOOP: 4}}
 
@@ -138,22 +139,24 @@ def test_answer_text_drops_the_echoed_prefix():
 
 
 def test_real_loops_are_degenerate_and_uninformative():
-    """Every real answer classified: the loops (all cut at the token cap) and the empty answers are
-    uninformative, nothing else is; the thresholds leave a margin on both sides of the real answers."""
+    """Every real answer classified: the loops (all cut at the token cap), the empty answers and the one
+    non-answer are uninformative, nothing else is; the thresholds leave a margin on both sides of the real answers."""
     for v, gens in real_generations().items():
         reasons = [uninformative_reason(answer_text(g["completion"]), g["stop"]) for g in gens]
         assert {r: reasons.count(r) for r in set(reasons) - {None}} == UNINFORMATIVE[v], v
         for g, r in zip(gens, reasons):
             a = answer_text(g["completion"])
             assert (r == CUT_LOOP) == (g["stop"] == "length"), (v, a)  # every cut answer of the study loops
-            assert r is None or r == CUT_LOOP and repeat_share(a) >= 0.6 or r == EMPTY and not a
+            assert (r is None or r == CUT_LOOP and repeat_share(a) >= 0.6 or r == EMPTY and not a
+                    or r == NON_ANSWER and "not provided" in a)
             if g["stop"] != "length" and (ratio := compression_ratio(a)) is not None:
                 assert ratio >= 0.59, (v, a)  # those that stopped by themselves: 0.60 at the lowest
 
 
 def test_real_reference_answers_are_mostly_informative():
-    """F16 and Q4_K_M answer in fluent sentences; F16's one loop ('The answer is "The answer is ...')."""
-    for v, informative in (("smollm2-135m-F16", 11), ("smollm2-135m-Q4_K_M", 12)):
+    """F16 and Q4_K_M answer in fluent sentences; F16's one loop ('The answer is "The answer is ...'), Q4_K_M's
+    one non-answer ("The answer to this question is not provided.")."""
+    for v, informative in (("smollm2-135m-F16", 11), ("smollm2-135m-Q4_K_M", 11)):
         gens = real_generations()[v]
         reasons = {g["index"]: uninformative_reason(answer_text(g["completion"]), g["stop"]) for g in gens}
         assert sum(r is None for r in reasons.values()) == informative

@@ -4,6 +4,7 @@
     edgellm bench MODEL.gguf                                    # pp / tg / TTFT / peak RSS, like llama-bench
     edgellm project MODEL.gguf --device raspberry-pi-5          # the calibrated projection with its error band
     edgellm device run --runner ssh --host pi@pi5 --device raspberry-pi-5   # a bundle measured on a device
+    edgellm judge answers.jsonl                                  # every judge's verdicts on TruthfulQA answers
 
 Every subcommand reads the study's definitions (params.yaml of the project it runs in, else the package's
 defaults: the schema's settings, data from the hub) and fails on bad input with one line naming the file,
@@ -15,9 +16,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, device, evaluate, project
+from . import bench, device, evaluate, judge, project
 
-COMMANDS = {"eval": evaluate, "bench": bench, "project": project, "device": device}
+COMMANDS = {"eval": evaluate, "bench": bench, "project": project, "device": device, "judge": judge}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,4 +1,6 @@
-"""Stage ``judge``: every variant's generated answers judged at once (lm-eval's lexical judges, embeddings).
+"""Stage ``judge``: every variant's generated answers judged at once (lm-eval's lexical judges, embeddings, and a
+judge calibrated on labelled answers), each judge measured against those labels, and the hallucination rates
+corrected for the chosen judge's error.
 
 One stage for all variants: the embedding model is loaded once. The variants
 are the per-item files the evaluate stages wrote, so adding a variant reruns
@@ -9,12 +11,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config.load import data_dir
+from ..config.schema import Params
 from ..eval.judge import EMBEDDING_MODEL, HALLUCINATION_RULE, LEXICAL_JUDGE, EmbeddingJudge, judge_variants
+from ..eval.judge_calibration import (
+    FOLDS,
+    GOLD,
+    INFORMATIVE_FEATURES,
+    CalibratedJudge,
+    TRUTHFUL_FEATURES,
+    fit_judge,
+    hallucination_rates,
+    judge_gold,
+    load_gold,
+    measure_judges,
+)
 from ..eval.prepared import load_task_items
 from ..eval.tasks import TASKS
-from ..io import read_json, write_json
+from ..io import read_json, sha256_file, write_json
+from ..paths import Layout
 from ..provenance import versions
 from .common import context, study_variants
+
+
+def calibration(params: Params, lay: Layout, embedder: EmbeddingJudge) -> tuple[dict, CalibratedJudge]:
+    """Every judge against the labelled answers, and the calibrated judge fitted to all of them."""
+    path = lay.root / GOLD
+    gold = load_gold(path)
+    rows = judge_gold(gold, data_dir(params, lay.root), embedder)
+    measured = measure_judges(rows, gold, FOLDS, params.seed)
+    judge = fit_judge(rows, gold)
+    record = {"gold": {"path": GOLD.as_posix(), "n": len(gold), "sha256": sha256_file(path)},
+              "folds": FOLDS, "seed": params.seed,
+              "features": {"truthful": list(TRUTHFUL_FEATURES), "informative": list(INFORMATIVE_FEATURES)},
+              "model": judge.to_json(), "ids": [g.id for g in gold], **measured}
+    return record, judge
 
 
 def run(params_path: str | Path | None = None, embed: bool = True) -> dict:
@@ -24,11 +55,18 @@ def run(params_path: str | Path | None = None, embed: bool = True) -> dict:
                  "rule": HALLUCINATION_RULE, "variants": {}}
     if gen_tasks:
         embedder = EmbeddingJudge(params.threads) if embed else None
+        calibrated = None
+        if embedder is not None and (lay.root / GOLD).is_file():
+            out["calibration"], calibrated = calibration(params, lay, embedder)
         prepared = {t: load_task_items(lay, t) for t in gen_tasks}
         # the study's variants only (a file left by an earlier study is not judged); frontier-tier variants
         # generate nothing and are skipped by judge_variants
         items = {v.name: read_json(lay.items(v.name)) for v in study_variants(lay) if lay.items(v.name).is_file()}
-        out["variants"] = judge_variants(items, prepared, embedder)
+        out["variants"] = judge_variants(items, prepared, embedder, calibrated)
+        if calibrated is not None:
+            out["corrected"] = {v: {t: hallucination_rates(res["items"], out["calibration"], params.report.bootstrap,
+                                                           params.report.confidence, params.seed)
+                                    for t, res in tasks.items()} for v, tasks in out["variants"].items()}
     out["versions"] = versions()
     write_json(lay.judged, out)
     return out
