@@ -296,3 +296,28 @@ def test_above_chance_with_zero_chance_is_one_success():
     assert stats.above_chance([0, 0, 0, 0], [0.0] * 4, 0.05, 0.95)["p"] == 1.0
     with pytest.raises(ValueError, match="chance"):
         stats.above_chance([0, 1], [0.0, 0.5], 0.05, 0.95)
+
+
+def test_noninferiority_bound_inverts_the_test_and_follows_the_better_direction():
+    """The one-sided bound and p agree (p < alpha exactly when the bound clears -margin); a variant equal to its
+    reference on many items is non-inferior at a margin its noise clears, and a variant that is worse by more
+    than the margin is shown inferior. For a lower-is-better metric, a rise is the loss."""
+    from edgellm.eval.stats import noninferiority
+
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        n, loss = int(rng.integers(100, 800)), float(rng.uniform(0, 0.1))
+        ref = (rng.random(n) < 0.6).astype(float)
+        var = np.where(rng.random(n) < loss, 0.0, ref)  # the variant forgets a share of the reference's hits
+        r = noninferiority([ref], [var], 0.03, True, 2000, 0.05, np.random.default_rng(trial))
+        assert (r["ni_p"] < 0.05) == (r["ni_lower"] > -0.03) or abs(r["ni_lower"] + 0.03) < 2e-3, r
+        assert r["ni_delta"] == pytest.approx(var.mean() - ref.mean())
+    same = (rng.random(2000) < 0.6).astype(float)
+    eq = noninferiority([same], [same.copy()], 0.02, True, 2000, 0.05, np.random.default_rng(0))
+    assert eq["ni_p"] < 0.001 and eq["inferior_p"] > 0.5
+    worse = np.where(rng.random(2000) < 0.25, 0.0, same)  # ~15 points lost
+    bad = noninferiority([same], [worse], 0.02, True, 2000, 0.05, np.random.default_rng(0))
+    assert bad["ni_p"] > 0.5 and bad["inferior_p"] < 0.001 and bad["ni_upper"] < -0.02
+    # hallucination (lower is better): the same worse variant, read as a rate that rose, is the loss
+    rate = noninferiority([1 - same], [1 - worse], 0.02, False, 2000, 0.05, np.random.default_rng(0))
+    assert rate["ni_delta"] == pytest.approx(bad["ni_delta"]) and rate["inferior_p"] < 0.001

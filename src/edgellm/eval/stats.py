@@ -83,6 +83,28 @@ def paired_bootstrap(a_groups: Groups, b_groups: Groups, n_boot: int,
     return {"delta": point, "ci_low": float(lo), "ci_high": float(hi), "p": float(p), "test": "paired bootstrap"}
 
 
+def noninferiority(a_groups: Groups, b_groups: Groups, margin: float, higher: bool, n_boot: int, alpha: float,
+                   rng: np.random.Generator) -> dict:
+    """Is the variant (b) worse than the reference (a) by less than ``margin``, on the same items?
+
+    The difference is the one :func:`paired_bootstrap` reports (mean of task means, resampled within each task),
+    oriented so that positive is better (``higher``: the metric's better direction). Non-inferiority tests
+    H0: difference <= -margin one-sidedly, by the share of resamples at or below -margin (at least 1/n_boot);
+    ``lower`` is the one-sided (1 - alpha) bound, which inverts it: p < alpha exactly when lower > -margin.
+    Inferiority is the mirror test (H0: difference >= -margin) with ``upper``: a variant shown worse than the
+    margin."""
+    _check_paired(a_groups, b_groups)
+    sign = 1.0 if higher else -1.0
+    diffs = [sign * (np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64))
+             for a, b in zip(a_groups, b_groups)]
+    boots = np.mean([_resample_means(d, n_boot, rng) for d in diffs], axis=0)
+    floor = 1 / n_boot
+    return {"ni_margin": float(margin), "ni_delta": float(np.mean([d.mean() for d in diffs])),
+            "ni_lower": float(np.quantile(boots, alpha)), "ni_upper": float(np.quantile(boots, 1 - alpha)),
+            "ni_p": float(max((boots <= -margin).mean(), floor)),
+            "inferior_p": float(max((boots >= -margin).mean(), floor))}
+
+
 def mcnemar_exact(a: Sequence[float], b: Sequence[float]) -> dict:
     """McNemar's exact test on paired 0/1 scores (statsmodels).
 
@@ -262,6 +284,25 @@ def above_chance(scores: Sequence[float], chance: float | Sequence[float], alpha
     return {"n": n, "acc": k / n, "chance": float(c.mean()), "p": _tail_above_chance(k, c),
             "ci_low": float(lo), "ci_high": float(hi),
             "mde_vs_chance": _one_sample_effect(n, alpha, power, "larger") * sd0}
+
+
+def above_chance_mean(scores: Sequence[float], chance: float | Sequence[float], alpha: float, confidence: float,
+                      rng: np.random.Generator, power: float = POWER) -> dict:
+    """:func:`above_chance` for a score in [0, 1] that is not 0/1 (TruthfulQA MC2: the probability mass on the true
+    answers, whose chance is each item's share of true answers): one-sided sign-flip permutation test of the
+    items' excess over their chance (H0: symmetric around 0), the percentile-bootstrap interval of the mean score,
+    and the smallest detectable excess (one-sample normal power on the excesses' SD)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if len(s) == 0:
+        raise ValueError("no items")
+    c = np.broadcast_to(np.asarray(chance, dtype=np.float64), s.shape)
+    d = s - c
+    flips = rng.choice((-1.0, 1.0), size=(MIN_FLIPS, len(d)))
+    p = (1 + int(((flips * d).mean(axis=1) >= d.mean()).sum())) / (MIN_FLIPS + 1)
+    boots = _resample_means(s, MIN_FLIPS // 10, rng)
+    lo, hi = np.quantile(boots, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return {"n": len(s), "acc": float(s.mean()), "chance": float(c.mean()), "p": float(p), "ci_low": float(lo),
+            "ci_high": float(hi), "mde_vs_chance": _one_sample_effect(len(s), alpha, power, "larger") * float(d.std())}
 
 
 def compare(ref: Mapping[str, Sequence[float]], var: Mapping[str, Sequence[float]], binary: bool, n_boot: int,

@@ -19,7 +19,18 @@ from ..records import BundleRecord, CompressedModelRecord
 from . import claims, compression_figures, devices, figures, paper, projection, replication, significance, tables
 from .analysis import recovery, recovery_summary
 from .latex import generated_by
-from .results import add_significance, base_note, collect, comparisons, judge_agreement, judge_audit, metrics
+from .results import (
+    add_significance,
+    base_note,
+    collect,
+    comparisons,
+    corrected_hallucination,
+    judge_audit,
+    judge_labels,
+    mark_claims,
+    metrics,
+)
+from .screen import metrics_at_chance
 
 #: figure stem -> the function that draws it
 FIGURES = {
@@ -41,7 +52,7 @@ TABLES = {
     "quality": tables.quality, "resources": tables.resources, "tensor_types": tables.tensor_types,
     "compression": tables.compression, "hallucination": tables.hallucination, "tasks": tables.tasks,
     "comparisons": tables.comparisons, "comparisons_generated": tables.comparisons_generated,
-    "judges": tables.judges, "audit": tables.audit,
+    "judges": tables.judges, "corrected": tables.corrected, "audit": tables.audit,
     "devices": devices.devices_table, "accessibility": devices.accessibility_table, "bundles": devices.bundles_table,
     "backends": devices.backends_table, "validation": projection.validation_table,
     "measured": devices.measured_table, "replication": replication.replication_tex,
@@ -96,7 +107,7 @@ def deployed_shares(shares: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
 def build(params: Params, lay: Layout) -> dict:
     df, speed, per_item, task_screen, chance = collect(params, lay)
     rec = recovery(df, params)
-    comp = comparisons(params, per_item, chance)
+    comp = mark_claims(comparisons(params, per_item, chance), metrics_at_chance(task_screen))
     df = add_significance(df, comp)
     audit = judge_audit(params, lay)
     write_csv(df, lay.results_table)
@@ -112,7 +123,8 @@ def build(params: Params, lay: Layout) -> dict:
     write_csv(df[[c for c in PLOT_COLUMNS if c in df]], lay.variants_plot)
     note = base_note(params, lay)
     figs = variant_figures(params, lay, df, speed, rec, comp)
-    tabs = tables.write_tables(df, comp, task_screen, audit, judge_agreement(lay), lay.tables, note, params.report)
+    tabs = tables.write_tables(df, comp, task_screen, audit, judge_labels(lay), corrected_hallucination(lay),
+                               lay.tables, note, params.report)
     dev_figs, dev_tabs, dev_numbers = devices.build_devices(params, lay)
     figs += dev_figs
     tabs += dev_tabs

@@ -3,7 +3,7 @@ the frontier's mildest points and the distillation budget, and the agreement wit
 
 Each value is a :class:`~edgellm.report.latex.Macro` whose trace names this function and the results file and
 column it came from. The values are defined by roles (the reference, the origin type, the mildest point of a
-method, the smallest variant whose accuracy loss is not significant), so the text stays true for another study.
+method, the smallest variant shown non-inferior), so the text stays true for another study.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+from scipy.stats import binomtest
 
 from ..config import Params, variant_name
 from ..io import read_json
@@ -18,7 +19,7 @@ from ..paths import Layout
 from ..records import load_model_record
 from .analysis import faster_beyond_noise, speed_verdict
 from .latex import Macro, fmt_grouped, tex_escape
-from .results import short_name
+from .results import MARGINS, short_name
 
 #: the llama.cpp commit vendored by each llama-cpp-python release the project pins (git ls-tree <tag>
 #: vendor/llama.cpp in abetlen/llama-cpp-python; the sdist's tree is byte-identical to it). Its CMake build cannot
@@ -63,6 +64,70 @@ def improvement_verdict(n_better: int) -> str:
     """The paper's verdict on a metric, by the rule its Methods state: "improved" when at least one variant is
     significantly better than its reference after Holm, else "not improved"."""
     return "improved" if n_better > 0 else "not improved"
+
+
+def ni_rule(margins: dict[str, float]) -> str:
+    """The headline's rule in words (the Methods and the traces quote it)."""
+    return ("the smallest file, other than the reference and the origin type, that is non-inferior on "
+            + " and ".join(f"{m} (margin {v:g})" for m, v in margins.items()) + " after Holm")
+
+
+def noninferiority_claims(df: pd.DataFrame, comp: pd.DataFrame, ref: pd.Series, ref_name: str, origin: str | None,
+                          base: str, res: str, cmp_: str) -> dict[str, tuple]:
+    """The headline by non-inferiority: the smallest variant shown non-inferior on every margin metric (never the
+    reference, never the origin type, which is reported beside it as a control), the verdicts' counts, and the
+    direction of the base-model types' accuracy differences with a sign test of that pattern.
+
+    ``niVariantId`` (the headline's variant name, or "") is for the caller and not a macro."""
+    f = fmt_grouped
+    # the margin metrics that carry a claim for this model (one at chance decides nothing)
+    marg = comp[comp["metric"].isin(MARGINS) & comp["carries_claim"].astype(bool)]
+    verdicts = marg.pivot_table(index="variant", columns="metric", values="ni_verdict", aggfunc="first")
+    ok = [v for v, r in verdicts.iterrows() if all(r.get(m) == "non-inferior" for m in verdicts.columns)]
+    origin_name = variant_name(base, origin) if origin else None
+    pool = df[df["variant"].isin(ok) & (df["variant"] != ref_name) & (df["variant"] != origin_name)]
+    head = pool.loc[pool["file_mb"].idxmin()] if len(pool) else None
+    src = f"{cmp_}: ni_verdict; {res}: file_mb ({ni_rule(MARGINS)})"
+    acc = comp[comp["metric"] == ACC].set_index("variant")
+    short = lambda v: tex_escape(short_name(v, base))
+    if head is not None:
+        c = acc.loc[head["variant"]]
+        headline = (f"{short(head['variant'])} ({f(head['file_mb'], 1)}~MB) is the smallest variant shown non-inferior, "
+                    f"{pct(1 - head['file_mb'] / ref['file_mb'])}\\% smaller than the reference "
+                    f"(accuracy {signed(c['ni_delta'])}, one-sided bound {signed(c['ni_lower'])})")
+    else:
+        headline = ("no variant other than the origin type is shown non-inferior" if origin_name in ok
+                    else "no variant is shown non-inferior")
+    n = {"niVariantId": (head["variant"] if head is not None else "", src),
+         "niHeadline": (headline, src),
+         "niVariant": (short(head["variant"]) if head is not None else "none", src),
+         "niSaving": (pct(1 - head["file_mb"] / ref["file_mb"]) if head is not None else "--", src),
+         "niTgRatio": (f(head["tg_ts"] / ref["tg_ts"], 2) if head is not None else "--", f"{res}: tg_ts / reference"),
+         "niMarginAcc": (f(MARGINS[ACC], 2), "report.results.MARGINS: gen_acc"),
+         "niMarginMc": (f(MARGINS["mc2"], 2), "report.results.MARGINS: mc2")}
+    a = comp[comp["metric"] == ACC]
+    for verdict, key in (("non-inferior", "niAccNonInferior"), ("inferior", "niAccInferior"),
+                         ("inconclusive", "niAccInconclusive")):
+        n[key] = (int((a["ni_verdict"] == verdict).sum()), f"{cmp_}: gen_acc ni_verdict == {verdict} (count)")
+    n["niAccN"] = (len(a), f"{cmp_}: gen_acc (count)")
+    # the origin type: a control beside the headline, never the headline
+    if origin_name is not None and origin_name in acc.index:
+        c = acc.loc[origin_name]
+        n |= {"originNiVerdict": (c["ni_verdict"], f"{cmp_}: ni_verdict ({origin_name})"),
+              "originNiLower": (signed(c["ni_lower"]), f"{cmp_}: ni_lower ({origin_name})")}
+    else:
+        n |= {"originNiVerdict": ("--", f"{cmp_}: no origin type"), "originNiLower": ("--", f"{cmp_}: no origin type")}
+    # direction of the ladder: how many base-model types lose accuracy, and a sign test of that pattern
+    # (one-sided binomial at 1/2; the types share the reference's items, so the differences are not independent
+    # and the p-value is a description of the pattern, not a test of any one type)
+    types = a[a["variant"].isin(df.loc[df["recipe"] == "", "variant"]) & (a["variant"] != origin_name)]
+    neg = int((types["delta"] < 0).sum())
+    nz = int((types["delta"] != 0).sum())
+    p = binomtest(neg, nz, 0.5, alternative="greater").pvalue if nz else float("nan")
+    n |= {"ladderNeg": (neg, f"{cmp_}: gen_acc delta < 0, base-model types other than the origin (count)"),
+          "ladderNonzero": (nz, f"{cmp_}: gen_acc delta != 0, base-model types other than the origin (count)"),
+          "ladderSignP": (f"{p:.2g}" if pd.notna(p) else "--", f"{cmp_}: one-sided sign test of the negative deltas")}
+    return n
 
 
 def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame,
@@ -143,7 +208,8 @@ def model_claims(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFra
           "accPrunedDeltaMax": (signed(pruned["delta"].max()), f"{src}, compressed: delta (largest)")}
 
     # ---- hallucination (main tier)
-    hal = comp[comp["metric"].isin(HALLUCINATION)]
+    # a metric whose task the reference does not score above chance carries no claim (the task screen)
+    hal = comp[comp["metric"].isin(HALLUCINATION) & comp["carries_claim"].astype(bool)]
     sig = hal[hal["significant"].astype(bool)]
     src = f"{cmp_}: hallucination metrics ({', '.join(HALLUCINATION)})"
     n |= {"halN": (len(hal), f"{src} (count)"), "halSig": (len(sig), f"{src}, significant (count)"),
@@ -183,34 +249,30 @@ def model_claims(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFra
           "tgRatioMin": (f((bq["tg_ts"] / ref["tg_ts"]).min(), 2), f"{src}: tg_ts / reference (min)"),
           "tgRatioMax": (f((bq["tg_ts"] / ref["tg_ts"]).max(), 2), f"{src}: tg_ts / reference (max)"),
           "ppSlowList": (", ".join(tex_escape(t) for t in pp_slower["type"]) or "none", f"{src}: type where slower pp")}
-    # the smallest base-model type whose paired 95 % interval of the accuracy change against the reference
-    # still includes no change (the compressed variants' tests are against the base at their own type)
-    ok = acc[(acc["reference"] == ref_name) & (acc["ci_low"] <= 0) & (acc["ci_high"] >= 0)]["variant"]
-    safe_pool = df[df["variant"].isin(ok) | (df["variant"] == ref_name)]
-    safe = safe_pool.loc[safe_pool["file_mb"].idxmin()]
-    sc = acc.set_index("variant")
-    safe_c = sc.loc[safe["variant"]] if safe["variant"] in sc.index else None
-    src = f"{res}: smallest file_mb whose gen_acc difference interval vs {ref_name} contains 0 ({cmp_})"
-    n |= {"safeVariant": (tex_escape(short_name(safe["variant"], base)), src),
-          "safeMB": (f(safe["file_mb"], 1), src + ": file_mb"),
-          "safeSaving": (pct(1 - safe["file_mb"] / ref["file_mb"]), src + ": 1 - file_mb / reference"),
-          "safeDelta": (signed(safe_c["delta"]) if safe_c is not None else "--", f"{cmp_}: delta ({safe['variant']})"),
-          "safeCi": (f"[{safe_c['ci_low']:+.3f}, {safe_c['ci_high']:+.3f}]" if safe_c is not None else "--",
-                     f"{cmp_}: ci_low, ci_high ({safe['variant']})"),
-          "safeMde": (f(safe_c["mde"], 3) if safe_c is not None else "--", f"{cmp_}: mde ({safe['variant']})"),
-          "safeTgRatio": (f(safe["tg_ts"] / ref["tg_ts"], 2), f"{res}: tg_ts ({safe['variant']} / reference)"),
-          "smallestSaving": (pct(1 - df["file_mb"].min() / ref["file_mb"]), f"{res}: 1 - min file_mb / reference")}
+    n |= noninferiority_claims(df, comp, ref, ref_name, origin_type(params, lay, base), base, res, cmp_)
+    head = rows.loc[n["niVariantId"][0]] if n["niVariantId"][0] in rows.index else None
+    n.pop("niVariantId")
+    n["smallestSaving"] = (pct(1 - df["file_mb"].min() / ref["file_mb"]), f"{res}: 1 - min file_mb / reference")
     if fleet is not None and len(fleet):
         # energy per token = the device's power under load / generation speed: on one device and backend the
         # power cancels, and the saving is that of the calibrated speed (its band cancels too: one efficiency)
         e = fleet.pivot_table(index="device", columns="variant", values="tg_ts", aggfunc="first")
-        if safe["variant"] in e and ref_name in e:
-            saving = 1 - e[ref_name] / e[safe["variant"]]
-            src = f"results/devices/device_verdicts.csv: tg_ts ({ref_name} / {safe['variant']}, per device)"
+        if head is not None and head.name in e and ref_name in e:
+            saving = 1 - e[ref_name] / e[head.name]
+            src = f"results/devices/device_verdicts.csv: tg_ts ({ref_name} / {head.name}, per device)"
             n |= {"energySavingMin": (pct(saving.min()), src + " (min)"),
                   "energySavingMax": (pct(saving.max()), src + " (max)")}
     for k in ("energySavingMin", "energySavingMax"):
-        n.setdefault(k, ("--", f"results/devices/device_verdicts.csv ({base}): no energy of the safe variant"))
+        n.setdefault(k, ("--", f"results/devices/device_verdicts.csv ({base}): no non-inferior variant's energy"))
+    if head is not None:
+        energy = (f", and its estimated energy per generated token is {n['energySavingMin'][0]}--"
+                  f"{n['energySavingMax'][0]}\\% lower across the fleet (estimates, not measurements)"
+                  if n["energySavingMin"][0] != "--" else "")
+        n["niResource"] = (f"it generates {n['niTgRatio'][0]}$\\times$ as fast as the reference{energy}",
+                           f"{res}: tg_ts; results/devices/device_verdicts.csv ({head.name})")
+    else:
+        n["niResource"] = ("so no size, speed or energy saving is claimed without a loss of accuracy",
+                           f"{cmp_}: ni_verdict (no variant non-inferior)")
 
     # ---- the origin type (the weights' own grid) and the K-quant fallback
     origin = origin_type(params, lay, base)

@@ -57,8 +57,11 @@ def power_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFr
     res, cmp_, scr = rel(lay.results_table), rel(lay.comparisons_table), rel(lay.task_screen_table)
     f = fmt_grouped
     label = lambda t: tex_escape(TASK_LABELS.get(t, t))
-    mine = screen[screen["reference"] == ref_name]
+    mine = screen[(screen["reference"] == ref_name) & (screen["role"] == "generalization")]
     at_chance = mine[~mine["in_headline"].astype(bool)]
+    hal = screen[(screen["reference"] == ref_name) & (screen["role"] == "hallucination")]
+    not_shown = lambda rows: "; ".join(f"{label(r['task'])} (n = {r['n']}, detectable from {f(r['chance'] + r['mde_vs_chance'], 2)})"
+                                       for _, r in rows.iterrows()) or "none"
     q = comp[(comp["metric"] == "gen_acc") & (comp["reference"] == ref_name)]
     below = comp[~comp["detectable"].astype(bool)]
     r_ref = lambda col: f"{res}: {col} (reference variant {ref_name})"
@@ -67,8 +70,11 @@ def power_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFr
                      f"{scr}: task where in_headline (reference {ref_name})"),
         "nGenTasks": (len(str(ref["gen_tasks"]).split()), f"{scr}: in_headline (count)"),
         "nCandidateTasks": (len(mine), f"{scr}: task (count, reference {ref_name})"),
-        "atChanceTasks": (", ".join(label(t) for t in at_chance["task"]) or "none",
-                          f"{scr}: task where not in_headline"),
+        "atChanceTasks": (not_shown(at_chance), f"{scr}: task, n, chance + mde_vs_chance where not in_headline"),
+        "mcAboveChance": (", ".join(label(t) for t in hal.loc[hal["above_chance"].astype(bool), "task"]) or "none",
+                          f"{scr}: hallucination tasks above chance"),
+        "mcNotAboveChance": (not_shown(hal[~hal["above_chance"].astype(bool)]),
+                             f"{scr}: hallucination tasks not shown above chance"),
         "genItems": (f(ref["gen_acc_n"], 0), r_ref("gen_acc_n")),
         "genChance": (f(ref["gen_acc_chance"], 3), r_ref("gen_acc_chance")),
         "mcItems": (f(ref.get("halluc_mc1_n", float("nan")), 0), r_ref("halluc_mc1_n")),
@@ -84,7 +90,7 @@ def power_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFr
         "nBelowMde": (len(below), f"{cmp_}: detectable is false (|delta| < mde, count)"),
         "nFamilies": (comp["family"].nunique() if len(comp) else 0, f"{cmp_}: family (count)"),
     }
-    n |= cap_numbers(lay)
+    n |= cap_numbers(lay) | judge_numbers(lay, ref_name)
     origin = f"{__name__}.{power_numbers.__qualname__}"
     return {k: Macro(v, origin, src) for k, (v, src) in n.items()}
 
@@ -102,6 +108,37 @@ def cap_numbers(lay: Layout) -> dict[str, tuple]:
             "capCutPct": (pct(len(cut) / len(rows)) if rows else "--", src),
             "capCutLoopPct": (pct(sum(bool(r.get("degenerate")) for r in cut) / len(cut)) if cut else "--", src),
             "naturalMaxTokens": (max(natural) if natural else "--", src)}
+
+
+def judge_numbers(lay: Layout, ref_name: str) -> dict[str, tuple]:
+    """The judges against the labelled answers (the judge stage's calibration): the labels' size, each target's
+    chosen judge with its agreement, the similarity judges' and the calibrated judge's kappa, and the first
+    model's reference's hallucination rate observed and corrected."""
+    judged = read_json(lay.judged) if lay.judged.is_file() else {}
+    cal = judged.get("calibration")
+    src = f"{lay.judged.relative_to(lay.root).as_posix()}: calibration"
+    if not cal:
+        return {}
+    f = lambda x: fmt_grouped(x, 2)
+    names = {"rougeL": "ROUGE-L", "bleu": "BLEU", "embed": "embedding", "calibrated": "calibrated", "rule": "rule"}
+    out = {"goldN": (cal["gold"]["n"], f"{src}.gold.n"), "judgeFolds": (cal["folds"], f"{src}.folds"),
+           "goldTruthful": (sum(cal["truthful"]["labels"]), f"{src}.truthful.labels (sum)"),
+           "goldInformative": (sum(cal["informative"]["labels"]), f"{src}.informative.labels (sum)")}
+    for target, key in (("truthful", "truth"), ("informative", "inf")):
+        t = cal[target]
+        chosen = t["judges"][t["chosen"]]
+        out |= {f"{key}Judge": (names[t["chosen"]], f"{src}.{target}.chosen"),
+                f"{key}Kappa": (f(chosen["kappa"]), f"{src}.{target}.judges.<chosen>.kappa"),
+                f"{key}Sens": (f(chosen["sensitivity"]), f"{src}.{target}.judges.<chosen>.sensitivity"),
+                f"{key}Spec": (f(chosen["specificity"]), f"{src}.{target}.judges.<chosen>.specificity")}
+        for j, m in t["judges"].items():
+            out[f"{key}Kappa{j[0].upper()}{j[1:]}"] = (f(m["kappa"]), f"{src}.{target}.judges.{j}.kappa")
+    ref = judged.get("corrected", {}).get(ref_name, {}).get("truthfulqa_gen")
+    if ref:
+        at = f"{lay.judged.relative_to(lay.root).as_posix()}: corrected.{ref_name}.truthfulqa_gen"
+        out |= {f"refHalluc{k.capitalize()}": (fmt_grouped(ref[k], 3), f"{at}.{k}")
+                for k in ("observed", "corrected", "low", "high")}
+    return out
 
 
 def study_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame,

@@ -56,6 +56,15 @@ HEADLINE = {
     "halluc_gen_embed": ("Hallucination: generated, not truthful (embedding)", False, True),
     "ti_embed": ("Generated: truthful and informative (embedding)", True, True),
 }
+#: Non-inferiority margins (absolute, in the metric's units) of the metrics a headline claim rests on: a variant
+#: is "non-inferior" when it is shown worse than its reference by less than this (one-sided, Holm within the
+#: family). Two points of generalization accuracy and of MC2: MLPerf Inference's target of 99 % of the reference
+#: (0.6 points here) is below what 750 paired items resolve (MDE 0.03); two points is a sixteenth of what SmolLM2's
+#: reference holds above chance (0.57 against 0.25 in the run of 2026-12-07). Declared here, not in params.yaml, only because a new key of
+#: the parameter schema reruns every stage of both models (the schema module is in every stage's code); it moves
+#: to report.margins with the next full rerun.
+MARGINS = {"gen_acc": 0.02, "mc2": 0.02}
+NI_VERDICTS = ("non-inferior", "inferior", "inconclusive")
 #: per-answer keys of the judge's verdicts -> the metric they give (hallucinated = 1 - truthful)
 JUDGED = {"informative": "informative", "halluc_rougeL": "halluc_gen_rougeL", "halluc_bleu": "halluc_gen_bleu",
           "halluc_embed": "halluc_gen_embed", "truthful_informative_rougeL": "ti_rougeL",
@@ -217,6 +226,13 @@ def reference_variant(var, params: Params) -> str | None:
     return None if var.qtype == params.evaluate.kl_base else f"{var.base}-{params.evaluate.kl_base}"
 
 
+def mark_claims(comp: pd.DataFrame, at_chance: dict[str, set[str]]) -> pd.DataFrame:
+    """``carries_claim``: False for a metric whose task the model's reference does not score above chance
+    (:func:`~edgellm.report.screen.metrics_at_chance`): its comparisons are reported, but no claim rests on them."""
+    base = comp["family"].str.split("/").str[0]
+    return comp.assign(carries_claim=[m not in at_chance.get(b, set()) for b, m in zip(base, comp["metric"])])
+
+
 def comparisons(params: Params, per_item: dict, chance: dict[str, float]) -> pd.DataFrame:
     """Every variant against its reference on the same items, for every headline metric.
 
@@ -238,21 +254,41 @@ def comparisons(params: Params, per_item: dict, chance: dict[str, float]) -> pd.
             a = paired(a, b, per_item[ref][INDEX], per_item[var.name][INDEX])
             c = stats.compare(a, b, binary, rep.bootstrap, rep.confidence, rep.alpha,
                               stats.rng_for(params.seed, var.name, ref, metric), rep.power)
+            if metric in MARGINS:
+                ta = sorted(a)
+                c |= stats.noninferiority([a[t] for t in ta], [b[t] for t in ta], MARGINS[metric], higher,
+                                          rep.bootstrap, rep.alpha, stats.rng_for(params.seed, var.name, ref, metric,
+                                                                                  "non-inferiority"))
             worse = (c["delta"] < 0) if higher else (c["delta"] > 0)
             out.append({"variant": var.name, "reference": ref, "metric": metric, "label": label, "family": f"{var.base}/{metric}",
                         "n": int(sum(len(x) for x in b.values())), "chance": chance.get(f"{ref}/{metric}"), **c,
                         "direction": "worse" if worse and c["delta"] != 0 else ("better" if c["delta"] else "same")})
     cols = ["variant", "reference", "metric", "label", "family", "n", "chance", "delta", "ci_low", "ci_high",
             "mde", "p", "p_holm", "test", "significant", "detectable", "direction", "only_ref", "only_variant",
-            "discordance"]
+            "discordance", "ni_margin", "ni_delta", "ni_lower", "ni_upper", "ni_p", "ni_p_holm", "inferior_p",
+            "inferior_p_holm", "ni_verdict"]
     df = pd.DataFrame(out, columns=cols)
     for _, idx in df.groupby("family", sort=False).groups.items():
         df.loc[idx, "p_holm"] = stats.holm(df.loc[idx, "p"].tolist())
+        if df.loc[idx, "ni_p"].notna().all():
+            df.loc[idx, "ni_p_holm"] = stats.holm(df.loc[idx, "ni_p"].tolist())
+            df.loc[idx, "inferior_p_holm"] = stats.holm(df.loc[idx, "inferior_p"].tolist())
     df["significant"] = df["p_holm"] < rep.alpha
+    df["ni_verdict"] = [ni_verdict(r, rep.alpha) for _, r in df.iterrows()]
     # a difference at least as large as the study can detect (power report.power); smaller ones are reported
     # as below the detectable size whatever their p
     df["detectable"] = df["delta"].abs() >= df["mde"]
     return df
+
+
+def ni_verdict(row: pd.Series, alpha: float) -> str | None:
+    """One verdict per variant and margin metric, from the Holm-adjusted one-sided tests: non-inferior (worse by
+    less than the margin), inferior (worse by more), else inconclusive; None for a metric without a margin."""
+    if pd.isna(row.get("ni_p_holm")):
+        return None
+    if row["ni_p_holm"] < alpha:
+        return "non-inferior"
+    return "inferior" if row["inferior_p_holm"] < alpha else "inconclusive"
 
 
 def variant_row(params: Params, lay: Layout, var, gen: list[str]) -> dict:
@@ -402,12 +438,24 @@ def judge_audit(params: Params, lay: Layout) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def judge_agreement(lay: Layout) -> pd.DataFrame:
-    """Per variant and pair of judges: how often their truthful verdicts agree, and Cohen's kappa."""
+JUDGE_COLUMNS = ["target", "judge", "chosen", "n", "positives", "accuracy", "sensitivity", "specificity", "kappa"]
+
+
+def judge_labels(lay: Layout) -> pd.DataFrame:
+    """Every judge against the labelled answers (the judge stage's calibration): per target (truthful,
+    informative) and judge, n, positives, accuracy, sensitivity, specificity and kappa, and which judge the
+    rates use (the calibrated judge's numbers are out of fold)."""
+    cal = (read_json(lay.judged) if lay.judged.is_file() else {}).get("calibration", {})
+    rows = [{"target": t, "judge": j, "chosen": j == cal[t]["chosen"], **m}
+            for t in ("truthful", "informative") if t in cal for j, m in cal[t]["judges"].items()]
+    return pd.DataFrame(rows, columns=JUDGE_COLUMNS)
+
+
+def corrected_hallucination(lay: Layout) -> pd.DataFrame:
+    """Per variant and generative task: the hallucination rate by the chosen judge, observed and corrected for
+    its error on the labelled answers, with the interval that resamples both (the judge stage's)."""
     judged = read_json(lay.judged) if lay.judged.is_file() else {}
-    rows = []
-    for v, tasks in sorted(judged.get("variants", {}).items()):
-        for t, res in tasks.items():
-            for pair, a in res.get("agreement", {}).items():
-                rows.append({"variant": v, "task": t, "pair": pair.replace("_vs_", " vs "), **a})
-    return pd.DataFrame(rows, columns=["variant", "task", "pair", "n", "agreement", "kappa"])
+    rows = [{"variant": v, "task": t, **r} for v, tasks in sorted(judged.get("corrected", {}).items())
+            for t, r in tasks.items()]
+    return pd.DataFrame(rows, columns=["variant", "task", "judge", "n", "observed", "corrected", "low", "high",
+                                       "resamples", "undefined"])

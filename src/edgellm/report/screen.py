@@ -19,8 +19,11 @@ import pandas as pd
 from ..config import Params
 from ..eval import stats
 
-SCREEN_COLUMNS = ["model", "reference", "task", "n", "acc", "ci_low", "ci_high", "chance", "mde_vs_chance", "p",
-                  "p_holm", "above_chance", "in_headline"]
+SCREEN_COLUMNS = ["model", "reference", "task", "role", "n", "acc", "ci_low", "ci_high", "chance", "mde_vs_chance",
+                  "p", "p_holm", "above_chance", "in_headline"]
+#: the hallucination metrics' tasks, tested against chance like every task (their own Holm family): a metric whose
+#: task the reference does not score above chance carries no claim. -> the headline metric each gives
+HALLUCINATION_TASKS = {"truthfulqa_mc1": "halluc_mc1", "truthfulqa_mc2": "mc2"}
 
 
 def candidates(params: Params) -> list[str]:
@@ -42,13 +45,31 @@ def screen(params: Params, scores: dict[str, dict], chance: dict[str, dict[str, 
         for t in candidates(params):
             acc = scores[ref][f"{t}_acc"][t]
             r = stats.above_chance(acc, chance[ref][t], rep.alpha, rep.confidence, rep.power)
-            block.append({"model": m, "reference": ref, "task": t, **r})
-        for row, p in zip(block, stats.holm([r["p"] for r in block])):
-            row["p_holm"] = p
-            row["above_chance"] = bool(p < rep.alpha)
-            row["in_headline"] = row["above_chance"]
-        rows += block
+            block.append({"model": m, "reference": ref, "task": t, "role": "generalization", **r})
+        hal = []
+        for t in HALLUCINATION_TASKS:
+            if f"{t}_acc" not in scores[ref]:
+                continue
+            acc, c = scores[ref][f"{t}_acc"][t], chance[ref][t]
+            binary = bool(np.isin(acc, (0.0, 1.0)).all())
+            r = (stats.above_chance(acc, c, rep.alpha, rep.confidence, rep.power) if binary else
+                 stats.above_chance_mean(acc, c, rep.alpha, rep.confidence, stats.rng_for(params.seed, ref, t),
+                                         rep.power))
+            hal.append({"model": m, "reference": ref, "task": t, "role": "hallucination", **r})
+        for family in (block, hal):
+            for row, p in zip(family, stats.holm([r["p"] for r in family])):
+                row["p_holm"] = p
+                row["above_chance"] = bool(p < rep.alpha)
+                row["in_headline"] = row["above_chance"] and row["role"] == "generalization"
+        rows += block + hal
     return pd.DataFrame(rows, columns=SCREEN_COLUMNS)
+
+
+def metrics_at_chance(table: pd.DataFrame) -> dict[str, set[str]]:
+    """base model -> the hallucination metrics whose task its reference does not score above chance (no claim)."""
+    hal = table[table["role"] == "hallucination"]
+    return {m: {HALLUCINATION_TASKS[t] for t in g.loc[~g["above_chance"].astype(bool), "task"]}
+            for m, g in hal.groupby("model", sort=False)}
 
 
 def headline_tasks(table: pd.DataFrame) -> dict[str, list[str]]:

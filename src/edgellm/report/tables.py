@@ -15,7 +15,7 @@ from ..config.schema import Report
 from ..eval.judge import HALLUCINATION_RULE
 from ..io import write_text
 from .latex import Tex, fmt, generated_by, header_lines, latex_table, tex_escape
-from .results import HEADLINE, TASK_LABELS, short_name
+from .results import HEADLINE, MARGINS, TASK_LABELS, short_name
 
 
 def pm(x, sd, nd: int) -> Tex:
@@ -126,18 +126,27 @@ def hallucination(df: pd.DataFrame, confidence: float, alpha: float, note: str) 
 
 
 def tasks(screen: pd.DataFrame, confidence: float, alpha: float) -> str:
-    """The task screen: each candidate's base accuracy against chance, and whether it enters the headline."""
+    """The task screen: each candidate's base accuracy against chance, and whether it enters the headline; the
+    hallucination metrics' tasks, and whether they carry a claim."""
+    def use(r: pd.Series) -> str:
+        if r["role"] == "hallucination":
+            return "claims (above chance)" if r["above_chance"] else "no claim (not shown above chance)"
+        return "headline" if r["in_headline"] else "not averaged (not shown above chance)"
+
     rows = [[TASK_LABELS.get(r["task"], r["task"]), r["reference"], r["n"], fmt(r["acc"]),
              f"[{fmt(r['ci_low'], 3)}, {fmt(r['ci_high'], 3)}]", fmt(r["chance"]), fmt(r["chance"] + r["mde_vs_chance"]),
-             f"{r['p_holm']:.1e}", "yes" if r["in_headline"] else "no (at chance)"] for _, r in screen.iterrows()]
+             f"{r['p_holm']:.1e}", use(r)] for _, r in screen.iterrows()]
     return latex_table(
         ["Task", "Base variant", "n", "Acc", f"{100 * confidence:.0f}% CI", "Chance", "Detectable", "p (Holm)",
-         "In headline"], rows,
+         "Use"], rows,
         "Which tasks generalization accuracy averages: each candidate task's accuracy for the base model against "
         "the accuracy of uniform guessing (1/k per item; 0 for LAMBADA, whose target word is one of the whole "
         "vocabulary), one-sided exact test (binomial or Poisson-binomial), Holm-adjusted across the candidates. "
-        f"A task enters the headline when the adjusted p is below {alpha}; tasks at chance are reported but not "
-        "averaged. Detectable: the smallest accuracy this n tells from chance (power 0.8).",
+        f"A task enters the headline when the adjusted p is below {alpha}; a task not shown above chance is "
+        "reported but not averaged, and at its n it may still be above chance by less than the detectable margin. "
+        "TruthfulQA MC1 and MC2 (the mass on the true answers against each item's share of true answers; sign-flip "
+        "permutation test) are their own Holm family: a metric not shown above chance carries no claim. "
+        "Detectable: the smallest accuracy this n tells from chance (power 0.8).",
         "tab:tasks", "llrrlrrrl")
 
 
@@ -155,9 +164,12 @@ def comparison_table(comp: pd.DataFrame, rep: Report, metrics: tuple[str, ...], 
         rows.append([c["variant"], HEADLINE[c["metric"]][0].replace("Hallucination: ", ""), c["n"],
                      fmt(c["chance"]) if pd.notna(c["chance"]) else "--",
                      Tex(f"{c['delta']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"), fmt(c["mde"]),
-                     f"{c['p']:.3f}", f"{c['p_holm']:.3f}", verdict])
+                     f"{c['p']:.3f}", f"{c['p_holm']:.3f}", verdict,
+                     Tex(f"{c['ni_lower']:+.3f}") if pd.notna(c.get("ni_lower")) else "--",
+                     f"{c['ni_p_holm']:.3f}" if pd.notna(c.get("ni_p_holm")) else "--", c.get("ni_verdict") or "--"])
     return latex_table(
-        ["Variant", "Metric", "n", "Chance", Tex("$\\Delta$ vs reference [CI]"), "MDE", "p", "p (Holm)", "Verdict"],
+        ["Variant", "Metric", "n", "Chance", Tex("$\\Delta$ vs reference [CI]"), "MDE", "p", "p (Holm)", "Verdict",
+         "NI bound", "NI p (Holm)", "Non-inferiority"],
         rows,
         f"Paired tests, {what}: every variant against its reference on the same items (quantized: the base "
         f"model's F16; compressed: the base model at the same type). $\\Delta$ with its {100 * rep.confidence:.0f}\\% "
@@ -165,7 +177,10 @@ def comparison_table(comp: pd.DataFrame, rep: Report, metrics: tuple[str, ...], 
         f"{rep.power} from the observed discordance (statsmodels); p: McNemar exact (0/1 scores; stratified "
         "by task, as a sign-flip permutation, for accuracy averaged over tasks of unequal size) or sign-flip "
         "permutation (MC2); each metric is one family, Holm-adjusted across its variants. A difference smaller "
-        "than its MDE is reported as below the detectable size, whatever its p.", label, "llrrlrrrl", wide=True)
+        "than its MDE is reported as below the detectable size, whatever its p. Non-inferiority (metrics with a "
+        f"margin: {', '.join(f'{HEADLINE[m][0]} {v:g}' for m, v in MARGINS.items())}): NI bound, the one-sided bound at level $1-\\alpha$ of the change oriented so that positive is "
+        "better; NI p, the one-sided test that the variant loses at least the margin, Holm-adjusted; verdict "
+        "non-inferior, inferior or inconclusive.", label, "llrrlrrrlrrl", wide=True)
 
 
 def comparisons(comp: pd.DataFrame, rep: Report) -> str:
@@ -178,12 +193,34 @@ def comparisons_generated(comp: pd.DataFrame, rep: Report) -> str:
                             "generated TruthfulQA answers", "tab:comparisons-generated")
 
 
-def judges(agreement: pd.DataFrame) -> str:
-    rows = [[r["variant"], r["pair"], r["n"], fmt(r["agreement"]), fmt(r["kappa"]) if pd.notna(r["kappa"]) else "--"]
-            for _, r in agreement.iterrows()]
-    return latex_table(["Variant", "Judges", "n", "Agreement", Tex("Cohen's $\\kappa$")], rows,
-                       "How often the judges agree on whether a generated answer is truthful (share of equal verdicts "
-                       "and Cohen's kappa).", "tab:judges", "llrrr")
+JUDGE_NAMES = {"rougeL": "ROUGE-L", "bleu": "BLEU", "embed": "embedding", "calibrated": "calibrated",
+               "rule": "rule"}
+
+
+def judges(labels: pd.DataFrame) -> str:
+    rows = [[r["target"], JUDGE_NAMES.get(r["judge"], r["judge"]) + (" *" if r["chosen"] else ""), r["n"],
+             r["positives"], fmt(r["accuracy"]), fmt(r["sensitivity"]), fmt(r["specificity"]),
+             fmt(r["kappa"]) if pd.notna(r["kappa"]) else "--"] for _, r in labels.iterrows()]
+    return latex_table(["Label", "Judge", "n", "Positive", "Accuracy", "Sensitivity", "Specificity",
+                        Tex("Cohen's $\\kappa$")], rows,
+                       "Every judge against labelled answers: the study's generated answers labelled truthful and "
+                       "informative by TruthfulQA's definitions (\\texttt{data/truthfulqa\\_gold}). Sensitivity: the share of "
+                       "answers labelled 1 that the judge calls 1. The calibrated judge (a logistic model on the other "
+                       "judges' scores and on what the answer adds to its question) is measured out of fold; "
+                       "rule: empty, degenerate or non-answer. * the judge with the highest kappa, which gives the "
+                       "corrected rates (Table~\\ref{tab:corrected}).", "tab:judges", "llrrrrrr")
+
+
+def corrected(rates: pd.DataFrame, confidence: float) -> str:
+    rows = [[r["variant"], JUDGE_NAMES.get(r["judge"], r["judge"]), r["n"], fmt(r["observed"]),
+             f"{fmt(r['corrected'])} [{fmt(r['low'])}, {fmt(r['high'])}]"] for _, r in rates.iterrows()]
+    return latex_table(["Variant", "Judge", "n", "Observed", f"Corrected [{confidence:.0%}]"],
+                       rows,
+                       "Hallucination rates of the generated answers (not truthful), as the chosen judge observes them "
+                       "and corrected for its error on the labelled answers (Rogan--Gladen); the percentile-bootstrap "
+                       "interval resamples the labelled answers with the variant's, so the calibration's uncertainty is "
+                       "in it. The labels are SmolLM2's answers: for Gemma's the correction assumes the judge errs alike.",
+                       "tab:corrected", "llrrl")
 
 
 def audit(sample: pd.DataFrame) -> str:
@@ -204,7 +241,7 @@ def audit(sample: pd.DataFrame) -> str:
 
 
 def write_tables(df: pd.DataFrame, comp: pd.DataFrame, screen: pd.DataFrame, sample: pd.DataFrame,
-                 agreement: pd.DataFrame, out_dir: Path, base_note: str, rep: Report) -> list[Path]:
+                 labels: pd.DataFrame, rates: pd.DataFrame, out_dir: Path, base_note: str, rep: Report) -> list[Path]:
     """Every table above, as ``out_dir/<stem>.tex``."""
     texts = {quality: (quality(df, base_note), "results/results.csv"), resources: (resources(df), "results/results.csv"),
              tensor_types: (tensor_types(df), "results/results.csv"),
@@ -213,7 +250,9 @@ def write_tables(df: pd.DataFrame, comp: pd.DataFrame, screen: pd.DataFrame, sam
              tasks: (tasks(screen, rep.confidence, rep.alpha), "results/tasks.csv"),
              comparisons: (comparisons(comp, rep), "results/comparisons.csv"),
              comparisons_generated: (comparisons_generated(comp, rep), "results/comparisons.csv"),
-             judges: (judges(agreement), "results/hallucination.json"), audit: (audit(sample), "results/audit.csv")}
+             judges: (judges(labels), "results/hallucination.json"),
+             corrected: (corrected(rates, rep.confidence), "results/hallucination.json"),
+             audit: (audit(sample), "results/audit.csv")}
     out = []
     for func, (text, source) in texts.items():
         path = out_dir / f"{func.__name__}.tex"
