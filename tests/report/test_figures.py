@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from edgellm.report.plotting import (MIN_FONT_PT, TEXT_WIDTH_IN, clipped_texts, figure, label_points, plt, savefig,
-                                     separate)
+from edgellm.report.plotting import (MIN_FONT_PT, TEXT_WIDTH_IN, clipped_texts, figure, label_points, log_axis,
+                                     overlapping_texts, plt, savefig, separate, smallest_font)
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = (ROOT / "paper" / "main.tex").read_text()
@@ -110,3 +110,37 @@ def test_text_past_the_figure_edge_is_refused_before_anything_is_written(tmp_pat
     ax.set_xlim(0.2, 0.8)  # the ticks at 0 and 1 are outside the view and not drawn: not counted
     assert clipped_texts(fig) == []
     assert [p.suffix for p in savefig(fig, tmp_path / "fits")] == [".png", ".pdf"]
+
+
+def test_text_drawn_on_other_text_is_refused_before_anything_is_written(tmp_path):
+    """Every piece of text the figure draws (tick labels, axis labels, annotations, legends) against every other,
+    from their drawn boxes: a legend on a point label is refused, as is a label on a label."""
+    fig, ax = figure(0.5, 2.4)
+    ax.plot([0, 1], [0, 1], label="a line")
+    ax.text(0.02, 0.95, "a label where the legend goes", transform=ax.transAxes, va="top")
+    ax.legend(loc="upper left")
+    assert ("a label where the legend goes", "legend") in overlapping_texts(fig)
+    with pytest.raises(ValueError, match="texts drawn on each other"):
+        savefig(fig, tmp_path / "crowded")
+    assert list(tmp_path.iterdir()) == []
+    fig, ax = figure(0.5, 2.4)
+    ax.plot([0, 1], [0, 1], label="a line")
+    ax.text(0.5, 0.1, "apart", transform=ax.transAxes)
+    ax.legend(loc="upper left")
+    assert overlapping_texts(fig) == []
+    plt.close(fig)
+
+
+def test_log_axis_exponents_count_at_their_printed_size():
+    """A log axis's default labels print their exponents at 70 % of the tick size (below 7 pt at 7 pt ticks);
+    log_axis prints plain numbers, at full size."""
+    fig, ax = figure(0.5, 2.4)
+    ax.plot([1, 10, 100], [0.001, 0.01, 1])
+    ax.set_yscale("log")
+    assert smallest_font(fig) < MIN_FONT_PT
+    plt.close(fig)
+    fig, ax = figure(0.5, 2.4)
+    ax.plot([1, 10, 100], [0.001, 0.01, 1])
+    log_axis(ax, "y")
+    assert smallest_font(fig) >= MIN_FONT_PT
+    plt.close(fig)

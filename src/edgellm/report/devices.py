@@ -24,7 +24,7 @@ from ..io import write_text
 from ..paths import Layout
 from ..records import BundleRecord, FleetSummary
 from .latex import Macro, Tex, count, fmt, generated_by, header_lines, latex_table, tex_escape
-from .plotting import figure, matplotlib, plt, savefig
+from .plotting import figure, log_axis, matplotlib, plt, savefig
 from .projection import validation_figure, validation_table, verdict_figure
 from .results import short_name
 
@@ -57,12 +57,10 @@ def energy_per_token(best: pd.DataFrame, out_dir: Path, bases: dict[str, str]) -
                    hatch="////" if est else None, edgecolor="0.15", linewidth=0.4, label=d if i == 0 else None)
             ax.errorbar(x, mid, yerr=[[mid - r["mj_per_token_low"]], [r["mj_per_token_high"] - mid]], fmt="none",
                         ecolor="0.1", elinewidth=0.6, capsize=1.2)
-    ax.set_xticks(range(len(variants)), [short_name(v, bases[v]) for v in variants], rotation=20, ha="right")
+    ax.set_xticks(range(len(variants)), [short_name(v, bases[v]) for v in variants], rotation=90)  # slanted boxes overlap
     ax.set_ylabel("energy per generated token (mJ)")
-    ax.set_yscale("log")
+    log_axis(ax, "y")
     ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     return savefig(fig, out_dir / "energy_per_token")
 

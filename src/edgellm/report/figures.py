@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..llamacpp.gguf import block_bpw
-from .plotting import figure, label_points, savefig, sns
+from .plotting import figure, label_points, log_axis, savefig, sns
 from .results import ladder_method, short_name
 
 #: method -> colour, marker: the same in every figure
@@ -82,7 +82,7 @@ def quant_ladder(df_all: pd.DataFrame, out_dir: Path) -> list[Path]:
     kl = {k: v[v["kld"].fillna(0) > 0] for k, v in ladders.items()}
     if any(len(v) for v in kl.values()):
         ladder_lines(ax1, "bpw", "kld", kl)
-        ax1.set_yscale("log")  # before the labels: they are placed in the axes' final coordinates
+        log_axis(ax1, "y")  # before the labels: they are placed in the axes' final coordinates
         label_points(ax1, pd.concat(kl.values()), "bpw", "kld")
         ax1.set(xlabel="bits per weight (all tensors)", ylabel="KL to the reference (nats/token)")
     else:  # a model evaluated at float types only (a smoke study's): no KL to draw
@@ -113,7 +113,7 @@ def speed_vs_bpw(df_all: pd.DataFrame, speed_all: pd.DataFrame, out_dir: Path) -
     speed = speed_all[speed_all["variant"].isin(df["variant"])].merge(df[["variant", "method"]], on="variant")
     top = speed["threads"].max()
     speed = speed[speed["threads"] == top]
-    fig, axes = figure(1.0, 2.4, 1, 2)
+    fig, axes = figure(1.0, 3.0, 1, 2)
     for ax, kind in zip(axes, ("pp", "tg")):
         sub = speed[speed["test"].str.startswith(kind)].sort_values("bpw")
         for method, m in sub.groupby("method", sort=False):
@@ -123,8 +123,11 @@ def speed_vs_bpw(df_all: pd.DataFrame, speed_all: pd.DataFrame, out_dir: Path) -
         label_points(ax, sub.merge(df[["variant", "type"]], on=["variant", "type"]), "bpw", "avg_ts")
         test = sub["test"].iloc[0] if len(sub) else kind
         ax.set(xlabel="bits per weight (all tensors)",
-               ylabel=f"{'prompt processing' if kind == 'pp' else 'generation'}, {test} (tokens/s)")
-        ax.legend(loc="best")
+               ylabel=f"{'prompts' if kind == 'pp' else 'generation'}, {test} (tokens/s)")
+    # one legend below both panels: inside an axes it lands on the point labels
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(handles), frameon=False)
     return savefig(fig, out_dir / "speed_vs_bpw")
 
 

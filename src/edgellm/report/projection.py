@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.patches import Patch, Rectangle
 
 from .latex import Tex, fmt, latex_table
-from .plotting import figure, plt, sns
+from .plotting import MIN_FONT_PT, figure, plt, sns
 
 #: the verdict states, best first, and how they are drawn (colour-blind-safe, distinct in grey)
 STATE_COLOURS = {"accessible": "#66c2a5", "borderline": "#fdae61", "not accessible": "#d9d9d9"}
@@ -64,7 +64,7 @@ def verdict_figure(best: pd.DataFrame, min_tg_ts: float):
             ax.add_patch(Rectangle((j, i), 1, 1, facecolor=STATE_COLOURS[r.state], edgecolor="white", lw=0.8,
                                    hatch=None if r.measured else "////", alpha=0.95))
             text = f"{r.tg_ts:.1f}*" if r.measured else f"{r.tg_low:.0f}–{r.tg_high:.0f}"
-            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=6,
+            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=MIN_FONT_PT,
                     fontweight="bold" if r.measured else "normal",
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
     ax.set(xlim=(0, len(devices)), ylim=(len(variants), 0))
