@@ -263,6 +263,9 @@ def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device
         "measuredCells": (int(best["measured"].sum()), f"{best_csv}: measured"),
         "projectedCells": (int((~best["measured"].astype(bool)).sum()), f"{best_csv}: measured (not)"),
         "accessibleCells": (int(states.get("accessible", 0)), f"{best_csv}: state (accessible)"),
+        "publishedPowerDevices": (", ".join(tex_escape(d) for d in sorted(
+            best.loc[best["power_source"].astype(str).str.startswith("published"), "device"].unique())) or "none",
+            f"{best_csv}: device where power_source is published"),
         "borderlineCells": (int(states.get("borderline", 0)), f"{best_csv}: state (borderline)"),
         "notAccessibleCells": (int(states.get("not accessible", 0)), f"{best_csv}: state (not accessible)"),
         "hostBandwidth": (f"{host.memory_bandwidth_gbs:.1f}", f"{fleet_json}: host.memory_bandwidth_gbs"),
