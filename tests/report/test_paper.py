@@ -100,6 +100,27 @@ def test_the_default_paper_names_only_variants_and_models_of_the_default_study()
 
     root = Path(__file__).resolve().parents[2]
     tex = (root / "paper" / "main.tex").read_text()
-    quoted = set(re.findall(r"\\(?:val|claim)\{([^}]+)\}\{", tex))
+    quoted = set(re.findall(r"\\(?:val|claim|cfg)\{([^}]+)\}\{", tex))
     quoted |= set(re.findall(r"\\newcommand\{\\[A-Za-z]+\}\[1\]\{\\claim\{([^}]+)\}\{#1\}\}", tex))
     assert quoted and quoted <= defined_owners(root / "paper" / "generated" / "numbers.tex")
+
+
+#: what may carry a digit in main.tex's text: names (models, GGUF types, devices, instruction sets, datasets, tool
+#: tests) and notation (0/1 scores, 1 - alpha, top-1, 2:4 sparsity, 4-bit grids), never a measured number
+NAMED = re.compile(r"SmolLM2-135M|Gemma~?3|gemma3-270m|smollm2-135m[\w-]*|Llama-3\.1-8B|Pi~?5|Zero~?2~?W|Cortex-A53|"
+                   r"Armv8(?:\.2)?-A|x86|aarch64|FP32|[BF]F?(?:16|32)|I?Q\d(?:\\?_[A-Z0-9]+)*|MC[12]|WikiText-2|"
+                   r"\b0/1\b|1-\\alpha|top-1|2:4|\b4-bit|[A-Za-z]+\d+[A-Za-z]*")
+#: commands whose arguments are names, keys or quotations, not numbers of this study
+NAME_ARGS = re.compile(r"\\(?:ref|label|cite[pt]?|input|includegraphics|permodel|val|claim|gem|cfg|texttt|url|quoted|"
+                       r"begin|end|section|paragraph)\*?(?:\[[^\]]*\])?(?:\{[^{}]*\}){1,2}")
+
+
+def test_no_number_in_the_papers_text_is_typed():
+    """Every number of main.tex's text is a macro the report computed (or a \\quoted number of a cited source):
+    digits may appear only in names and notation (NAMED) and in the arguments of NAME_ARGS."""
+    from pathlib import Path
+
+    tex = (Path(__file__).resolve().parents[2] / "paper" / "main.tex").read_text()
+    body = re.sub(r"(?<!\\)%.*", "", tex[tex.index("\\begin{document}"):])
+    typed = [line.strip() for line in NAMED.sub(" ", NAME_ARGS.sub(" ", body)).splitlines() if re.search(r"\d", line)]
+    assert not typed, typed

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..config import Params
 from ..devices.fleet import HOST, Device, load_fleet
+from ..devices.validation import BAND_QUANTILE
 from ..io import write_text
 from ..paths import Layout
 from ..records import BundleRecord, FleetSummary
@@ -269,6 +270,7 @@ def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device
         "borderlineCells": (int(states.get("borderline", 0)), f"{best_csv}: state (borderline)"),
         "notAccessibleCells": (int(states.get("not accessible", 0)), f"{best_csv}: state (not accessible)"),
         "hostBandwidth": (f"{host.memory_bandwidth_gbs:.1f}", f"{fleet_json}: host.memory_bandwidth_gbs"),
+        "bandQuantile": (f"{100 * BAND_QUANTILE:.0f}", "edgellm.devices.validation.BAND_QUANTILE"),
         "hostPeakGflops": (f"{host.cpu.peak_gflops_fp32:.0f}", f"{fleet_json}: host.cpu.peak_gflops_fp32"),
         "emulationMaxDiff": (f"{100 * max(c.rel_diff for c in checks):.3f}" if checks else "--",
                              f"{bundle_files}: emulation_check.rel_diff (max)"),

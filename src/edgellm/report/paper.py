@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from gguf import QK_K
 
 from ..config import Params
 from ..io import read_json, write_csv, write_text
@@ -172,6 +173,7 @@ def study_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFr
                         "params.yaml: compress.recipes"),
         "klBase": (tex_escape(params.evaluate.kl_base), "params.yaml: evaluate.kl_base"),
         "studySeed": (params.seed, "params.yaml: seed"), "studyThreads": (params.threads, "params.yaml: threads"),
+        "superBlock": (QK_K, "gguf.QK_K: the K-quants' super-block of weights"),
         "nTasks": (len(items), "params.yaml: evaluate.tasks (count)"),
         "itemsMin": (counts[0] if counts else 0, "params.yaml: evaluate.tasks (fewest items)"),
         "itemsMax": (counts[-1] if counts else 0, "params.yaml: evaluate.tasks (most items)"),
@@ -235,8 +237,24 @@ def value_digits(column: str) -> int:
     return 1 if column in ("file_mb", "tg_ts", "pp_ts", "peak_rss_mb", "ttft_ms") else 3
 
 
+#: checkpoint config keys the text may quote through ``\cfg{<checkpoint>}{<key>}`` (its results/models record)
+CONFIG_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")
+
+
+def checkpoint_configs(params: Params, lay: Layout) -> dict[str, dict[str, int]]:
+    """checkpoint -> the :data:`CONFIG_KEYS` of its model config (results/models/<checkpoint>.json)."""
+    out = {}
+    for ck in params.checkpoints():
+        path = lay.model_record(ck)
+        if path.is_file():
+            cfg = load_model_record(path).config or {}
+            out[ck] = {k: int(cfg[k]) for k in CONFIG_KEYS if isinstance(cfg.get(k), int)}
+    return out
+
+
 def numbers_tex(scalars: dict[str, str], df: pd.DataFrame, results_file: str = "results/results.csv",
-                per_model: dict[str, dict[str, str]] | None = None) -> str:
+                per_model: dict[str, dict[str, str]] | None = None,
+                configs: dict[str, dict[str, int]] | None = None) -> str:
     """The macro file; a :class:`~edgellm.report.latex.Macro` value carries its trace into a comment.
     ``per_model``: each base model's claims, for ``\\claim{<model>}{<name>}`` (undefined: ``??`` and a warning,
     as ``\\val``)."""
@@ -249,6 +267,10 @@ def numbers_tex(scalars: dict[str, str], df: pd.DataFrame, results_file: str = "
              r"\makeatletter",
              (r"\newcommand{\val}[2]{\@ifundefined{edgellm@#1@#2}{\textbf{??}\@latex@warning{Reference `#1/#2' on "
               r"page \thepage\space undefined}}{\@nameuse{edgellm@#1@#2}}}"),
+             (r"\newcommand{\cfg}[2]{\@ifundefined{edgellm@cfg@#1@#2}{\textbf{??}\@latex@warning{Reference `#1/#2' on "
+              r"page \thepage\space undefined}}{\@nameuse{edgellm@cfg@#1@#2}}}"),
+             # a number quoted from a cited source, not computed here (the digit check of main.tex allows it)
+             r"\newcommand{\quoted}[1]{#1}",
              (r"\newcommand{\claim}[2]{\@ifundefined{edgellm@claim@#1@#2}{\textbf{??}\@latex@warning{Reference "
               r"`#1/#2' on page \thepage\space undefined}}{\@nameuse{edgellm@claim@#1@#2}}}"),
              # a range of two generated numbers, one number when they are equal ("80--80\%" reads as a typo)
@@ -267,6 +289,8 @@ def numbers_tex(scalars: dict[str, str], df: pd.DataFrame, results_file: str = "
                 text = rf"\ensuremath{{{text}}}" if text.startswith("-") else text  # a minus sign, not a hyphen
                 lines.append(rf"\@namedef{{edgellm@{r['variant']}@{c}}}{{{text}}}"
                              f" % {row_origin(c)} <- {results_file}: {c}{scale}")
+    lines += [rf"\@namedef{{edgellm@cfg@{ck}@{k}}}{{{v}}} % results/models/{ck}.json: config.{k}"
+              for ck, cfg in sorted((configs or {}).items()) for k, v in sorted(cfg.items())]
     lines += [r"\makeatother", ""]
     return "\n".join(lines)
 
@@ -353,7 +377,8 @@ def write_paper_inputs(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.D
     scalars = {**study_numbers(params, lay, df, comp, rec), **power_numbers(params, lay, df, comp, screen), **extra}
     art = artifacts(params, lay)
     write_csv(art, lay.artifacts_table)
-    files = {"numbers.tex": numbers_tex(scalars, df, lay.results_table.relative_to(lay.root).as_posix(), per_model),
+    files = {"numbers.tex": numbers_tex(scalars, df, lay.results_table.relative_to(lay.root).as_posix(), per_model,
+                                        checkpoint_configs(params, lay)),
              "artifacts.tex": artifacts_tex(art),
              "versions.tex": versions_tex(versions), "figures.tex": per_model_figures_tex(list(params.models))}
     paths = []
@@ -384,10 +409,11 @@ def log_lines(text: str) -> list[str]:
 
 
 def defined_owners(numbers: str | Path) -> set[str]:
-    """The variants (``\\val``) and models (``\\claim``) that a numbers.tex defines any value for."""
+    """The variants (``\\val``), models (``\\claim``) and checkpoints (``\\cfg``) that a numbers.tex defines any
+    value for."""
     text = Path(numbers).read_text()
-    return (set(re.findall(r"\\@namedef\{edgellm@claim@([^@]+)@", text))
-            | {v for v in re.findall(r"\\@namedef\{edgellm@([^@]+)@", text) if v != "claim"})
+    return (set(re.findall(r"\\@namedef\{edgellm@(?:claim|cfg)@([^@]+)@", text))
+            | {v for v in re.findall(r"\\@namedef\{edgellm@([^@]+)@", text) if v not in ("claim", "cfg")})
 
 
 def check_log(log: str | Path, numbers: str | Path | None = None) -> dict:
