@@ -50,8 +50,9 @@ def test_noninferiority_verdict_and_headline_flip_with_the_tests():
     ref = df.set_index("variant").loc["m-F16"]
 
     def comp(verdicts: dict[str, str], delta: float = -0.01) -> pd.DataFrame:
-        return pd.DataFrame([{"variant": v, "metric": m, "ni_verdict": verdicts[v], "delta": delta, "ni_delta": delta,
-                              "ni_lower": delta - 0.005, "carries_claim": True} for v in verdicts for m in MARGINS])
+        return pd.DataFrame([{"variant": v, "reference": "m-F16", "metric": m, "ni_verdict": verdicts[v], "delta": delta,
+                              "ni_delta": delta, "ni_lower": delta - 0.005, "carries_claim": True}
+                             for v in verdicts for m in MARGINS])
 
     claims = lambda c: noninferiority_claims(df, c, ref, "m-F16", "Q4_1", "m", "results.csv", "comparisons.csv")
     # Q4_1 (the origin) is the smallest non-inferior file, but the headline is the next one
@@ -61,6 +62,10 @@ def test_noninferiority_verdict_and_headline_flip_with_the_tests():
     # Q2_K flips to non-inferior: it is the headline
     assert claims(comp({"m-Q8_0": "non-inferior", "m-Q4_1": "inconclusive", "m-Q2_K": "non-inferior"})
                   )["niVariantId"][0] == "m-Q2_K"
+    # a compressed variant (tested against the base at its type) is never the headline, however small
+    c = comp({"m-Q8_0": "non-inferior", "m-Q4_1": "inconclusive", "m-Q2_K": "non-inferior"})
+    c.loc[c["variant"] == "m-Q2_K", "reference"] = "m-Q4_1"
+    assert claims(c)["niVariantId"][0] == "m-Q8_0"
     # none but the origin: the headline says so
     n = claims(comp({"m-Q8_0": "inconclusive", "m-Q4_1": "non-inferior", "m-Q2_K": "inferior"}))
     assert n["niVariantId"][0] == "" and n["niHeadline"][0].startswith("no variant other than the origin")

@@ -74,8 +74,9 @@ def ni_rule(margins: dict[str, float]) -> str:
 
 def noninferiority_claims(df: pd.DataFrame, comp: pd.DataFrame, ref: pd.Series, ref_name: str, origin: str | None,
                           base: str, res: str, cmp_: str) -> dict[str, tuple]:
-    """The headline by non-inferiority: the smallest variant shown non-inferior on every margin metric (never the
-    reference, never the origin type, which is reported beside it as a control), the verdicts' counts, and the
+    """The headline by non-inferiority: the smallest variant shown non-inferior to the model's reference on every
+    margin metric (never the reference, never the origin type, which is reported beside it as a control; a compressed
+    variant, tested against the base at its type, is not a candidate), the verdicts' counts, and the
     direction of the base-model types' accuracy differences with a sign test of that pattern.
 
     ``niVariantId`` (the headline's variant name, or "") is for the caller and not a macro."""
@@ -85,7 +86,11 @@ def noninferiority_claims(df: pd.DataFrame, comp: pd.DataFrame, ref: pd.Series, 
     verdicts = marg.pivot_table(index="variant", columns="metric", values="ni_verdict", aggfunc="first")
     ok = [v for v, r in verdicts.iterrows() if all(r.get(m) == "non-inferior" for m in verdicts.columns)]
     origin_name = variant_name(base, origin) if origin else None
-    pool = df[df["variant"].isin(ok) & (df["variant"] != ref_name) & (df["variant"] != origin_name)]
+    # only variants tested against the model's own reference: a compressed variant is tested against the base at its
+    # type, and two non-inferiority steps do not make one at the same margin
+    against_ref = set(marg.loc[marg["reference"] == ref_name, "variant"]) if "reference" in marg else set(ok)
+    pool = df[df["variant"].isin(ok) & df["variant"].isin(against_ref) & (df["variant"] != ref_name)
+              & (df["variant"] != origin_name)]
     head = pool.loc[pool["file_mb"].idxmin()] if len(pool) else None
     src = f"{cmp_}: ni_verdict; {res}: file_mb ({ni_rule(MARGINS)})"
     acc = comp[comp["metric"] == ACC].set_index("variant")

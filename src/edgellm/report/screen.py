@@ -47,10 +47,12 @@ def screen(params: Params, scores: dict[str, dict], chance: dict[str, dict[str, 
             r = stats.above_chance(acc, chance[ref][t], rep.alpha, rep.confidence, rep.power)
             block.append({"model": m, "reference": ref, "task": t, "role": "generalization", **r})
         hal = []
-        for t in HALLUCINATION_TASKS:
-            if f"{t}_acc" not in scores[ref]:
+        for t, metric in HALLUCINATION_TASKS.items():
+            # MC1's per-item accuracy, MC2's mass on the true answers (item_scores files it as the metric mc2)
+            per_item = scores[ref].get(f"{t}_acc") or scores[ref].get(metric if metric == "mc2" else "")
+            if per_item is None or t not in per_item:
                 continue
-            acc, c = scores[ref][f"{t}_acc"][t], chance[ref][t]
+            acc, c = per_item[t], chance[ref][t]
             binary = bool(np.isin(acc, (0.0, 1.0)).all())
             r = (stats.above_chance(acc, c, rep.alpha, rep.confidence, rep.power) if binary else
                  stats.above_chance_mean(acc, c, rep.alpha, rep.confidence, stats.rng_for(params.seed, ref, t),
