@@ -66,7 +66,7 @@ def test_every_macro_is_defined_and_traced(built):
     text = (lay.generated / "numbers.tex").read_text()
     macros = re.findall(r"^\\newcommand\{\\([A-Za-z]+)\}\{.*\} % (edgellm\.report\.[a-z_.]+) <- (.+)$", text, re.MULTILINE)
     defined = re.findall(r"^\\newcommand\{\\([A-Za-z]+)\}", text, re.MULTILINE)
-    assert len(macros) == len(defined) - 3 > 40  # \val, \claim and \range themselves carry no value
+    assert len(macros) == len(defined) - 5 > 40  # \val, \cfg, \quoted, \claim and \range carry no value themselves
     for name, origin, source in macros:
         assert origin in ("edgellm.report.paper.study_numbers", "edgellm.report.paper.power_numbers",
                           "edgellm.report.devices.device_numbers", "edgellm.report.claims.claims_numbers",
@@ -76,7 +76,7 @@ def test_every_macro_is_defined_and_traced(built):
     # every macro the paper uses is defined
     used = set(re.findall(r"\\([A-Za-z]+)", (ROOT / "paper" / "main.tex").read_text()))
     claims = {n for n, o, _ in macros if o == "edgellm.report.claims.claims_numbers"}
-    assert {"originKld", "baseQtwoKFallbackShare", "safeSaving", "nPpSlower", "agreeSame", "kdHighKl"} <= claims & used
+    assert {"originKld", "baseQtwoKFallbackShare", "niHeadline", "nPpSlower", "agreeSame", "kdHighKl"} <= claims & used
     vals = re.findall(r"^\\@namedef\{edgellm@([^@]+)@([a-zA-Z_]+)\}\{[^}]*\} % (edgellm\.report\.results\.\w+)"
                       r"[^<]* <- results/results\.csv: (\w+)", text, re.MULTILINE)
     assert vals and all(col == src for _, col, _, src in vals)
@@ -127,7 +127,8 @@ def test_power_columns_and_holm_families(built):
     gen = comp[comp["metric"] == "gen_acc"]
     assert gen["chance"].notna().all() and (gen["chance"] < 0.6).all()
     screen = pd.read_csv(lay.task_screen_table)
-    assert set(screen["task"]) == set(params.report.generalization)
+    assert set(screen.loc[screen["role"] == "generalization", "task"]) == set(params.report.generalization)
+    assert set(screen.loc[screen["role"] == "hallucination", "task"]) <= {"truthfulqa_mc1", "truthfulqa_mc2"}
     df = pd.read_csv(lay.results_table)
     headline = set(str(df["gen_tasks"].iloc[0]).split())
     assert headline == set(screen.loc[screen["in_headline"], "task"])

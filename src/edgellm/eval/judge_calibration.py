@@ -17,6 +17,7 @@ uncertainty is carried into it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -164,6 +165,12 @@ def completions(answers: Sequence[str]) -> list[str]:
     return ["\nA: " + a for a in answers]
 
 
+def fewshot_answers() -> list[str]:
+    """The six example answers of lm-eval's truthfulqa_gen prompt (``tasks.yaml``): what the question features
+    compare an answer with (copying an example's answer says nothing of the question asked)."""
+    return re.findall(r"^A: (.*)$", TASKS["truthfulqa_gen"].text, flags=re.M)
+
+
 def truthfulqa_docs(indices: Sequence[int], data_dir: Path | None, questions: Sequence[str] | None = None
                     ) -> list[dict]:
     """TruthfulQA's generation rows at ``indices``, processed as the study's (lm-eval's reference answers);
@@ -185,7 +192,7 @@ def judge_answers(indices: Sequence[int], answers: Sequence[str], data_dir: Path
                   calibrated: CalibratedJudge | None = None, questions: Sequence[str] | None = None) -> list[dict]:
     """Every judge's rows for plain answers to TruthfulQA rows (labelled answers, or anyone's JSONL)."""
     return judge_generations(completions(answers), truthfulqa_docs(indices, data_dir, questions), embedder,
-                             None, calibrated)
+                             None, calibrated, fewshot_answers())
 
 
 def judge_gold(gold: Sequence[GoldLabel], data_dir: Path | None, embedder: EmbeddingJudge) -> list[dict]:

@@ -24,12 +24,10 @@ from .results import (
     base_note,
     collect,
     comparisons,
-    corrected_hallucination,
-    judge_audit,
-    judge_labels,
     mark_claims,
     metrics,
 )
+from .judged import corrected_hallucination, judge_audit, judge_labels
 from .screen import metrics_at_chance
 
 #: figure stem -> the function that draws it

@@ -19,7 +19,8 @@ from ..paths import Layout
 from ..records import load_model_record
 from .analysis import faster_beyond_noise, speed_verdict
 from .latex import Macro, fmt_grouped, tex_escape
-from .results import MARGINS, short_name
+from .noninferiority import MARGINS
+from .results import short_name
 
 #: the llama.cpp commit vendored by each llama-cpp-python release the project pins (git ls-tree <tag>
 #: vendor/llama.cpp in abetlen/llama-cpp-python; the sdist's tree is byte-identical to it). Its CMake build cannot
@@ -107,9 +108,7 @@ def noninferiority_claims(df: pd.DataFrame, comp: pd.DataFrame, ref: pd.Series, 
          "niHeadline": (headline, src),
          "niVariant": (short(head["variant"]) if head is not None else "none", src),
          "niSaving": (pct(1 - head["file_mb"] / ref["file_mb"]) if head is not None else "--", src),
-         "niTgRatio": (f(head["tg_ts"] / ref["tg_ts"], 2) if head is not None else "--", f"{res}: tg_ts / reference"),
-         "niMarginAcc": (f(MARGINS[ACC], 2), "report.results.MARGINS: gen_acc"),
-         "niMarginMc": (f(MARGINS["mc2"], 2), "report.results.MARGINS: mc2")}
+         "niTgRatio": (f(head["tg_ts"] / ref["tg_ts"], 2) if head is not None else "--", f"{res}: tg_ts / reference")}
     a = comp[comp["metric"] == ACC]
     for verdict, key in (("non-inferior", "niAccNonInferior"), ("inferior", "niAccInferior"),
                          ("inconclusive", "niAccInconclusive")):
@@ -157,7 +156,9 @@ def claims_numbers(params: Params, lay: Layout, df: pd.DataFrame,
                        f"{res}: base, point and type (tier main)"),
           "originTypes": ("; ".join(f"{tex_escape(m)} {tex_escape(origin_type(params, lay, m) or 'none')}"
                                     for m in params.models), "results/models/<model>.json: file (each base model)"),
-          "refModel": (tex_escape(first), "params.yaml: models (first)")}
+          "refModel": (tex_escape(first), "params.yaml: models (first)"),
+          "niMarginAcc": (f(MARGINS[ACC], 2), "edgellm.report.noninferiority.MARGINS: gen_acc"),
+          "niMarginMc": (f(MARGINS["mc2"], 2), "edgellm.report.noninferiority.MARGINS: mc2")}
     n |= agreement_numbers(lay, params)
     origin_fn = f"{__name__}.{claims_numbers.__qualname__}"
     return {k: Macro(v, origin_fn, s) for k, (v, s) in n.items()}

@@ -8,9 +8,8 @@ writes ``paper/generated/numbers.tex`` with one macro per quoted value:
   variant, the smallest one, the fastest one), so it stays true for any study;
 - any base model's claim through ``\\claim{<model>}{<name>}`` (the names of the
   first model's plain macros, :func:`edgellm.report.claims.per_model_claims`);
-- any variant's metric through ``\\val{<variant>}{<column>}``; a value the
-  pipeline did not produce prints ``??`` and logs LaTeX's own "Reference ...
-  undefined" warning, so a build check catches it like a broken ``\\ref``.
+- any variant's metric through ``\\val{<variant>}{<column>}``, a checkpoint's config through ``\\cfg``; a
+  value the pipeline did not produce prints ``??`` and logs LaTeX's "Reference ... undefined" warning.
 
 ``artifacts.tex`` lists every artifact a reader may cite (checkpoints, GGUF
 files, bundles) with its sha256, size and the parameters that produced it;
@@ -32,9 +31,10 @@ import pandas as pd
 from gguf import QK_K
 
 from ..config import Params
-from ..io import read_json, write_csv, write_text
+from ..io import write_csv, write_text
 from ..paths import Layout
 from ..records import BundleRecord, load_model_record
+from .judged import cap_numbers, judge_numbers
 from .latex import Macro, fmt_grouped, tex_escape
 from .results import HEADLINE, TASK_LABELS
 
@@ -94,52 +94,6 @@ def power_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFr
     n |= cap_numbers(lay) | judge_numbers(lay, ref_name)
     origin = f"{__name__}.{power_numbers.__qualname__}"
     return {k: Macro(v, origin, src) for k, (v, src) in n.items()}
-
-
-def cap_numbers(lay: Layout) -> dict[str, tuple]:
-    """What the generation cap cuts, measured on every variant's answers: the share cut at the cap, the share
-    of those that are repetition loops, and the longest answer that ended by itself (tokens)."""
-    judged = read_json(lay.judged) if lay.judged.is_file() else {}
-    rows = [r for tasks in judged.get("variants", {}).values() for t in tasks.values() for r in t["items"]]
-    cut = [r for r in rows if r.get("stop") == "length"]
-    natural = [r["tokens"] for r in rows if r.get("stop") != "length"]
-    src = f"{lay.judged.relative_to(lay.root).as_posix()}: stop, tokens, degenerate (every variant's answers)"
-    pct = lambda x: fmt_grouped(100 * x, 1)
-    return {"nAnswersAll": (len(rows), src),
-            "capCutPct": (pct(len(cut) / len(rows)) if rows else "--", src),
-            "capCutLoopPct": (pct(sum(bool(r.get("degenerate")) for r in cut) / len(cut)) if cut else "--", src),
-            "naturalMaxTokens": (max(natural) if natural else "--", src)}
-
-
-def judge_numbers(lay: Layout, ref_name: str) -> dict[str, tuple]:
-    """The judges against the labelled answers (the judge stage's calibration): the labels' size, each target's
-    chosen judge with its agreement, the similarity judges' and the calibrated judge's kappa, and the first
-    model's reference's hallucination rate observed and corrected."""
-    judged = read_json(lay.judged) if lay.judged.is_file() else {}
-    cal = judged.get("calibration")
-    src = f"{lay.judged.relative_to(lay.root).as_posix()}: calibration"
-    if not cal:
-        return {}
-    f = lambda x: fmt_grouped(x, 2)
-    names = {"rougeL": "ROUGE-L", "bleu": "BLEU", "embed": "embedding", "calibrated": "calibrated", "rule": "rule"}
-    out = {"goldN": (cal["gold"]["n"], f"{src}.gold.n"), "judgeFolds": (cal["folds"], f"{src}.folds"),
-           "goldTruthful": (sum(cal["truthful"]["labels"]), f"{src}.truthful.labels (sum)"),
-           "goldInformative": (sum(cal["informative"]["labels"]), f"{src}.informative.labels (sum)")}
-    for target, key in (("truthful", "truth"), ("informative", "inf")):
-        t = cal[target]
-        chosen = t["judges"][t["chosen"]]
-        out |= {f"{key}Judge": (names[t["chosen"]], f"{src}.{target}.chosen"),
-                f"{key}Kappa": (f(chosen["kappa"]), f"{src}.{target}.judges.<chosen>.kappa"),
-                f"{key}Sens": (f(chosen["sensitivity"]), f"{src}.{target}.judges.<chosen>.sensitivity"),
-                f"{key}Spec": (f(chosen["specificity"]), f"{src}.{target}.judges.<chosen>.specificity")}
-        for j, m in t["judges"].items():
-            out[f"{key}Kappa{j[0].upper()}{j[1:]}"] = (f(m["kappa"]), f"{src}.{target}.judges.{j}.kappa")
-    ref = judged.get("corrected", {}).get(ref_name, {}).get("truthfulqa_gen")
-    if ref:
-        at = f"{lay.judged.relative_to(lay.root).as_posix()}: corrected.{ref_name}.truthfulqa_gen"
-        out |= {f"refHalluc{k.capitalize()}": (fmt_grouped(ref[k], 3), f"{at}.{k}")
-                for k in ("observed", "corrected", "low", "high")}
-    return out
 
 
 def study_numbers(params: Params, lay: Layout, df: pd.DataFrame, comp: pd.DataFrame,

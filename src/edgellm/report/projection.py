@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.patches import Patch, Rectangle
 
 from .latex import Tex, fmt, latex_table
-from .plotting import MIN_FONT_PT, figure, plt, sns
+from .plotting import MIN_FONT_PT, figure, log_axis, plt, sns
 
 #: the verdict states, best first, and how they are drawn (colour-blind-safe, distinct in grey)
 STATE_COLOURS = {"accessible": "#66c2a5", "borderline": "#fdae61", "not accessible": "#d9d9d9"}
@@ -43,7 +43,9 @@ def validation_figure(points: pd.DataFrame):
         ax.plot([lo, hi], [lo, hi], color="0.2", lw=0.8)
         for f in (1.25, 1 / 1.25):
             ax.plot([lo, hi], [lo * f, hi * f], color="0.45", lw=0.6, ls="--")
-        ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured tokens/s", title=title)
+        log_axis(ax, "x")
+        log_axis(ax, "y")
+        ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="measured tokens/s", title=title)
         ax.set_aspect("equal")
     axes[0].set_ylabel("projected tokens/s")
     handles = [Patch(color=colours[d], label=d) for d in devices]

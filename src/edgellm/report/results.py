@@ -14,7 +14,6 @@ import pandas as pd
 
 from ..config import Params
 from ..eval import stats
-from ..eval.judge import audit_sample
 from ..io import read_json
 from ..paths import Layout
 from ..records import (
@@ -26,6 +25,7 @@ from ..records import (
     RecordMissing,
     load_model_record,
 )
+from .noninferiority import MARGINS, ni_verdict
 from .screen import headline_tasks, screen
 
 TASK_LABELS = {
@@ -56,15 +56,6 @@ HEADLINE = {
     "halluc_gen_embed": ("Hallucination: generated, not truthful (embedding)", False, True),
     "ti_embed": ("Generated: truthful and informative (embedding)", True, True),
 }
-#: Non-inferiority margins (absolute, in the metric's units) of the metrics a headline claim rests on: a variant
-#: is "non-inferior" when it is shown worse than its reference by less than this (one-sided, Holm within the
-#: family). Two points of generalization accuracy and of MC2: MLPerf Inference's target of 99 % of the reference
-#: (0.6 points here) is below what 750 paired items resolve (MDE 0.03); two points is a sixteenth of what SmolLM2's
-#: reference holds above chance (0.57 against 0.25 in the run of 2026-12-07). Declared here, not in params.yaml, only because a new key of
-#: the parameter schema reruns every stage of both models (the schema module is in every stage's code); it moves
-#: to report.margins with the next full rerun.
-MARGINS = {"gen_acc": 0.02, "mc2": 0.02}
-NI_VERDICTS = ("non-inferior", "inferior", "inconclusive")
 #: per-answer keys of the judge's verdicts -> the metric they give (hallucinated = 1 - truthful)
 JUDGED = {"informative": "informative", "halluc_rougeL": "halluc_gen_rougeL", "halluc_bleu": "halluc_gen_bleu",
           "halluc_embed": "halluc_gen_embed", "truthful_informative_rougeL": "ti_rougeL",
@@ -281,16 +272,6 @@ def comparisons(params: Params, per_item: dict, chance: dict[str, float]) -> pd.
     return df
 
 
-def ni_verdict(row: pd.Series, alpha: float) -> str | None:
-    """One verdict per variant and margin metric, from the Holm-adjusted one-sided tests: non-inferior (worse by
-    less than the margin), inferior (worse by more), else inconclusive; None for a metric without a margin."""
-    if pd.isna(row.get("ni_p_holm")):
-        return None
-    if row["ni_p_holm"] < alpha:
-        return "non-inferior"
-    return "inferior" if row["inferior_p_holm"] < alpha else "inconclusive"
-
-
 def variant_row(params: Params, lay: Layout, var, gen: list[str]) -> dict:
     """The quality, size and speed columns of one variant, straight from its stage records."""
     v, model, qtype = var.name, var.checkpoint, var.qtype
@@ -428,34 +409,3 @@ def add_significance(df: pd.DataFrame, comp: pd.DataFrame) -> pd.DataFrame:
         for k in ("delta", "p", "p_holm", "mde", "significant"):
             df.loc[i, f"{c['metric']}_{k}"] = c[k]
     return df
-
-
-def judge_audit(params: Params, lay: Layout) -> pd.DataFrame:
-    """A seeded sample of generated answers (the same questions for every variant) with every verdict,
-    so that a reader can check the judges by eye."""
-    judged = read_json(lay.judged) if lay.judged.is_file() else {}
-    rows = audit_sample(judged.get("variants", {}), params.report.audit_answers, params.seed)
-    return pd.DataFrame(rows)
-
-
-JUDGE_COLUMNS = ["target", "judge", "chosen", "n", "positives", "accuracy", "sensitivity", "specificity", "kappa"]
-
-
-def judge_labels(lay: Layout) -> pd.DataFrame:
-    """Every judge against the labelled answers (the judge stage's calibration): per target (truthful,
-    informative) and judge, n, positives, accuracy, sensitivity, specificity and kappa, and which judge the
-    rates use (the calibrated judge's numbers are out of fold)."""
-    cal = (read_json(lay.judged) if lay.judged.is_file() else {}).get("calibration", {})
-    rows = [{"target": t, "judge": j, "chosen": j == cal[t]["chosen"], **m}
-            for t in ("truthful", "informative") if t in cal for j, m in cal[t]["judges"].items()]
-    return pd.DataFrame(rows, columns=JUDGE_COLUMNS)
-
-
-def corrected_hallucination(lay: Layout) -> pd.DataFrame:
-    """Per variant and generative task: the hallucination rate by the chosen judge, observed and corrected for
-    its error on the labelled answers, with the interval that resamples both (the judge stage's)."""
-    judged = read_json(lay.judged) if lay.judged.is_file() else {}
-    rows = [{"variant": v, "task": t, **r} for v, tasks in sorted(judged.get("corrected", {}).items())
-            for t, r in tasks.items()]
-    return pd.DataFrame(rows, columns=["variant", "task", "judge", "n", "observed", "corrected", "low", "high",
-                                       "resamples", "undefined"])

@@ -15,7 +15,8 @@ from ..config.schema import Report
 from ..eval.judge import HALLUCINATION_RULE
 from ..io import write_text
 from .latex import Tex, fmt, generated_by, header_lines, latex_table, tex_escape
-from .results import HEADLINE, MARGINS, TASK_LABELS, short_name
+from .noninferiority import MARGINS
+from .results import HEADLINE, TASK_LABELS, short_name
 
 
 def pm(x, sd, nd: int) -> Tex:

@@ -20,6 +20,7 @@ from ..eval.judge_calibration import (
     INFORMATIVE_FEATURES,
     CalibratedJudge,
     TRUTHFUL_FEATURES,
+    fewshot_answers,
     fit_judge,
     hallucination_rates,
     judge_gold,
@@ -62,7 +63,7 @@ def run(params_path: str | Path | None = None, embed: bool = True) -> dict:
         # the study's variants only (a file left by an earlier study is not judged); frontier-tier variants
         # generate nothing and are skipped by judge_variants
         items = {v.name: read_json(lay.items(v.name)) for v in study_variants(lay) if lay.items(v.name).is_file()}
-        out["variants"] = judge_variants(items, prepared, embedder, calibrated)
+        out["variants"] = judge_variants(items, prepared, embedder, calibrated, fewshot_answers())
         if calibrated is not None:
             out["corrected"] = {v: {t: hallucination_rates(res["items"], out["calibration"], params.report.bootstrap,
                                                            params.report.confidence, params.seed)
