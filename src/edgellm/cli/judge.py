@@ -20,7 +20,16 @@ from pathlib import Path
 
 from ..config.load import data_dir
 from ..eval.judge import JUDGES, EmbeddingJudge, answer_text
-from ..eval.judge_calibration import GOLD, GoldError, agreement, fit_judge, judge_answers, judge_gold, load_gold
+from ..eval.judge_calibration import (
+    GOLD,
+    GoldError,
+    agreement,
+    fit_judge,
+    judge_answers,
+    judge_gold,
+    jsonl_lines,
+    load_gold,
+)
 from .common import study_params, study_root
 
 HELP = "every judge's verdicts on answers to TruthfulQA questions (JSONL), and their agreement with labels"
@@ -37,16 +46,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def read_rows(path: Path) -> list[dict]:
     """The answers of a JSONL file; one error naming the file and line of a row without index and answer."""
-    if not path.is_file():
-        raise GoldError(f"{path}: no such file")
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise GoldError(f"{path}:{n}: not JSON ({e.msg})") from None
+    for n, row in jsonl_lines(path, "answers"):
         text = None
         if isinstance(row, dict):
             text = row.get("answer", answer_text(row["completion"]) if isinstance(row.get("completion"), str) else None)

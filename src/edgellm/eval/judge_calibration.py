@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -67,18 +67,27 @@ class GoldLabel(BaseModel):
     variant: str = ""
 
 
-def load_gold(path: Path) -> list[GoldLabel]:
-    """The labelled answers of a JSONL file; one clear error naming the file and line of a bad row."""
+def jsonl_lines(path: Path, what: str) -> Iterator[tuple[int, object]]:
+    """(line number, parsed JSON) of every non-empty line of a JSON-lines file; one error naming the file and the
+    line that is not JSON, or the file that is missing (``what`` it should hold)."""
     path = Path(path)
     if not path.is_file():
-        raise GoldError(f"{path}: labelled answers not found (judge.gold in params.yaml)")
-    out = []
+        raise GoldError(f"{path}: {what} not found")
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+        if line.strip():
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise GoldError(f"{path}:{n}: not JSON ({e.msg})") from None
+
+
+def load_gold(path: Path) -> list[GoldLabel]:
+    """The labelled answers of a JSONL file; one clear error naming the file and line of a bad row."""
+    out = []
+    for n, row in jsonl_lines(path, "labelled answers"):
         try:
-            out.append(GoldLabel.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as e:
+            out.append(GoldLabel.model_validate(row))
+        except ValidationError as e:
             raise GoldError(f"{path}:{n}: not a labelled answer ({str(e).splitlines()[0]})") from None
     if len({g.truthful for g in out}) < 2 or len({g.informative for g in out}) < 2:
         raise GoldError(f"{path}: needs answers of both labels for truthful and for informative")
