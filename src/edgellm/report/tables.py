@@ -159,18 +159,20 @@ def comparison_table(comp: pd.DataFrame, rep: Report, metrics: tuple[str, ...], 
     """Paired tests of ``metrics``: n, chance, the difference with its interval, the minimum detectable
     difference and the Holm-adjusted p-value."""
     rows = []
+    ni = any(m in MARGINS for m in metrics)  # the non-inferiority columns, where a metric has a margin
     for _, c in comp[comp["metric"].isin(metrics)].iterrows():
         verdict = ("significant" if c["significant"] else
                    ("below detectable" if not c["detectable"] else "not significant"))
+        has = isinstance(c.get("ni_verdict"), str)
         rows.append([c["variant"], HEADLINE[c["metric"]][0].replace("Hallucination: ", ""), c["n"],
                      fmt(c["chance"]) if pd.notna(c["chance"]) else "--",
                      Tex(f"{c['delta']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"), fmt(c["mde"]),
-                     f"{c['p']:.3f}", f"{c['p_holm']:.3f}", verdict,
-                     Tex(f"{c['ni_lower']:+.3f}") if pd.notna(c.get("ni_lower")) else "--",
-                     f"{c['ni_p_holm']:.3f}" if pd.notna(c.get("ni_p_holm")) else "--", c.get("ni_verdict") or "--"])
+                     f"{c['p']:.3f}", f"{c['p_holm']:.3f}", verdict]
+                    + ([Tex(f"{c['ni_lower']:+.3f}") if has else "--", f"{c['ni_p_holm']:.3f}" if has else "--",
+                        c["ni_verdict"] if has else "--"] if ni else []))
     return latex_table(
-        ["Variant", "Metric", "n", "Chance", Tex("$\\Delta$ vs reference [CI]"), "MDE", "p", "p (Holm)", "Verdict",
-         "NI bound", "NI p (Holm)", "Non-inferiority"],
+        ["Variant", "Metric", "n", "Chance", Tex("$\\Delta$ vs reference [CI]"), "MDE", "p", "p (Holm)", "Verdict"]
+        + (["NI bound", "NI p (Holm)", "Non-inferiority"] if ni else []),
         rows,
         f"Paired tests, {what}: every variant against its reference on the same items (quantized: the base "
         f"model's F16; compressed: the base model at the same type). $\\Delta$ with its {100 * rep.confidence:.0f}\\% "
@@ -178,10 +180,12 @@ def comparison_table(comp: pd.DataFrame, rep: Report, metrics: tuple[str, ...], 
         f"{rep.power} from the observed discordance (statsmodels); p: McNemar exact (0/1 scores; stratified "
         "by task, as a sign-flip permutation, for accuracy averaged over tasks of unequal size) or sign-flip "
         "permutation (MC2); each metric is one family, Holm-adjusted across its variants. A difference smaller "
-        "than its MDE is reported as below the detectable size, whatever its p. Non-inferiority (metrics with a "
-        f"margin: {', '.join(f'{HEADLINE[m][0]} {v:g}' for m, v in MARGINS.items())}): NI bound, the one-sided bound at level $1-\\alpha$ of the change oriented so that positive is "
-        "better; NI p, the one-sided test that the variant loses at least the margin, Holm-adjusted; verdict "
-        "non-inferior, inferior or inconclusive.", label, "llrrlrrrlrrl", wide=True)
+        "than its MDE is reported as below the detectable size, whatever its p."
+        + (" Non-inferiority (metrics with a margin: "
+           + ", ".join(f"{HEADLINE[m][0]} {v:g}" for m, v in MARGINS.items())
+           + "): NI bound, the one-sided bound at level $1-\\alpha$ of the change oriented so that positive is better; "
+           "NI p, the one-sided test that the variant loses at least the margin, Holm-adjusted; verdict non-inferior, "
+           "inferior or inconclusive." if ni else ""), label, "llrrlrrrl" + ("rrl" if ni else ""), wide=True)
 
 
 def comparisons(comp: pd.DataFrame, rep: Report) -> str:
