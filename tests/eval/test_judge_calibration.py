@@ -17,10 +17,12 @@ from edgellm.eval.judge_calibration import (
     GoldError,
     agreement,
     corrected_rate,
+    cross_fit,
     fit_judge,
     judge_gold,
     load_gold,
     measure_judges,
+    out_of_fold,
     rogan_gladen,
 )
 
@@ -101,7 +103,8 @@ def test_judges_against_the_labels(gold, gold_rows):
     """Every judge is measured on the 180 labelled answers; the calibrated judge out of fold, which must be
     below its agreement on the answers it was fitted to (else the folds leak); the chosen judge has the
     highest kappa."""
-    m = measure_judges(gold_rows, gold, folds=10, seed=0)
+    oof = out_of_fold(gold_rows, gold, folds=10, seed=0)
+    m = measure_judges(gold_rows, gold, oof)
     truthful = m["truthful"]["judges"]
     assert set(truthful) == {"rougeL", "bleu", "embed", "calibrated"}
     assert all(j["n"] == 180 and j["positives"] == sum(g.truthful for g in gold) for j in truthful.values())
@@ -111,9 +114,14 @@ def test_judges_against_the_labels(gold, gold_rows):
         assert judged[m[target]["chosen"]]["kappa"] == max(j["kappa"] for j in judged.values())
     fitted = fit_judge(gold_rows, gold)
     in_sample = [fitted.verdicts(r)["calibrated_acc"] for r in gold_rows]
-    oof = m["truthful"]["verdicts"]["calibrated"]
+    out = m["truthful"]["verdicts"]["calibrated"]
     labels = [g.truthful for g in gold]
-    assert agreement(in_sample, labels)["kappa"] > agreement(oof, labels)["kappa"]
+    assert agreement(in_sample, labels)["kappa"] > agreement(out, labels)["kappa"]
+    # the cross-fitted judge gives a labelled answer its out-of-fold raw verdict, any other answer the full fit's
+    crossed = cross_fit(gold_rows, gold, oof)
+    assert [crossed.verdicts(r) for r in gold_rows] == oof
+    other = {**gold_rows[0], "answer": gold_rows[0]["answer"] + " Indeed."}
+    assert crossed.verdicts(other) == fitted.verdicts(other)
     # the rule judge of informative now finds the "not provided" refusals the labels call uninformative
     refusals = [k for k, g in enumerate(gold) if "not provided" in g.answer]
     assert refusals and all(m["informative"]["verdicts"]["rule"][k] == 0 for k in refusals)

@@ -71,7 +71,7 @@ def test_noninferiority_verdict_and_headline_flip_with_the_tests():
     assert n["niVariantId"][0] == "" and n["niHeadline"][0].startswith("no variant other than the origin")
     n = claims(comp({"m-Q8_0": "inconclusive", "m-Q4_1": "inconclusive", "m-Q2_K": "inferior"}))
     assert n["niHeadline"][0] == "no variant is shown non-inferior"
-    # every type lost accuracy: the sign test sees 2 of 2 (the origin excluded)
+    # every type has a negative difference: 2 of 2 (the origin excluded)
     assert (n["ladderNeg"][0], n["ladderNonzero"][0]) == (2, 2)
 
 

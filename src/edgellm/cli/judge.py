@@ -7,7 +7,8 @@ specificity, Cohen's kappa) is printed after the rows, on stderr, so that anyone
 their own labels.
 
 The calibrated judge is fitted, as the judge stage fits it, to the study's labelled answers
-(``data/truthfulqa_gold/labels.jsonl``, or ``--gold``); questions come from the study's data (params.yaml's
+(``data/truthfulqa_gold/labels.jsonl``, or ``--gold``), and an answer that is one of those gets its out-of-fold
+verdict, so its agreement is never measured in-sample; questions come from the study's data (params.yaml's
 ``data.local_dir``, else the hub).
 """
 
@@ -21,14 +22,16 @@ from pathlib import Path
 from ..config.load import data_dir
 from ..eval.judge import JUDGES, EmbeddingJudge, answer_text
 from ..eval.judge_calibration import (
+    FOLDS,
     GOLD,
     GoldError,
     agreement,
-    fit_judge,
+    cross_fit,
     judge_answers,
     judge_gold,
     jsonl_lines,
     load_gold,
+    out_of_fold,
 )
 from .common import study_params, study_root
 
@@ -72,7 +75,9 @@ def run(a: argparse.Namespace) -> int:
     where = data_dir(params, root)
     embedder = EmbeddingJudge(params.threads)
     gold = load_gold(gold_path)
-    calibrated = fit_judge(judge_gold(gold, where, embedder), gold)
+    gold_rows = judge_gold(gold, where, embedder)
+    # cross-fitted: an answer that is one of the labelled ones gets the out-of-fold verdict, not an in-sample one
+    calibrated = cross_fit(gold_rows, gold, out_of_fold(gold_rows, gold, FOLDS, params.seed))
     judged = judge_answers([r["index"] for r in rows], [r["answer"] for r in rows], where, embedder, calibrated)
     for r, j in zip(rows, judged):
         print(json.dumps({"index": r["index"], "answer": r["answer"], **{k: j[k] for k in SHOWN if k in j}}))

@@ -218,25 +218,50 @@ def composite(rows: Sequence[Mapping], judged: Sequence[Mapping[str, float]]) ->
 
 
 def out_of_fold(rows: Sequence[Mapping], gold: Sequence[GoldLabel], folds: int, seed: int) -> list[dict]:
-    """The calibrated judge's verdict on every labelled answer by a model fitted without it (stratified k-fold on
-    truthful x informative, seeded): what its agreement with the labels is measured on."""
-    from sklearn.model_selection import StratifiedKFold
+    """The calibrated judge's raw verdicts (:meth:`CalibratedJudge.verdicts`) on every labelled answer by a model
+    fitted without it (stratified k-fold on truthful x informative, seeded, twins in one fold): what its agreement
+    with the labels is measured on, and what it says of those answers wherever the study meets them again."""
+    from sklearn.model_selection import StratifiedGroupKFold
 
     strata = [2 * g.truthful + g.informative for g in gold]
+    # the same answer to the same question (two variants said it) stays in one fold: else its twin would train
+    # the model that judges it
+    twins = {k: i for i, k in enumerate(dict.fromkeys((g.question.strip(), g.answer.strip()) for g in gold))}
+    groups = [twins[(g.question.strip(), g.answer.strip())] for g in gold]
     out: list[dict | None] = [None] * len(gold)
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(gold)), strata):
+    split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(gold)), strata, groups)
+    for train, test in split:
         judge = fit_judge([rows[i] for i in train], [gold[i] for i in train])
-        for i, v in zip(test, composite([rows[i] for i in test], [judge.verdicts(rows[i]) for i in test])):
-            out[i] = v
+        for i in test:
+            out[i] = judge.verdicts(rows[i])
     return out  # type: ignore[return-value]
 
 
-def measure_judges(rows: Sequence[Mapping], gold: Sequence[GoldLabel], folds: int, seed: int) -> dict:
+@dataclass(frozen=True)
+class CrossFitJudge:
+    """The calibrated judge fitted to every labelled answer, except that a labelled answer (the same question and
+    answer text) gets its out-of-fold verdict: the study's variants generated those answers, and a verdict of the
+    model fitted to them would be in-sample while the correction uses the out-of-fold error."""
+
+    judge: CalibratedJudge
+    held: Mapping[tuple[str, str], Mapping[str, float]]
+
+    def verdicts(self, row: Mapping[str, float]) -> dict[str, float]:
+        key = (str(row["question"]).strip(), str(row["answer"]).strip())
+        return dict(self.held[key]) if key in self.held else self.judge.verdicts(row)
+
+
+def cross_fit(rows: Sequence[Mapping], gold: Sequence[GoldLabel], oof: Sequence[Mapping[str, float]]) -> CrossFitJudge:
+    """:class:`CrossFitJudge` of the labelled answers' rows and their out-of-fold raw verdicts."""
+    return CrossFitJudge(fit_judge(rows, gold), {(g.question.strip(), g.answer.strip()): v for g, v in zip(gold, oof)})
+
+
+def measure_judges(rows: Sequence[Mapping], gold: Sequence[GoldLabel], oof: Sequence[Mapping[str, float]]) -> dict:
     """Every judge against the labels, for truthful and for informative: target -> judge -> :func:`agreement`
-    (the calibrated judge's out of fold), the judge with the highest kappa as ``chosen``, and each labelled
-    answer's verdicts (``verdicts``: judge -> 0/1 per answer, the calibrated judge's out of fold), from which
-    the corrected rates resample."""
-    oof = out_of_fold(rows, gold, folds, seed)
+    (the calibrated judge's out of fold, ``oof`` from :func:`out_of_fold`), the judge with the highest kappa as
+    ``chosen``, and each labelled answer's verdicts (``verdicts``: judge -> 0/1 per answer, the calibrated judge's
+    out of fold), from which the corrected rates resample."""
+    oof = composite(rows, oof)
     calls = {"truthful": {j: [r[f"truthful_{j}"] for r in rows] for j in JUDGES if f"truthful_{j}" in rows[0]
                           and j != "calibrated"} | {"calibrated": [v["truthful_calibrated"] for v in oof]},
              "informative": {"rule": [r["informative"] for r in rows],

@@ -90,9 +90,10 @@ def noninferiority(a_groups: Groups, b_groups: Groups, margin: float, higher: bo
     The difference is the one :func:`paired_bootstrap` reports (mean of task means, resampled within each task),
     oriented so that positive is better (``higher``: the metric's better direction). Non-inferiority tests
     H0: difference <= -margin one-sidedly, by the share of resamples at or below -margin (at least 1/n_boot);
-    ``lower`` is the one-sided (1 - alpha) bound, which inverts it: p < alpha exactly when lower > -margin.
-    Inferiority is the mirror test (H0: difference >= -margin) with ``upper``: a variant shown worse than the
-    margin."""
+    ``lower`` is the unadjusted one-sided (1 - alpha) bound (the empirical quantile, not interpolated), which
+    inverts the unadjusted test: p < alpha when lower > -margin. The verdict uses the Holm-adjusted p, so a bound
+    inside the margin may still be inconclusive. Inferiority is the mirror test (H0: difference >= -margin) with
+    ``upper``: a variant shown worse than the margin."""
     _check_paired(a_groups, b_groups)
     sign = 1.0 if higher else -1.0
     diffs = [sign * (np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64))
@@ -100,7 +101,8 @@ def noninferiority(a_groups: Groups, b_groups: Groups, margin: float, higher: bo
     boots = np.mean([_resample_means(d, n_boot, rng) for d in diffs], axis=0)
     floor = 1 / n_boot
     return {"ni_margin": float(margin), "ni_delta": float(np.mean([d.mean() for d in diffs])),
-            "ni_lower": float(np.quantile(boots, alpha)), "ni_upper": float(np.quantile(boots, 1 - alpha)),
+            "ni_lower": float(np.quantile(boots, alpha, method="inverted_cdf")),
+            "ni_upper": float(np.quantile(boots, 1 - alpha, method="inverted_cdf")),
             "ni_p": float(max((boots <= -margin).mean(), floor)),
             "inferior_p": float(max((boots >= -margin).mean(), floor))}
 

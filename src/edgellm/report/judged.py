@@ -58,6 +58,13 @@ def cap_numbers(lay: Layout) -> dict[str, tuple]:
             "naturalMaxTokens": (max(natural) if natural else "--", src)}
 
 
+#: every macro :func:`judge_numbers` defines, "--" where the study has no calibration (the paper still builds)
+JUDGE_MACROS = ("goldN", "judgeFolds", "goldTruthful", "goldInformative",
+                *(f"{k}{x}" for k in ("truth", "inf") for x in ("Judge", "Kappa", "Sens", "Spec")),
+                "truthKappaRougeL", "truthKappaBleu", "truthKappaEmbed", "truthKappaCalibrated", "infKappaRule",
+                "infKappaCalibrated", "refHallucObserved", "refHallucCorrected", "refHallucLow", "refHallucHigh")
+
+
 def judge_numbers(lay: Layout, ref_name: str) -> dict[str, tuple]:
     """The judges against the labelled answers (the judge stage's calibration): the labels' size, each target's
     chosen judge with its agreement, the similarity judges' and the calibrated judge's kappa, and the first
@@ -65,11 +72,12 @@ def judge_numbers(lay: Layout, ref_name: str) -> dict[str, tuple]:
     judged = read_json(lay.judged) if lay.judged.is_file() else {}
     cal = judged.get("calibration")
     src = f"{lay.judged.relative_to(lay.root).as_posix()}: calibration"
+    out = {k: ("--", f"{src} (none: no labelled answers or no embedding judge)") for k in JUDGE_MACROS}
     if not cal:
-        return {}
+        return out
     f = lambda x: fmt_grouped(x, 2)
     names = {"rougeL": "ROUGE-L", "bleu": "BLEU", "embed": "embedding", "calibrated": "calibrated", "rule": "rule"}
-    out = {"goldN": (cal["gold"]["n"], f"{src}.gold.n"), "judgeFolds": (cal["folds"], f"{src}.folds"),
+    out |= {"goldN": (cal["gold"]["n"], f"{src}.gold.n"), "judgeFolds": (cal["folds"], f"{src}.folds"),
            "goldTruthful": (sum(cal["truthful"]["labels"]), f"{src}.truthful.labels (sum)"),
            "goldInformative": (sum(cal["informative"]["labels"]), f"{src}.informative.labels (sum)")}
     for target, key in (("truthful", "truth"), ("informative", "inf")):

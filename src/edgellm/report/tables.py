@@ -183,7 +183,7 @@ def comparison_table(comp: pd.DataFrame, rep: Report, metrics: tuple[str, ...], 
         "than its MDE is reported as below the detectable size, whatever its p."
         + (" Non-inferiority (metrics with a margin: "
            + ", ".join(f"{HEADLINE[m][0]} {v:g}" for m, v in MARGINS.items())
-           + "): NI bound, the one-sided bound at level $1-\\alpha$ of the change oriented so that positive is better; "
+           + "): NI bound, the unadjusted one-sided bound at level $1-\\alpha$ of the change oriented so that positive is better; "
            "NI p, the one-sided test that the variant loses at least the margin, Holm-adjusted; verdict non-inferior, "
            "inferior or inconclusive." if ni else ""), label, "llrrlrrrl" + ("rrl" if ni else ""), wide=True)
 

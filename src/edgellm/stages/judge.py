@@ -18,14 +18,15 @@ from ..eval.judge_calibration import (
     FOLDS,
     GOLD,
     INFORMATIVE_FEATURES,
-    CalibratedJudge,
     TRUTHFUL_FEATURES,
+    CrossFitJudge,
+    cross_fit,
     fewshot_answers,
-    fit_judge,
     hallucination_rates,
     judge_gold,
     load_gold,
     measure_judges,
+    out_of_fold,
 )
 from ..eval.prepared import load_task_items
 from ..eval.tasks import TASKS
@@ -35,17 +36,19 @@ from ..provenance import versions
 from .common import context, study_variants
 
 
-def calibration(params: Params, lay: Layout, embedder: EmbeddingJudge) -> tuple[dict, CalibratedJudge]:
-    """Every judge against the labelled answers, and the calibrated judge fitted to all of them."""
+def calibration(params: Params, lay: Layout, embedder: EmbeddingJudge) -> tuple[dict, CrossFitJudge]:
+    """Every judge against the labelled answers, and the calibrated judge fitted to all of them (cross-fitted:
+    a labelled answer keeps its out-of-fold verdict)."""
     path = lay.root / GOLD
     gold = load_gold(path)
     rows = judge_gold(gold, data_dir(params, lay.root), embedder)
-    measured = measure_judges(rows, gold, FOLDS, params.seed)
-    judge = fit_judge(rows, gold)
+    oof = out_of_fold(rows, gold, FOLDS, params.seed)
+    measured = measure_judges(rows, gold, oof)
+    judge = cross_fit(rows, gold, oof)
     record = {"gold": {"path": GOLD.as_posix(), "n": len(gold), "sha256": sha256_file(path)},
               "folds": FOLDS, "seed": params.seed,
               "features": {"truthful": list(TRUTHFUL_FEATURES), "informative": list(INFORMATIVE_FEATURES)},
-              "model": judge.to_json(), "ids": [g.id for g in gold], **measured}
+              "model": judge.judge.to_json(), "ids": [g.id for g in gold], **measured}
     return record, judge
 
 
