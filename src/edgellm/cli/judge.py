@@ -22,16 +22,13 @@ from pathlib import Path
 from ..config.load import data_dir
 from ..eval.judge import JUDGES, EmbeddingJudge, answer_text
 from ..eval.judge_calibration import (
-    FOLDS,
     GOLD,
     GoldError,
     agreement,
-    cross_fit,
+    calibrate,
     judge_answers,
-    judge_gold,
     jsonl_lines,
     load_gold,
-    out_of_fold,
 )
 from .common import study_params, study_root
 
@@ -74,10 +71,8 @@ def run(a: argparse.Namespace) -> int:
         raise GoldError("no labelled answers to fit the calibrated judge to: give --gold FILE (outside a checkout)")
     where = data_dir(params, root)
     embedder = EmbeddingJudge(params.threads)
-    gold = load_gold(gold_path)
-    gold_rows = judge_gold(gold, where, embedder)
     # cross-fitted: an answer that is one of the labelled ones gets the out-of-fold verdict, not an in-sample one
-    calibrated = cross_fit(gold_rows, gold, out_of_fold(gold_rows, gold, FOLDS, params.seed))
+    calibrated = calibrate(load_gold(gold_path), where, embedder, params.seed)[2]
     judged = judge_answers([r["index"] for r in rows], [r["answer"] for r in rows], where, embedder, calibrated)
     for r, j in zip(rows, judged):
         print(json.dumps({"index": r["index"], "answer": r["answer"], **{k: j[k] for k in SHOWN if k in j}}))

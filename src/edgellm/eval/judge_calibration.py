@@ -256,6 +256,15 @@ def cross_fit(rows: Sequence[Mapping], gold: Sequence[GoldLabel], oof: Sequence[
     return CrossFitJudge(fit_judge(rows, gold), {(g.question.strip(), g.answer.strip()): v for g, v in zip(gold, oof)})
 
 
+def calibrate(gold: Sequence[GoldLabel], data_dir: Path | None, embedder: EmbeddingJudge, seed: int
+              ) -> tuple[list[dict], list[dict], CrossFitJudge]:
+    """The labelled answers' rows by the other judges, the calibrated judge's out-of-fold raw verdicts on them
+    (:data:`FOLDS` folds), and the cross-fitted judge: what the judge stage and ``edgellm judge`` both need."""
+    rows = judge_gold(gold, data_dir, embedder)
+    oof = out_of_fold(rows, gold, FOLDS, seed)
+    return rows, oof, cross_fit(rows, gold, oof)
+
+
 def measure_judges(rows: Sequence[Mapping], gold: Sequence[GoldLabel], oof: Sequence[Mapping[str, float]]) -> dict:
     """Every judge against the labels, for truthful and for informative: target -> judge -> :func:`agreement`
     (the calibrated judge's out of fold, ``oof`` from :func:`out_of_fold`), the judge with the highest kappa as

@@ -58,6 +58,8 @@ def cap_numbers(lay: Layout) -> dict[str, tuple]:
             "naturalMaxTokens": (max(natural) if natural else "--", src)}
 
 
+#: how the tables and the text name each judge
+JUDGE_NAMES = {"rougeL": "ROUGE-L", "bleu": "BLEU", "embed": "embedding", "calibrated": "calibrated", "rule": "rule"}
 #: every macro :func:`judge_numbers` defines, "--" where the study has no calibration (the paper still builds)
 JUDGE_MACROS = ("goldN", "judgeFolds", "goldTruthful", "goldInformative",
                 *(f"{k}{x}" for k in ("truth", "inf") for x in ("Judge", "Kappa", "Sens", "Spec")),
@@ -76,14 +78,13 @@ def judge_numbers(lay: Layout, ref_name: str) -> dict[str, tuple]:
     if not cal:
         return out
     f = lambda x: fmt_grouped(x, 2)
-    names = {"rougeL": "ROUGE-L", "bleu": "BLEU", "embed": "embedding", "calibrated": "calibrated", "rule": "rule"}
     out |= {"goldN": (cal["gold"]["n"], f"{src}.gold.n"), "judgeFolds": (cal["folds"], f"{src}.folds"),
            "goldTruthful": (sum(cal["truthful"]["labels"]), f"{src}.truthful.labels (sum)"),
            "goldInformative": (sum(cal["informative"]["labels"]), f"{src}.informative.labels (sum)")}
     for target, key in (("truthful", "truth"), ("informative", "inf")):
         t = cal[target]
         chosen = t["judges"][t["chosen"]]
-        out |= {f"{key}Judge": (names[t["chosen"]], f"{src}.{target}.chosen"),
+        out |= {f"{key}Judge": (JUDGE_NAMES[t["chosen"]], f"{src}.{target}.chosen"),
                 f"{key}Kappa": (f(chosen["kappa"]), f"{src}.{target}.judges.<chosen>.kappa"),
                 f"{key}Sens": (f(chosen["sensitivity"]), f"{src}.{target}.judges.<chosen>.sensitivity"),
                 f"{key}Spec": (f(chosen["specificity"]), f"{src}.{target}.judges.<chosen>.specificity")}

@@ -15,6 +15,7 @@ from ..config.schema import Report
 from ..eval.judge import HALLUCINATION_RULE
 from ..io import write_text
 from .latex import Tex, fmt, generated_by, header_lines, latex_table, tex_escape
+from .judged import JUDGE_NAMES
 from .noninferiority import MARGINS
 from .results import HEADLINE, TASK_LABELS, short_name
 
@@ -196,10 +197,6 @@ def comparisons(comp: pd.DataFrame, rep: Report) -> str:
 def comparisons_generated(comp: pd.DataFrame, rep: Report) -> str:
     return comparison_table(comp, rep, tuple(m for m in HEADLINE if m not in ACCURACY_METRICS),
                             "generated TruthfulQA answers", "tab:comparisons-generated")
-
-
-JUDGE_NAMES = {"rougeL": "ROUGE-L", "bleu": "BLEU", "embed": "embedding", "calibrated": "calibrated",
-               "rule": "rule"}
 
 
 def judges(labels: pd.DataFrame) -> str:

@@ -20,13 +20,11 @@ from ..eval.judge_calibration import (
     INFORMATIVE_FEATURES,
     TRUTHFUL_FEATURES,
     CrossFitJudge,
-    cross_fit,
+    calibrate,
     fewshot_answers,
     hallucination_rates,
-    judge_gold,
     load_gold,
     measure_judges,
-    out_of_fold,
 )
 from ..eval.prepared import load_task_items
 from ..eval.tasks import TASKS
@@ -41,10 +39,8 @@ def calibration(params: Params, lay: Layout, embedder: EmbeddingJudge) -> tuple[
     a labelled answer keeps its out-of-fold verdict)."""
     path = lay.root / GOLD
     gold = load_gold(path)
-    rows = judge_gold(gold, data_dir(params, lay.root), embedder)
-    oof = out_of_fold(rows, gold, FOLDS, params.seed)
+    rows, oof, judge = calibrate(gold, data_dir(params, lay.root), embedder, params.seed)
     measured = measure_judges(rows, gold, oof)
-    judge = cross_fit(rows, gold, oof)
     record = {"gold": {"path": GOLD.as_posix(), "n": len(gold), "sha256": sha256_file(path)},
               "folds": FOLDS, "seed": params.seed,
               "features": {"truthful": list(TRUTHFUL_FEATURES), "informative": list(INFORMATIVE_FEATURES)},
