@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import io
 import json
 import os
 import shutil
@@ -10,12 +11,13 @@ import socket
 import stat
 import subprocess
 import sys
+import tarfile
 import time
 
 import pytest
 
 from edgellm.devices.bundle import verify_bundle
-from edgellm.devices.runners import AdbRunner, LocalRunner, SshRunner
+from edgellm.devices.runners import AdbRunner, LocalRunner, RunnerError, SshRunner, extract_results
 from edgellm.paths import project_root
 
 
@@ -104,7 +106,7 @@ if args[0] == "push":
 elif args[0] == "pull":
     src, dst = args[1], args[2]
     shutil.copytree(src.removesuffix("/."), dst, dirs_exist_ok=True)
-elif args[0] == "shell":
+elif args[0] in ("shell", "exec-out"):
     sys.exit(subprocess.run(["sh", "-c", args[1]]).returncode)
 else:
     sys.exit(f"fake adb: unsupported {args}")
@@ -132,7 +134,7 @@ def test_adb_runner_sends_adb_commands(host_bundle, tmp_path):
         ["-s", "emulator-5554", "shell", f"chmod 755 {remote}/bin/*"],
         ["-s", "emulator-5554", "shell", f"cd {remote} && env sh run.sh check"],
         ["-s", "emulator-5554", "shell", f"cd {remote} && env THREADS=1 sh run.sh bench"],
-        ["-s", "emulator-5554", "pull", f"{remote}/results/.", str(tmp_path / "results")],
+        ["-s", "emulator-5554", "exec-out", f"tar -C {remote}/results -cf - ."],
     ]
     # the defaults are adb's real ones: /data/local/tmp is where shell-user binaries may run
     assert AdbRunner().remote_root == "/data/local/tmp/edgellm"
@@ -152,3 +154,86 @@ def test_runner_command_line_writes_a_measured_record(host_bundle, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     rec = json.loads((repo / "results" / "measured" / "this-host" / "tiny-Q4_K_M.json").read_text())
     _check_record(rec, threads=1)
+
+
+# --------------------------------------------------------------------------- a device's archive is not trusted
+def _archive(*members: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    return info
+
+
+GOOD = (_member("./tg.json"), b"[]")
+HOSTILE = {
+    "absolute": ((_member("/tmp/edgellm-owned"), b"x"), "/tmp/edgellm-owned", "absolute path"),
+    "dotdot": ((_member("./../outside/owned"), b"x"), "./../outside/owned", "leaves the folder"),
+    "deep dotdot": ((_member("sub/../../owned"), b"x"), "sub/../../owned", "leaves the folder"),
+    "symlink": ((_member("./pp.json", tarfile.SYMTYPE, "../outside/secret"), None), "./pp.json", "symbolic link"),
+    "hardlink": ((_member("./pp.json", tarfile.LNKTYPE, "/etc/passwd"), None), "./pp.json", "hard link"),
+    "char device": ((_member("./null", tarfile.CHRTYPE), None), "./null", "character device"),
+    "fifo": ((_member("./pipe", tarfile.FIFOTYPE), None), "./pipe", "FIFO"),
+}
+
+
+def _tree(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else b"<dir>")
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_results_archive_is_refused_and_changes_nothing(case, tmp_path):
+    bad, name, why = HOSTILE[case]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("kept")
+    dest = tmp_path / "variant" / "results"
+    dest.mkdir(parents=True)
+    before = _tree(tmp_path)
+    # the bad member comes after a good one: nothing at all is written, not even the good file
+    with pytest.raises(RunnerError) as err:
+        extract_results(_archive(GOOD, bad), dest, "device:bench/results")
+    assert repr(name) in str(err.value) and why in str(err.value) and "device:bench/results" in str(err.value)
+    assert _tree(tmp_path) == before
+    assert not os.path.exists("/tmp/edgellm-owned")
+
+
+def test_a_results_archive_of_regular_files_is_unpacked(tmp_path):
+    sub = _member("./power", tarfile.DIRTYPE)
+    taken = extract_results(_archive(GOOD, (sub, None), (_member("./power/tg.power"), b"1 2\n")), tmp_path / "r", "d")
+    assert taken == ["power/tg.power", "tg.json"]
+    assert (tmp_path / "r" / "tg.json").read_bytes() == b"[]"
+    assert (tmp_path / "r" / "power" / "tg.power").read_text() == "1 2\n"
+    # an archive bomb is refused by its size before anything is written
+    big = _member("./huge")
+    with pytest.raises(RunnerError, match="'./huge' takes it past 64 MiB"):
+        extract_results(_archive((big, b"\0" * (64 * 2**20 + 1))), tmp_path / "bomb", "d")
+    assert not (tmp_path / "bomb").exists()
+    with pytest.raises(RunnerError, match="not a tar archive"):
+        extract_results(b"<html>login</html>", tmp_path / "junk", "d")
+
+
+def test_a_device_that_plants_a_link_in_its_results_is_refused_over_ssh(sshd, host_bundle, tmp_path):
+    """The real transport: the "device" (this machine over loopback ssh) turns a result into a link to a file
+    outside; pulling refuses it by name and writes nothing."""
+    remote_root = tmp_path / "remote-home" / "edgellm"
+    runner = SshRunner(f"{getpass.getuser()}@127.0.0.1", port=sshd["port"], identity=sshd["identity"],
+                       remote_root=str(remote_root), options=["-o", f"UserKnownHostsFile={sshd['known_hosts']}"])
+    runner.measure(host_bundle, tmp_path / "results", env={"THREADS": "1"})
+    results = remote_root / "this-host" / "results"
+    (results / "pp.json").unlink()
+    (results / "pp.json").symlink_to(tmp_path / "outside-secret")
+    local = tmp_path / "pulled"
+    local.mkdir()
+    with pytest.raises(RunnerError, match=r"member './pp.json' is a symbolic link"):
+        runner.pull(str(remote_root / "this-host"), local)
+    assert list(local.iterdir()) == []

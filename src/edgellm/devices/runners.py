@@ -27,17 +27,19 @@ validation (:mod:`.validation`) sets beside their projections::
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 from abc import ABC, abstractmethod
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..config import load_params
-from ..io import write_json
+from ..io import atomic_dir, write_json
 from ..paths import Layout, project_root
 from . import energy
 
@@ -153,7 +155,7 @@ class SshRunner(Runner):
 
     def pull(self, remote: str, local: Path) -> None:
         data = self._ssh(f"tar -C {shlex.quote(remote)}/results -cf - .").stdout
-        subprocess.run(["tar", "-C", str(local), "-xf", "-"], input=data, check=True)
+        extract_results(data, local, f"{self.host}:{remote}/results")
 
 
 class AdbRunner(Runner):
@@ -179,10 +181,81 @@ class AdbRunner(Runner):
         return self._run([*self.base, "shell", cmd]).stdout.decode(errors="replace")
 
     def pull(self, remote: str, local: Path) -> None:
-        self._run([*self.base, "pull", f"{remote}/results/.", str(local)])
+        # an archive made on the device, not `adb pull`, which recreates the device's links and special files
+        data = self._run([*self.base, "exec-out", f"tar -C {shlex.quote(remote)}/results -cf - ."]).stdout
+        extract_results(data, local, f"adb:{remote}/results")
 
 
 # --------------------------------------------------------------------------- results
+#: the most a device's results may unpack to: llama-bench JSON, logs and power samples take kilobytes
+MAX_RESULTS_BYTES = 64 * 2**20
+
+
+def _refusal(m: tarfile.TarInfo) -> str | None:
+    """Why a member of a device's archive is refused, or None: only regular files and folders, by relative
+    paths that stay inside the folder, are taken."""
+    name = m.name
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or (parts and parts[0].endswith(":")):
+        return "an absolute path"
+    if ".." in parts:
+        return "a path that leaves the folder ('..')"
+    if m.issym() or m.islnk():
+        return f"a {'symbolic' if m.issym() else 'hard'} link (to {m.linkname!r})"
+    if not (m.isfile() or m.isdir()):
+        kind = ("a character device" if m.ischr() else "a block device" if m.isblk()
+                else "a FIFO" if m.isfifo() else f"a member of tar type {m.type!r}")
+        return kind
+    return None
+
+
+def extract_results(archive: bytes, dest: Path, origin: str) -> list[str]:
+    """Unpack the results archive a device made into ``dest``, trusting nothing in it.
+
+    A device is not trusted: its archive could name absolute paths, climb out with ``..``, or carry links and
+    device files that a later write or read would follow. Every member is checked before anything is written;
+    one bad member refuses the whole archive with one error naming it, and ``dest`` is left as it was. The
+    accepted files are written into a temporary folder beside ``dest`` and swapped in only when all are written.
+    Returns the relative paths of the files taken.
+    """
+    dest = Path(dest)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+            members = tar.getmembers()
+            total = 0
+            for m in members:
+                why = _refusal(m)
+                if why:
+                    raise RunnerError(f"{origin}: refused the results archive: member {m.name!r} is {why}; "
+                                      f"nothing was extracted into {dest}")
+                total += m.size if m.isfile() else 0
+                if total > MAX_RESULTS_BYTES:
+                    raise RunnerError(f"{origin}: refused the results archive: member {m.name!r} takes it past "
+                                      f"{MAX_RESULTS_BYTES // 2**20} MiB; nothing was extracted into {dest}")
+            if dest.exists() and any(dest.iterdir()):
+                raise RunnerError(f"{dest}: not empty; the results of one run go into an empty folder")
+            taken = []
+            with atomic_dir(dest) as tmp:
+                tmp.chmod(0o755)
+                for m in members:
+                    rel = PurePosixPath(m.name)
+                    if rel.parts in ((), (".",)):
+                        continue
+                    target = tmp.joinpath(*rel.parts)
+                    if m.isdir():
+                        target.mkdir(parents=True, exist_ok=True)
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    src = tar.extractfile(m)
+                    assert src is not None  # a regular file always has data
+                    target.write_bytes(src.read())
+                    target.chmod(0o644)
+                    taken.append(rel.as_posix().removeprefix("./"))
+    except tarfile.TarError as e:
+        raise RunnerError(f"{origin}: the results archive is not a tar archive: {e}") from None
+    return sorted(taken)
+
+
 def _bench(path: Path) -> dict:
     try:
         runs = json.loads(path.read_text())
