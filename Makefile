@@ -176,7 +176,7 @@ FAST_PACKAGES := numpy|pandas|scipy|statsmodels|matplotlib|seaborn|adjusttext|py
 FAST_TESTS := tests/config tests/test_paths.py tests/test_io.py tests/test_architecture.py tests/stages/test_publish.py \
   tests/stages/test_code.py tests/stages/test_block_kl.py tests/stages/test_params.py tests/eval/test_stats.py tests/eval/test_klref.py \
   tests/devices/test_energy.py tests/devices/test_fleet.py tests/devices/test_published.py \
-  tests/devices/test_validation.py tests/devices/test_verdicts.py tests/report
+  tests/devices/test_validation.py tests/devices/test_verdicts.py tests/devices/test_latency.py tests/report
 
 $(FAST_VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(FAST_VENV)/bin/python || $(PYTHON) -m venv $(FAST_VENV)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 
@@ -9,9 +10,9 @@ import pandas as pd
 import pytest
 
 from edgellm.config import load_params
-from edgellm.devices import verdicts
+from edgellm.devices import latency, verdicts
 from edgellm.devices.fleet import load_fleet
-from edgellm.devices.validation import STATES
+from edgellm.devices.validation import STATES, kind, lodo_bands
 from edgellm.paths import Layout, project_root
 from edgellm.records import FleetSummary
 
@@ -46,8 +47,20 @@ def test_a_device_with_published_points_uses_its_own_efficiency():
     r = rows[(rows.device == "raspberry-pi-5") & (rows.backend == "cpu")].iloc[0]
     cal = CAL[r.variant]
     tg_bytes = cal["bytes_per_token"] + cal["kv_bytes_per_pos"] * cal["n_gen"] / 2
-    assert r.tg_ts == pytest.approx(own.efficiency.median() * 17.1e9 / tg_bytes)
-    assert "this device's cpu" in r.speed_source
+    assert r.tg_ts == pytest.approx(latency.fit_tg(own).ts(tg_bytes, cal["n_layer"], 17.1))
+    assert "this device's cpu" in r.speed_source and r.own_data
+
+
+def test_a_device_without_points_says_so_and_carries_the_lodo_band():
+    rows = _rows()
+    nodata = rows[~rows.own_data & ~rows.measured]
+    assert len(nodata) and nodata.speed_source.str.contains("no own data").all()
+    lodo = lodo_bands(POINTS)
+    for r in nodata.drop_duplicates(["device", "backend"]).itertuples():
+        w = lodo.get((r.backend, "tg"), lodo.get((kind(r.backend), "tg")))
+        assert r.tg_band >= math.exp(w) - 1e-9
+    # the devices the study has no published point of its own for: the phones' CPUs, the Jetson's CPU
+    assert {"iphone-15-pro", "pixel-8", "jetson-orin-nano"} <= set(nodata[nodata.backend == "cpu"].device)
 
 
 def test_a_borrowed_efficiency_never_beats_the_fastest_published_run():

@@ -12,7 +12,7 @@ from edgellm.config import load_params
 from edgellm.paths import Layout
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORDS = ("models", "gguf", "eval", "items", "profile", "bundles", "devices", "measured", "agreement")
+RECORDS = ("models", "gguf", "eval", "items", "profile", "bundles", "devices", "measured", "agreement", "kv_cache")
 FILES = ("hallucination.json", "fleet.csv", "fleet.json", "accessibility.csv", "pipeline.yaml")
 
 
@@ -24,6 +24,9 @@ def make_study(dest: Path) -> Path:
         shutil.copytree(ROOT / "results" / d, dest / "results" / d)
     for f in FILES:
         shutil.copy(ROOT / "results" / f, dest / "results" / f)
+    # the published models' shapes: where the fleet reads a sliding-window layout
+    (dest / "data" / "published").mkdir(parents=True)
+    shutil.copy(ROOT / "data" / "published" / "models.yaml", dest / "data" / "published" / "models.yaml")
     return dest
 
 

@@ -70,7 +70,8 @@ def test_every_macro_is_defined_and_traced(built):
     for name, origin, source in macros:
         assert origin in ("edgellm.report.paper.study_numbers", "edgellm.report.paper.power_numbers",
                           "edgellm.report.devices.device_numbers", "edgellm.report.claims.claims_numbers",
-                          "edgellm.report.replication.replication_numbers"), name
+                          "edgellm.report.replication.replication_numbers",
+                          "edgellm.report.context.context_numbers", "edgellm.report.kv_tables.kv_numbers"), name
         assert source.strip()
     assert ("recShareMin", "edgellm.report.paper.study_numbers", "results/recovery.csv: kl_recovered_share (min)") in macros
     # every macro the paper uses is defined

@@ -69,6 +69,7 @@ def test_an_edit_of_params_alone_adds_exactly_its_stages(tmp_path, what):
                                                                           for t in p["compress"]["types"]]
         new |= {f"{k}@{v}" for v in variants for k in ("quantize", "evaluate", "profile")}
         main = [p["evaluate"]["kl_base"]] + [t for t, tier in p["quantization"]["types"].items() if tier == "main"]
+        new |= {f"kv_cache@tiny-{t}" for t in main}   # the KV-cache measurement: the base's deployed types
         new |= {f"bundle@tiny-{t}" for t in main} | {f"bundle@tiny-{r}-{t}" for r in unscoped
                                                       if recipes[r].get("tier") == "main" for t in p["compress"]["types"]}
     after = _stages(root)

@@ -56,9 +56,13 @@ def projection(path, device: str, n_ctx: int | None = None) -> pd.DataFrame:
     mem = info["file_bytes"] + shape.kv_bytes(n_ctx) + overhead
     name = path.name
     cal = {name: {"bytes_per_token": shape.bytes_per_token, "kv_bytes_per_pos": shape.kv_bytes(1),
-                  "flops_per_token": shape.flops(pr.n_prompt / 2), "n_gen": pr.n_gen, "n_prompt": pr.n_prompt}}
+                  "flops_per_token": shape.pp_flops(pr.n_prompt), "n_gen": pr.n_gen, "n_prompt": pr.n_prompt,
+                  "n_layer": shape.n_layer}}
     budget = dp.memory_share * dev.ram_bytes
-    fleet = pd.DataFrame([{"variant": name, "device": dev.name, "fits": mem <= budget, "measured": False,
+    # the type that holds most weights decides the prompt efficiency's family (float or quantized)
+    main_type = next(iter(info["tensor_types"]))
+    fleet = pd.DataFrame([{"variant": name, "type": main_type, "device": dev.name, "fits": mem <= budget,
+                           "measured": False,
                            "mem_required_mb": mem / 1e6, "mem_budget_mb": budget / 1e6}])
     return verdicts.verdict_rows(fleet, cal, [dev], pd.read_csv(lay.validation_points),
                                  pd.read_csv(lay.validation_table), pd.read_csv(lay.power_bands), dp.min_tg_ts)

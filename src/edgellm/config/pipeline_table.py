@@ -54,6 +54,9 @@ def pipeline_table(p: Params) -> dict:
                          "tier": v.tier, "spec": variant_spec(p, v), **tier_keys(p, v.tier)}
                 for v in p.all_variants()}
     deployed = {name: row for name, row in variants.items() if row["tier"] != "frontier"}
+    # the KV-cache measurement: the deployed variants of the base models themselves (the reference and main types)
+    kv_cache = {name: row for name, row in deployed.items() if row["recipe"] is None}
     models = {m: {"spec": f"models.{m}", "source": model_source(p, m)} for m in p.models}
     return {"pipeline": {"kl_base": p.evaluate.kl_base, "models": models, "checkpoints": checkpoints,
-                         "compressed": compressed, "variants": variants, "deployed": deployed}}
+                         "compressed": compressed, "variants": variants, "deployed": deployed,
+                         "kv_cache": kv_cache}}

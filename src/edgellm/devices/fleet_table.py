@@ -10,14 +10,17 @@ beside the measurement (``tg_ts_projected``) so its error can be read off.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
 from ..config import Params, Variant
 from ..io import read_json, write_csv
 from ..paths import Layout
 from ..records import FleetSummary, GgufRecord, ProfileRecord
-from . import energy, roofline
+from . import energy, memory, roofline
 from .fleet import HOST, Device, load_fleet
+from .published import load_archs
 
 
 def build_fleet(params: Params, lay: Layout, host: Device, variants: list[Variant]) -> dict:
@@ -26,8 +29,11 @@ def build_fleet(params: Params, lay: Layout, host: Device, variants: list[Varian
     devices = load_fleet(dp.fleet)
     rows = []
     calibration = {}
+    archs = load_archs(lay.published_models)
     for v in variants:
         gg = GgufRecord.load(lay.gguf_record(v.name))
+        att, layout = memory.attention_of(gg.tensors, read_json(lay.model_record(v.checkpoint)),
+                                          read_json(lay.model_record(v.base)), archs)
         prof = ProfileRecord.load(lay.profile_record(v.name))
         run = prof.at_threads(params.threads)
         pp, tg = run.pp.avg_ts, run.tg.avg_ts
@@ -35,7 +41,9 @@ def build_fleet(params: Params, lay: Layout, host: Device, variants: list[Varian
         cal = roofline.calibrate(shape, host, pp, tg, pr.n_prompt, pr.n_gen, prof.peak_rss_model_bytes,
                                  gg.file_bytes)
         calibration[v.name] = {**cal.__dict__, "bytes_per_token": shape.bytes_per_token,
-                               "flops_per_token": shape.flops(pr.n_prompt / 2), "kv_bytes_per_pos": shape.kv_bytes(1)}
+                               "flops_per_token": shape.pp_flops(pr.n_prompt), "kv_bytes_per_pos": shape.kv_bytes(1),
+                               "n_layer": shape.n_layer, "kv_dim": shape.kv_dim, "file_bytes": gg.file_bytes,
+                               "attention": {**dataclasses.asdict(att), "layout": layout}}
         mem = roofline.memory_required(shape, cal, gg.file_bytes, dp.n_ctx)
         base = {"variant": v.name, "checkpoint": v.checkpoint, "type": v.qtype, "file_mb": gg.file_mb,
                 "mem_required_mb": mem / 1e6}

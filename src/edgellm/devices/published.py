@@ -101,7 +101,18 @@ class ModelArch(Strict):
     head_dim: Annotated[int, Field(ge=1)] | None = None
     vocab: Annotated[int, Field(ge=1)]
     tied: bool
+    #: sliding-window attention: the window, and one full-attention layer in ``global_every`` (the last of each
+    #: group, as Gemma 3 lays them out); None: every layer attends to the whole context
+    sliding_window: Annotated[int, Field(ge=1)] | None = None
+    global_every: Annotated[int, Field(ge=1)] | None = None
     source: Annotated[str, Field(pattern=r"^https?://\S+$")]
+
+    def layer_types(self) -> list[bool]:
+        """Per layer, True where it attends through the sliding window."""
+        if self.sliding_window is None:
+            return [False] * self.n_layer
+        every = self.global_every or 1
+        return [(i + 1) % every != 0 for i in range(self.n_layer)]
 
     @property
     def q_dim(self) -> int:
@@ -124,7 +135,7 @@ class ModelArch(Strict):
         matmul = params if tied else params - embd
         per_token = file_bytes if tied else file_bytes * (params - embd) / params
         return Shape(weight_bytes=int(file_bytes), bytes_per_token=int(per_token), matmul_params=int(matmul),
-                     n_layer=self.n_layer, kv_dim=self.kv_dim, q_dim=self.q_dim)
+                     n_layer=self.n_layer, kv_dim=self.kv_dim, q_dim=self.q_dim, head_params=embd)
 
 
 class PublishedPower(Strict):

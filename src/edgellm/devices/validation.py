@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from . import latency
 from .fleet import Device
 from .published import COMPARABLE, ModelArch, PublishedError, PublishedPower, PublishedSpeed, arch_for
 
@@ -59,11 +60,12 @@ def points(speeds: Iterable[PublishedSpeed], archs: Mapping[str, ModelArch], dev
                 "params_b": s.params_b, "file_gib": s.file_bytes / 2**30, "file_estimated": s.file_estimated,
                 "threads": s.threads, "build": s.build, "metric_class": s.metric_class,
                 "comparable": s.metric_class in COMPARABLE, "source_metric": s.metric, "source_url": s.source_url,
-                "origin": origin, "bw_gbs": bw, "peak_gflops": gflops,
+                "origin": origin, "bw_gbs": bw, "peak_gflops": gflops, "n_layer": arch.n_layer,
+                "family": latency.family(s.quant), "size_class": latency.size_class(s.params_b),
                 "tg_bytes": None, "tg_flops": None}
         if s.pp_ts is not None:
             n = s.n_prompt or 512
-            rows.append({**base, "test": "pp", "n": n, "measured_ts": s.pp_ts, "work": shape.flops(n / 2)})
+            rows.append({**base, "test": "pp", "n": n, "measured_ts": s.pp_ts, "work": shape.pp_flops(n)})
         if s.tg_ts is not None:
             n = s.n_gen or 128
             rows.append({**base, "test": "tg", "n": n, "measured_ts": s.tg_ts, "work": shape.tg_bytes(n / 2),
@@ -100,27 +102,17 @@ def host_carried(df: pd.DataFrame, host_eta: Mapping[str, tuple[float, float]]) 
 
 
 def leave_one_model_out(df: pd.DataFrame) -> pd.DataFrame:
-    """Each point predicted from the median efficiency of comparable points of *other* models: on its own device
-    and backend (``heldout_from`` "device"), else, where the device has no other model, on the same backend of
-    the other devices ("backend")."""
-    out = df.copy()
-    pred, origin = [], []
-    cal = out[out.comparable]
-    for _, r in out.iterrows():
-        same = cal[(cal.backend == r.backend) & (cal.test == r.test) & (cal.model != r.model)]
-        others = same[same.device == r.device]
-        origin.append("device" if len(others) else "backend" if len(same) else "none")
-        others = others if len(others) else same[same.device != r.device]
-        if others.empty:
-            pred.append(math.nan)
-            continue
-        eta = float(np.median(others.efficiency))
-        roof = (r.bw_gbs if r.test == "tg" else r.peak_gflops) * 1e9
-        pred.append(eta * roof / r.work)
-    out["projected_heldout"] = pred
-    out["heldout_from"] = origin
-    out["log_err_heldout"] = np.log(out.projected_heldout / out.measured_ts)
-    return out
+    """Each point predicted by the device model (:mod:`.latency`: a fixed cost per layer and the bandwidth roof
+    for tg, the weight family's efficiency for pp) fitted on comparable points of *other* models: of its own
+    device and backend (``heldout_from`` "device"), else, where the device has no other model, of the same
+    backend on the other devices ("backend")."""
+    return latency.held_out(df, "model")
+
+
+def leave_one_device_out(df: pd.DataFrame) -> pd.DataFrame:
+    """Each point predicted by the device model fitted on the same backend of the *other* devices only
+    (``lodo_from``): the error a device without points of its own carries."""
+    return latency.held_out(df, "device")
 
 
 def kind(backend: str) -> str:
@@ -129,8 +121,7 @@ def kind(backend: str) -> str:
 
 
 def pooled_bands(df: pd.DataFrame) -> dict[tuple[str, str], float]:
-    """(kind, test) -> the band's half-width (log) over every held-out comparable point of that backend kind:
-    the band of a device and backend with too few points of its own."""
+    """(kind, test) -> the band's half-width (log) over every held-out comparable point of that backend kind."""
     cmp = df[df.comparable]
     out = {}
     for (k, test), g in cmp.assign(kind=cmp.backend.map(kind)).groupby(["kind", "test"]):
@@ -139,10 +130,41 @@ def pooled_bands(df: pd.DataFrame) -> dict[tuple[str, str], float]:
     return out
 
 
+def lodo_bands(df: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """(backend, test) and (kind, test) -> the half-width (log) of the leave-one-device-out errors there: how
+    wrong a device with no points of its own has been, which its band must cover."""
+    cmp = df[df.comparable].assign(kind=df.backend.map(kind))
+    out = {}
+    for col in ("backend", "kind"):
+        for (b, test), g in cmp.groupby([col, "test"]):
+            e = g.log_err_lodo.abs().dropna()
+            if len(e):
+                out[b, test] = float(np.quantile(e, BAND_QUANTILE))
+    return out
+
+
+def nodata_band(pooled: Mapping, lodo: Mapping, backend: str, test: str) -> tuple[float, str]:
+    """The band (log half-width) of a device and backend without enough points of its own: the pooled held-out
+    band of its backend kind, widened to the leave-one-device-out error of its backend where that is larger."""
+    w_pool = pooled.get((kind(backend), test), math.nan)
+    w_lodo = lodo.get((backend, test), lodo.get((kind(backend), test), math.nan))
+    if not math.isnan(w_lodo) and (math.isnan(w_pool) or w_lodo > w_pool):
+        return w_lodo, f"no own data: leave-one-device-out {backend if (backend, test) in lodo else kind(backend)}"
+    return w_pool, f"no own data: pooled {kind(backend)}"
+
+
+def _factor(e: pd.Series, how: str = "median") -> float:
+    e = e.abs().dropna()
+    if not len(e):
+        return math.nan
+    return math.exp(float(np.median(e) if how == "median" else e.max()))
+
+
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per device, backend and test: the points, the errors of both projections, the calibrated efficiency and
-    the band. Errors are absolute log errors, reported as factors (``e^|err|``: 1.25 = 25 % off)."""
-    pooled = pooled_bands(df)
+    """Per device, backend and test: the points, the errors of the host-carried projection and of the device
+    model held out by model (LOMO) and by device (LODO), the calibrated efficiency and the band. Errors are
+    absolute log errors, reported as factors (``e^|err|``: 1.25 = 25 % off)."""
+    pooled, lodo = pooled_bands(df), lodo_bands(df)
     df = df[df.comparable]
     rows = []
     for (dev, backend, test), g in df.groupby(["device", "backend", "test"], sort=True):
@@ -150,7 +172,8 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
         # held out within the device (other models, same device and backend): what the band and the target use
         held = g[g.heldout_from == "device"].log_err_heldout.abs().dropna()
         own = len(held) >= MIN_POINTS
-        width = float(np.quantile(held, BAND_QUANTILE)) if own else pooled[kind(backend), test]
+        width, source = ((float(np.quantile(held, BAND_QUANTILE)), "own") if own
+                         else nodata_band(pooled, lodo, backend, test))
         rows.append({
             "device": dev, "backend": backend, "test": test, "n_points": len(g), "n_models": g.model.nunique(),
             "efficiency": float(np.median(g.efficiency)),
@@ -159,14 +182,31 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "n_heldout": len(held),
             "n_heldout_other_devices": int((g.heldout_from == "backend").sum()),
             # points of a device with no other model, predicted from the same backend on the other devices
-            "crossdevice_median_factor": (math.exp(float(np.median(x))) if len(x := g[g.heldout_from == "backend"]
-                                                                               .log_err_heldout.abs().dropna())
-                                          else math.nan),
-            "heldout_median_factor": math.exp(float(np.median(held))) if len(held) else math.nan,
-            "heldout_worst_factor": math.exp(float(held.max())) if len(held) else math.nan,
-            "band_factor": math.exp(width), "band_source": "own" if own else f"pooled {kind(backend)}",
+            "crossdevice_median_factor": _factor(g[g.heldout_from == "backend"].log_err_heldout),
+            "heldout_median_factor": _factor(held), "heldout_worst_factor": _factor(held, "worst"),
+            "lodo_median_factor": _factor(g.log_err_lodo), "lodo_worst_factor": _factor(g.log_err_lodo, "worst"),
+            "lodo_median_signed": (math.exp(float(np.median(g.log_err_lodo.dropna())))
+                                   if g.log_err_lodo.notna().any() else math.nan),
+            "band_factor": math.exp(width), "band_source": source,
             "meets_25pct": (bool(math.exp(float(np.median(held))) <= 1.25) if own else None),
         })
+    return pd.DataFrame(rows)
+
+
+def size_summary(df: pd.DataFrame, target: float = 1.25) -> pd.DataFrame:
+    """Per device, backend, test and model-size class (:data:`.latency.SIZE_CLASSES`): the held-out errors by
+    model and by device, and whether the median held-out error meets ``target`` where the class has at least
+    :data:`MIN_POINTS` points held out within the device (None where it has fewer: no verdict)."""
+    df = df[df.comparable]
+    rows = []
+    for (dev, backend, test, cls), g in df.groupby(["device", "backend", "test", "size_class"], sort=True):
+        held = g[g.heldout_from == "device"].log_err_heldout
+        n_held = int(held.notna().sum())
+        rows.append({"device": dev, "backend": backend, "test": test, "size_class": cls, "n_points": len(g),
+                     "n_heldout": n_held, "heldout_median_factor": _factor(held),
+                     "heldout_median_signed": (math.exp(float(np.median(held.dropna()))) if n_held else math.nan),
+                     "lodo_median_factor": _factor(g.log_err_lodo),
+                     "meets_target": bool(_factor(held) <= target) if n_held >= MIN_POINTS else None})
     return pd.DataFrame(rows)
 
 

@@ -29,35 +29,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from . import latency
 from .fleet import HOST, Device
-from .validation import STATES, access_state, kind, pooled_bands
+from .validation import STATES, access_state, kind, lodo_bands, nodata_band, pooled_bands
 
 #: preference among meters for a device's power under load: the whole device first
 SCOPES = ("wall", "rail", "package", "pmic")
 
 
-def efficiencies(points: pd.DataFrame) -> dict[tuple[str, str, str], tuple[float, str, int]]:
-    """(device, backend, test) -> (efficiency, where it comes from, points), for every pair with comparable points;
-    (``*``, backend, test) -> the same backend pooled over all devices."""
-    cmp = points[points.comparable]
-    out = {}
-    for (dev, backend, test), g in cmp.groupby(["device", "backend", "test"]):
-        out[dev, backend, test] = (float(np.median(g.efficiency)), f"this device's {backend}", len(g))
-    for (backend, test), g in cmp.groupby(["backend", "test"]):
-        out["*", backend, test] = (float(np.median(g.efficiency)), f"{backend} of all devices", len(g))
-    for (k, test), g in cmp.assign(kind=cmp.backend.map(kind)).groupby(["kind", "test"]):
-        out["*", k, test] = (float(np.median(g.efficiency)), f"every {k} backend", len(g))
-    return out
-
-
 def ceilings(points: pd.DataFrame) -> dict[tuple[str, str], float]:
     """(kind, test) -> the most a published run of that backend kind reached: effective GB/s for tg, GFLOPS for pp.
 
-    A device without published points of its own borrows an efficiency from the others; this ceiling keeps the
+    A device without published points of its own borrows a model from the others; this ceiling keeps the
     borrowed number from implying a run faster than any published one (e.g. a six-core CPU on a 68 GB/s bus).
     """
     cmp = points[points.comparable]
@@ -65,15 +53,54 @@ def ceilings(points: pd.DataFrame) -> dict[tuple[str, str], float]:
     return {(k, test): float(v) for (k, test), v in reached.groupby([cmp.backend.map(kind), cmp.test]).max().items()}
 
 
-def bands(points: pd.DataFrame, summary: pd.DataFrame) -> dict[tuple[str, str, str], float]:
-    """(device, backend, test) -> band factor from the validation; (``*``, kind, test) -> pooled over the kind."""
-    out = {(r.device, r.backend, r.test): float(r.band_factor) for r in summary.itertuples()}
-    out.update({("*", k, test): math.exp(w) for (k, test), w in pooled_bands(points).items() if not math.isnan(w)})
-    return out
+@dataclass(frozen=True)
+class DeviceModel:
+    """How one device and backend is projected: the generation model, the prompt efficiencies by weight family,
+    and whether they come from the device's own points."""
+
+    tg: latency.TgModel | None
+    pp: pd.DataFrame          # the pp points the prompt efficiency is taken from
+    own: bool
+    source: str
 
 
-def _lookup(table: Mapping, dev: str, backend: str, test: str):
-    return table.get((dev, backend, test)) or table.get(("*", backend, test)) or table.get(("*", kind(backend), test))
+def device_model(points: pd.DataFrame, dev: str, backend: str) -> DeviceModel:
+    """The device's own published points where it has them; else the same backend on every other device (or,
+    without any, the backend kind): "no own data"."""
+    cmp = points[points.comparable]
+    pool = cmp[cmp.backend == backend]
+    if pool.empty:
+        pool = cmp[cmp.backend.map(kind) == kind(backend)]
+    own = cmp[(cmp.device == dev) & (cmp.backend == backend)]
+    if len(own[own.test == "tg"]):
+        tg_own = own[own.test == "tg"]
+        fits = len(tg_own) >= latency.MIN_FIT_POINTS and tg_own.model.nunique() >= 2
+        tau = None if fits else latency.backend_tau(pool[pool.test == "tg"], exclude_device=dev)
+        tg = latency.fit_tg(tg_own, tau)
+        pp = own[own.test == "pp"] if len(own[own.test == "pp"]) else pool[pool.test == "pp"]
+        how = "fixed cost fitted" if tg.tau_s and tg.tau_fitted else "fixed cost of the backend's other devices"
+        return DeviceModel(tg, pp, True, f"this device's {backend}: {len(tg_own)} tg points, {how}")
+    tg_pool = pool[pool.test == "tg"]
+    tg = latency.fit_tg(tg_pool, latency.backend_tau(tg_pool)) if len(tg_pool) else None
+    return DeviceModel(tg, pool[pool.test == "pp"], False,
+                       f"no own data: {backend} of {tg_pool.device.nunique()} other devices ({len(tg_pool)} tg points)")
+
+
+def tg_speed(m: DeviceModel, dev: Device, backend: str, tg_bytes: float, n_layer: int,
+             ceiling: Mapping[tuple[str, str], float]) -> float:
+    """Projected generation tokens/s of ``tg_bytes`` per token on a device and backend (a borrowed model is capped
+    at the most a published run of its backend kind reached)."""
+    bw = dev.roofs(backend)[0]
+    return m.tg.ts(tg_bytes, n_layer, bw, None if m.own else ceiling[kind(backend), "tg"])
+
+
+def band_for(summary: pd.DataFrame, points: pd.DataFrame, dev: str, backend: str, test: str, own: bool) -> float:
+    """The band factor of a projection: the device's own held-out band, or at least the leave-one-device-out
+    error of its backend when it has no data of its own (:func:`.validation.nodata_band`)."""
+    row = summary[(summary.device == dev) & (summary.backend == backend) & (summary.test == test)]
+    if own and len(row):
+        return float(row.band_factor.iloc[0])
+    return math.exp(nodata_band(pooled_bands(points), lodo_bands(points), backend, test)[0])
 
 
 def power_for(power: pd.DataFrame, dev: Device, backend: str) -> tuple[float, float, str]:
@@ -90,36 +117,35 @@ def power_for(power: pd.DataFrame, dev: Device, backend: str) -> tuple[float, fl
 def verdict_rows(fleet: pd.DataFrame, calibration: Mapping[str, dict], devices: list[Device], points: pd.DataFrame,
                  summary: pd.DataFrame, power: pd.DataFrame, min_tg_ts: float) -> pd.DataFrame:
     """Every variant on every backend of every fleet device: speed with its band, memory, state, energy."""
-    eff, band, ceiling = efficiencies(points), bands(points, summary), ceilings(points)
+    ceiling = ceilings(points)
     rows = []
     for dev in devices:
+        models = {b: device_model(points, dev.name, b) for b in dev.backend_names}
         for fr in fleet[fleet.device == dev.name].itertuples():
             cal = calibration[fr.variant]
             tg_bytes = cal["bytes_per_token"] + cal["kv_bytes_per_pos"] * cal["n_gen"] / 2
             for backend in dev.backend_names:
                 usable = backend == "cpu" or any(b.name == backend and b.bundle for b in dev.backends)
-                bw, gflops = dev.roofs(backend)
+                gflops = dev.roofs(backend)[1]
                 row = {"variant": fr.variant, "device": dev.name, "backend": backend, "usable": usable,
                        "fits": bool(fr.fits), "mem_required_mb": fr.mem_required_mb, "mem_budget_mb": fr.mem_budget_mb}
                 if backend == "cpu" and bool(fr.measured):
-                    row.update(tg_ts=fr.tg_ts, pp_ts=fr.pp_ts, tg_band=1.0, pp_band=1.0, measured=True,
+                    row.update(tg_ts=fr.tg_ts, pp_ts=fr.pp_ts, tg_band=1.0, pp_band=1.0, measured=True, own_data=True,
                                speed_source=fr.speed_source)
                 else:
-                    e_tg, o_tg, n_tg = _lookup(eff, dev.name, backend, "tg")
-                    e_pp, o_pp, n_pp = _lookup(eff, dev.name, backend, "pp")
-                    k = kind(backend)
-                    bw_eff, f_eff = e_tg * bw, e_pp * gflops
-                    if not o_tg.startswith("this device"):
-                        bw_eff = min(bw_eff, ceiling[k, "tg"])
-                        o_tg += f", at most {ceiling[k, 'tg']:.1f} GB/s (the most a published {k} run reached)"
-                    if not o_pp.startswith("this device"):
-                        f_eff = min(f_eff, ceiling[k, "pp"])
-                    row.update(tg_ts=bw_eff * 1e9 / tg_bytes, pp_ts=f_eff * 1e9 / cal["flops_per_token"],
-                               effective_gbs=bw_eff,
-                               tg_band=_lookup(band, dev.name, backend, "tg"),
-                               pp_band=_lookup(band, dev.name, backend, "pp"), measured=False,
-                               speed_source=f"projected (tg calibrated on {n_tg} published points: {o_tg}; "
-                                            f"pp on {n_pp}: {o_pp})")
+                    m = models[backend]
+                    tg_ts = tg_speed(m, dev, backend, tg_bytes, cal["n_layer"], ceiling)
+                    e_pp, fam = latency.pp_efficiency(m.pp, latency.family(fr.type))
+                    f_eff = e_pp * gflops if m.own else min(e_pp * gflops, ceiling[kind(backend), "pp"])
+                    cap = "" if m.own else f", at most {ceiling[kind(backend), 'tg']:.1f} GB/s"
+                    row.update(tg_ts=tg_ts, pp_ts=f_eff * 1e9 / cal["flops_per_token"],
+                               effective_gbs=tg_bytes * tg_ts / 1e9,
+                               tg_band=band_for(summary, points, dev.name, backend, "tg", m.own),
+                               pp_band=band_for(summary, points, dev.name, backend, "pp", m.own
+                                                and bool(len(m.pp[m.pp.device == dev.name]))),
+                               measured=False, own_data=m.own,
+                               speed_source=(f"projected ({m.source}; tau {m.tg.tau_s * 1e6:.0f} us/layer, eta "
+                                             f"{m.tg.eta:.2f}{cap}; pp efficiency of {fam} on {len(m.pp)} points)"))
                 row["tg_low"], row["tg_high"] = row["tg_ts"] / row["tg_band"], row["tg_ts"] * row["tg_band"]
                 row["state"] = access_state(row["fits"], row["tg_low"], row["tg_high"], min_tg_ts)
                 w_lo, w_hi, src = power_for(power, dev, backend)

@@ -16,7 +16,8 @@ from ..io import write_csv, write_json, write_text
 from ..paths import Layout
 from ..provenance import versions
 from ..records import BundleRecord, CompressedModelRecord
-from . import claims, compression_figures, devices, figures, paper, projection, replication, significance, tables
+from . import (answer_energy, claims, compression_figures, context, devices, figures, kv_tables, paper,
+               projection, replication, significance, tables)
 from .analysis import recovery, recovery_summary
 from .latex import generated_by
 from .results import (
@@ -41,6 +42,7 @@ FIGURES = {
     "energy_per_token": devices.energy_per_token,
     "projection_validation": devices.projection_validation,
     "accessibility_verdicts": devices.accessibility_verdicts,
+    "context_memory": context.context_memory,
 }
 #: the figures drawn once per base model, as ``figures/<model>/<stem>`` (the others, the fleet's, once)
 PER_MODEL = ("quant_ladder", "speed_vs_bpw", "hallucination_main", "pareto_size", "distillation_recovery",
@@ -53,6 +55,9 @@ TABLES = {
     "judges": tables.judges, "corrected": tables.corrected, "audit": tables.audit,
     "devices": devices.devices_table, "accessibility": devices.accessibility_table, "bundles": devices.bundles_table,
     "backends": devices.backends_table, "validation": projection.validation_table,
+    "validation_sizes": projection.size_table, "context": context.context_table,
+    "answer_energy": answer_energy.answer_energy_table,
+    "kv_cache": kv_tables.kv_table, "depth": kv_tables.depth_table,
     "measured": devices.measured_table, "replication": replication.replication_tex,
 }
 #: the columns of plots/variants.csv (``dvc plots``)

@@ -20,13 +20,16 @@ import pandas as pd
 
 from ..config import Params
 from ..devices.fleet import HOST, Device, load_fleet
-from ..devices.validation import BAND_QUANTILE
-from ..io import write_text
+from ..devices.validation import BAND_QUANTILE, lodo_bands, nodata_band, pooled_bands
+from ..io import read_json, write_csv, write_text
 from ..paths import Layout
 from ..records import BundleRecord, FleetSummary
+from .answer_energy import TASK, answer_energy, answer_energy_table, tokens_per_answer
+from .context import CONTEXT_CSV, SHARES_CSV, context_memory, context_numbers, context_table
+from .kv_tables import KV_DIR, depth_table, kv_numbers, kv_table, load_kv_records
 from .latex import Macro, Tex, count, fmt, generated_by, header_lines, latex_table, tex_escape
 from .plotting import figure, log_axis, matplotlib, plt, savefig
-from .projection import validation_figure, validation_table, verdict_figure
+from .projection import size_table, validation_figure, validation_table, verdict_figure
 from .results import short_name
 
 #: how the accessibility table marks a verdict (the caption explains them)
@@ -107,7 +110,7 @@ def accessibility_table(best: pd.DataFrame, shares: pd.DataFrame, memory_share: 
                 txt = f"{r['tg_ts']:.0f}$^{{m}}$"
             else:
                 txt = f"{r['tg_low']:.0f}--{r['tg_high']:.0f}"
-            txt += STATE_MARKS[r["state"]]
+            txt += STATE_MARKS[r["state"]] + ("" if r["own_data"] else "$^{n}$")
             cells.append(Tex(f"({txt})" if r["state"] == "not accessible" else txt))
         mem = idx.loc[(v, devices[0]), "mem_required_mb"]
         body.append([v, f"{mem:.0f}", *cells, f"{100 * sh.loc[v, 'accessible_share']:.0f}",
@@ -120,7 +123,9 @@ def accessibility_table(best: pd.DataFrame, shares: pd.DataFrame, memory_share: 
         f"study's bundle runs (the CPU on every device: the bundles carry no GPU build). A variant is accessible when "
         f"it fits {100 * memory_share:.0f}\\% of the device's RAM and the band's lower end reaches {min_tg:g} "
         f"tokens/s; $^{{\\dagger}}$ borderline: the band straddles {min_tg:g}; parenthesized: not accessible. "
-        "$^{m}$ measured on the device. Acc.\\,\\% and Border.\\,\\%: share of the fleet.",
+        "$^{m}$ measured on the device; $^{n}$ no own data: no published point of this device and backend, the "
+        "projection borrowed from its backend on the other devices with a band as wide as their leave-one-device-out "
+        "error. Acc.\\,\\% and Border.\\,\\%: share of the fleet.",
         "tab:accessibility", "lr" + "r" * len(devices) + "rr")
 
 
@@ -197,6 +202,9 @@ class DeviceResults:
         self.best = pd.read_csv(lay.device_verdicts)
         self.shares = pd.read_csv(lay.verdict_shares)
         self.validation = pd.read_csv(lay.validation_table)
+        self.sizes = pd.read_csv(lay.validation_table.with_name("validation_sizes.csv"))
+        self.context = pd.read_csv(lay.verdicts.with_name("context_verdicts.csv"))
+        self.context_shares = pd.read_csv(lay.verdicts.with_name("context_shares.csv"))
         self.points = pd.read_csv(lay.validation_points)
         bundles = [BundleRecord.load(lay.bundle_record(v)) for v in params.variants()
                    if lay.bundle_record(v).is_file()]
@@ -209,6 +217,8 @@ class DeviceResults:
         self.rows = self.rows[self.rows.variant.isin(names)]
         self.best = self.best[self.best.variant.isin(names)]
         self.shares = self.shares[self.shares.variant.isin(names)]
+        self.context = self.context[self.context.variant.isin(names)]
+        self.context_shares = self.context_shares[self.context_shares.variant.isin(names)]
 
 
 #: the accessibility verdict's words: some other variant on a larger share of the fleet than the reference, every
@@ -256,6 +266,17 @@ def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device
     cmp = res.points[res.points.comparable]
     meas = res.points[res.points.origin.str.startswith("llama-bench JSON")]
     meas_tg = meas[meas.test == "tg"]
+    sizes_csv = "results/devices/validation_sizes.csv"
+    rel_verdicts = "results/devices/verdicts.csv"
+    judged = res.sizes[(res.sizes.test == "tg") & res.sizes.meets_target.notna()]
+    cmp_tg = cmp[cmp.test == "tg"]
+
+    def lodo_f(k: str) -> str:
+        """The median leave-one-device-out error factor of the CPU (``k`` "cpu") or the GPU backends' tg points."""
+        g = cmp_tg[(cmp_tg.backend == "cpu") == (k == "cpu")]
+        return fmt(math.exp(float(g.log_err_lodo.abs().median())), 2)
+
+    bands = pooled_bands(res.points), lodo_bands(res.points)
     n = {
         "fleetSize": (len(fleet), f"{fleet_json}: fleet"),
         "memoryShare": (f"{100 * dp.memory_share:.0f}", "params.yaml: devices.memory_share"),
@@ -311,6 +332,16 @@ def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device
                                f"{val_csv}: tg, n_points >= report.projection_min_points, heldout_median_factor (max) - 1"),
         "heldoutWorstDevice": (tex_escape(f"{worst.device} {worst.backend}") if worst is not None else "--",
                                f"{val_csv}: the row of heldoutWorstMedian"),
+        "lodoMedianCpu": (lodo_f("cpu"), f"{pts_csv}: comparable cpu tg points, |log_err_lodo| (median, as a factor)"),
+        "lodoMedianGpu": (lodo_f("gpu"), f"{pts_csv}: comparable gpu tg points, |log_err_lodo| (median, as a factor)"),
+        "nodataBandCpu": (fmt(math.exp(nodata_band(*bands, "cpu", "tg")[0]), 2),
+                          f"{pts_csv}: edgellm.devices.validation.nodata_band(cpu, tg) as a factor"),
+        "nodataDevices": (tex_escape(", ".join(sorted({f"{r.device} {r.backend}" for r in res.rows.itertuples()
+                                                      if not r.own_data and not r.measured and r.device != HOST}))),
+                          f"{rel_verdicts}: device and backend of the rows with own_data False"),
+        "sizeClassesJudged": (len(judged), f"{sizes_csv}: tg rows with meets_target set (count)"),
+        "sizeClassesMet": (int((judged.meets_target.astype(str) == "True").sum()),
+                           f"{sizes_csv}: tg rows with meets_target True (count)"),
         "hostCarriedWorst": (fmt(tg.host_worst_factor.max(), 1) if len(tg) else "--",
                              f"{val_csv}: tg, n_points >= report.projection_min_points, host_worst_factor (max)"),
         "measuredDevice": (tex_escape(meas_tg.device.iloc[0]) if len(meas_tg) else "--", f"{pts_csv}: origin"),
@@ -321,6 +352,23 @@ def device_numbers(params: Params, lay: Layout, res: DeviceResults, host: Device
     }
     origin = f"{__name__}.{device_numbers.__qualname__}"
     return {k: Macro(v, origin, src) for k, (v, src) in n.items()}
+
+
+#: the energy per truthful answer of every deployed variant on every fleet device (the report stage writes it)
+ANSWER_ENERGY_CSV = "results/answer_energy.csv"
+
+
+def priced_answers(best: pd.DataFrame, lay: Layout) -> pd.DataFrame:
+    """:func:`.answer_energy.answer_energy` of the deployed variants with TruthfulQA generation items."""
+    tokens, truthful = {}, {}
+    corrected = read_json(lay.judged)["corrected"]
+    for v in dict.fromkeys(best.variant):
+        items = read_json(lay.items(v)) if lay.items(v).is_file() else {}
+        c = corrected.get(v, {}).get(TASK)
+        if TASK in items and c:
+            tokens[v] = tokens_per_answer(items)
+            truthful[v] = (1 - c["corrected"], 1 - c["high"], 1 - c["low"])
+    return answer_energy(best, tokens, truthful)
 
 
 def build_devices(params: Params, lay: Layout) -> tuple[list[Path], list[Path], dict[str, Macro]]:
@@ -334,6 +382,13 @@ def build_devices(params: Params, lay: Layout) -> tuple[list[Path], list[Path], 
     figs = energy_per_token(res.best, lay.figures, {v.name: v.base for v in params.all_variants()})
     figs += projection_validation(res.points, lay.figures)
     figs += accessibility_verdicts(res.best, dp.min_tg_ts, lay.figures)
+    per_answer = priced_answers(res.best, lay)
+    kv_records = load_kv_records(lay.root)
+    write_csv(per_answer, lay.root / ANSWER_ENERGY_CSV)
+    ram = {d.name: d.ram_bytes for d in fleet}
+    smallest = min(ram, key=ram.get)
+    figs += context_memory(res.context, {smallest: dp.memory_share * ram[smallest] / 1e6},
+                                  {v.name: v.base for v in params.all_variants()}, lay.figures)
     tabs = []
     rel = lambda p: p.relative_to(lay.root).as_posix()
     for name, func, source, text in (
@@ -342,10 +397,19 @@ def build_devices(params: Params, lay: Layout) -> tuple[list[Path], list[Path], 
              accessibility_table(res.best, res.shares, dp.memory_share, dp.min_tg_ts, display)),
             ("backends", backends_table, rel(lay.verdicts), backends_table(res.rows)),
             ("validation", validation_table, rel(lay.validation_table), validation_table(res.validation)),
+            ("context", context_table, f"{CONTEXT_CSV} and {SHARES_CSV}",
+             context_table(res.context_shares, res.context)),
+            *((("kv_cache", kv_table, f"{KV_DIR}/*.json", kv_table(kv_records)),
+               ("depth", depth_table, f"{KV_DIR}/*.json", depth_table(kv_records))) if kv_records else ()),
+            ("answer_energy", answer_energy_table, f"{rel(lay.device_verdicts)}, results/items and "
+             f"{rel(lay.judged)}", answer_energy_table(per_answer)),
+            ("validation_sizes", size_table, rel(lay.validation_table.with_name("validation_sizes.csv")),
+             size_table(res.sizes, params.report.projection_factor)),
             ("measured", measured_table, rel(lay.validation_points), measured_table(res.points)),
             *((("bundles", bundles_table, "results/bundles/*.json", bundles_table(res.bundles)),)
               if res.bundles else ())):
         path = lay.tables / f"{name}.tex"
         write_text(path, generated_by(func, source) + text)
         tabs.append(path)
-    return figs, tabs, device_numbers(params, lay, res, host, fleet)
+    return figs, tabs, {**device_numbers(params, lay, res, host, fleet), **context_numbers(res.context, ram),
+                        **(kv_numbers(kv_records) if kv_records else {})}

@@ -82,7 +82,8 @@ def verdict_figure(best: pd.DataFrame, min_tg_ts: float):
 
 
 def validation_table(summary: pd.DataFrame) -> str:
-    """Per device, backend and test: points, the median and worst error factor of both projections, the band."""
+    """Per device, backend and test: points, the error factors of the host-carried projection and of the device
+    model held out by model and by device, and the band."""
     def factor(x) -> str:
         return fmt(x, 2) if not (isinstance(x, float) and math.isnan(x)) else "--"
 
@@ -90,14 +91,40 @@ def validation_table(summary: pd.DataFrame) -> str:
     for r in summary.itertuples():
         held = r.heldout_median_factor if not math.isnan(r.heldout_median_factor) else r.crossdevice_median_factor
         mark = "" if not math.isnan(r.heldout_median_factor) else "$^{x}$"
+        band = factor(r.band_factor) + ("" if r.band_source == "own" else "$^{n}$")
         rows.append([r.device, r.backend, r.test, f"{r.n_points} / {r.n_models}",
                      factor(r.host_median_factor), factor(r.host_worst_factor),
-                     Tex(factor(held) + mark), factor(r.heldout_worst_factor), factor(r.band_factor)])
+                     Tex(factor(held) + mark), factor(r.heldout_worst_factor), factor(r.lodo_median_factor),
+                     Tex(band)])
     return latex_table(
-        ["Device", "Backend", "Test", "Points / models", "Host median", "Host worst", "Held-out median",
-         "Held-out worst", "Band"], rows,
+        ["Device", "Backend", "Test", "Points / models", "Host median", "Host worst", "LOMO median",
+         "LOMO worst", "LODO median", "Band"], rows,
         "The device projection against published llama.cpp measurements (\\texttt{data/published}): the error "
         "factor $e^{|\\log(\\mathrm{projected}/\\mathrm{measured})|}$ of the projection carried from this host and of "
-        "the one calibrated on the device's other models (held out); $^{x}$ calibrated on the same backend of the "
-        "other devices (the device has one model). Band: the 90th percentile of the held-out errors.",
-        "tab:validation", "lllrrrrrr")
+        "the device model (a fixed cost per layer and the bandwidth roof for generation, one efficiency per weight "
+        "family for prompts) fitted on the device's other models (LOMO: leave one model out; $^{x}$ fitted on the "
+        "same backend of the other devices, the device having one model) and on the other devices only (LODO: "
+        "leave one device out). Band: the 90th percentile of the LOMO errors; $^{n}$ a device and backend without "
+        "enough points of its own, whose band is at least its backend's LODO error.",
+        "tab:validation", "lllrrrrrrr")
+
+
+def size_table(sizes: pd.DataFrame, target: float) -> str:
+    """Per device, backend and model-size class: the generation error held out by model and by device, and
+    whether the median meets the target where the class has enough points to judge."""
+    def factor(x) -> str:
+        return fmt(x, 2) if not (isinstance(x, float) and math.isnan(x)) else "--"
+
+    tg = sizes[sizes.test == "tg"]
+    rows = [[r.device, r.backend, Tex(r.size_class.replace("<=", "$\\le$")), r.n_points,
+             factor(r.heldout_median_factor), factor(r.lodo_median_factor),
+             "--" if r.meets_target is None or (isinstance(r.meets_target, float) and math.isnan(r.meets_target))
+             else ("yes" if r.meets_target in (True, "True") else "no")] for r in tg.itertuples()]
+    return latex_table(
+        ["Device", "Backend", "Model size", "Points", "LOMO median", "LODO median", f"Within {fmt(target, 2)}x"],
+        rows,
+        "Generation error of the device model by model size (billions of parameters): held out by model (LOMO) "
+        "and by device (LODO). The target is judged only where a class has at least five points held out on its "
+        "own device (--: fewer).",
+        "tab:validation-sizes", "llrrrrl")
+

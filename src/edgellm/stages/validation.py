@@ -37,8 +37,10 @@ def run(params_path: str | Path | None = None) -> dict:
     if imported:
         table = pd.concat([table, validation.points(imported, archs, devices, "llama-bench JSON (results/measured)")],
                           ignore_index=True)
-    table = validation.leave_one_model_out(validation.host_carried(table, host_eta))
+    table = validation.leave_one_device_out(validation.leave_one_model_out(validation.host_carried(table, host_eta)))
     summary = validation.summary(table)
+    write_csv(validation.size_summary(table, params.report.projection_factor), lay.validation_table.with_name(
+        "validation_sizes.csv"))
     power = validation.power_bands(load_power(lay.published_power), devices)
     write_csv(table, lay.validation_points)
     write_csv(summary, lay.validation_table)

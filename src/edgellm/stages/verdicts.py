@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..devices import verdicts
+from ..devices import context_access, verdicts
 from ..devices.fleet import load_fleet
 from ..io import write_csv
 from ..records import FleetSummary
@@ -23,7 +23,13 @@ def run(params_path: str | Path | None = None) -> dict:
                                  pd.read_csv(lay.validation_table), pd.read_csv(lay.power_bands), dp.min_tg_ts)
     best = verdicts.device_verdicts(rows)
     shares = verdicts.fleet_shares(best)
+    ctx = context_access.context_rows(best, calibration, load_fleet(dp.fleet), pd.read_csv(lay.validation_points),
+                                      dp.memory_share, dp.min_tg_ts)
+    ctx_shares = context_access.context_shares(ctx)
     write_csv(rows, lay.verdicts)
     write_csv(best, lay.device_verdicts)
     write_csv(shares, lay.verdict_shares)
-    return {"rows": rows, "best": best, "shares": shares, "min_tg_ts": dp.min_tg_ts}
+    write_csv(ctx, lay.verdicts.with_name("context_verdicts.csv"))
+    write_csv(ctx_shares, lay.verdicts.with_name("context_shares.csv"))
+    return {"rows": rows, "best": best, "shares": shares, "min_tg_ts": dp.min_tg_ts, "context": ctx,
+            "context_shares": ctx_shares}
