@@ -390,8 +390,9 @@ def test_smoke_study_end_to_end(tmp_path):
     stale, out = _stale(repo)
     # (and the stages that gather every variant: they depend on the variant table)
     gather = {"report", "fleet", "validation", "judge"}
+    # (a main-tier type of a base model also gets its KV-cache measurement)
     assert stale == {"params", "quantize@smollm2-135m-Q8_0", "evaluate@smollm2-135m-Q8_0",
-                     "profile@smollm2-135m-Q8_0", "bundle@smollm2-135m-Q8_0"} | gather, out
+                     "profile@smollm2-135m-Q8_0", "bundle@smollm2-135m-Q8_0", "kv_cache@smollm2-135m-Q8_0"} | gather, out
 
     # one variant's tier changed: its stages (every record names its tier; a frontier variant has no bundle) and
     # the stages that gather every variant, nothing else
