@@ -43,11 +43,13 @@ def context_rows(best: pd.DataFrame, calibration: Mapping[str, dict], devices: l
     memory needed, whether it fits, the generation band at the end of that context, and the state."""
     ceiling = ceilings(points)
     by_name = {d.name: d for d in devices}
+    # one device model per device and backend, fitted once for all variants
+    models = {(d, b): device_model(points, d, b) for d, b in set(zip(best.device, best.backend))}
     rows = []
     for r in best.itertuples():
         dev, cal = by_name[r.device], calibration[r.variant]
         att = attention(cal)
-        m = device_model(points, dev.name, r.backend)
+        m = models[r.device, r.backend]
         budget = memory_share * dev.ram_bytes
         for n_ctx in att.contexts():
             for kv in KV_TYPES:

@@ -94,13 +94,15 @@ def tg_speed(m: DeviceModel, dev: Device, backend: str, tg_bytes: float, n_layer
     return m.tg.ts(tg_bytes, n_layer, bw, None if m.own else ceiling[kind(backend), "tg"])
 
 
-def band_for(summary: pd.DataFrame, points: pd.DataFrame, dev: str, backend: str, test: str, own: bool) -> float:
+def band_for(summary: pd.DataFrame, widths: tuple[Mapping, Mapping], dev: str, backend: str, test: str,
+             own: bool) -> float:
     """The band factor of a projection: the device's own held-out band, or at least the leave-one-device-out
-    error of its backend when it has no data of its own (:func:`.validation.nodata_band`)."""
+    error of its backend when it has no data of its own (:func:`.validation.nodata_band`; ``widths``: the
+    pooled and LODO bands of the points, computed once)."""
     row = summary[(summary.device == dev) & (summary.backend == backend) & (summary.test == test)]
     if own and len(row):
         return float(row.band_factor.iloc[0])
-    return math.exp(nodata_band(pooled_bands(points), lodo_bands(points), backend, test)[0])
+    return math.exp(nodata_band(*widths, backend, test)[0])
 
 
 def power_for(power: pd.DataFrame, dev: Device, backend: str) -> tuple[float, float, str]:
@@ -118,6 +120,7 @@ def verdict_rows(fleet: pd.DataFrame, calibration: Mapping[str, dict], devices: 
                  summary: pd.DataFrame, power: pd.DataFrame, min_tg_ts: float) -> pd.DataFrame:
     """Every variant on every backend of every fleet device: speed with its band, memory, state, energy."""
     ceiling = ceilings(points)
+    widths = pooled_bands(points), lodo_bands(points)
     rows = []
     for dev in devices:
         models = {b: device_model(points, dev.name, b) for b in dev.backend_names}
@@ -140,8 +143,8 @@ def verdict_rows(fleet: pd.DataFrame, calibration: Mapping[str, dict], devices: 
                     cap = "" if m.own else f", at most {ceiling[kind(backend), 'tg']:.1f} GB/s"
                     row.update(tg_ts=tg_ts, pp_ts=f_eff * 1e9 / cal["flops_per_token"],
                                effective_gbs=tg_bytes * tg_ts / 1e9,
-                               tg_band=band_for(summary, points, dev.name, backend, "tg", m.own),
-                               pp_band=band_for(summary, points, dev.name, backend, "pp", m.own
+                               tg_band=band_for(summary, widths, dev.name, backend, "tg", m.own),
+                               pp_band=band_for(summary, widths, dev.name, backend, "pp", m.own
                                                 and bool(len(m.pp[m.pp.device == dev.name]))),
                                measured=False, own_data=m.own,
                                speed_source=(f"projected ({m.source}; tau {m.tg.tau_s * 1e6:.0f} us/layer, eta "
