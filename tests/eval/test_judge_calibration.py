@@ -24,7 +24,9 @@ from edgellm.eval.judge_calibration import (
     measure_judges,
     out_of_fold,
     rogan_gladen,
+    with_likelihood,
 )
+from edgellm.eval.reference_likelihood import ReferenceLikelihood
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD = ROOT / "data" / "truthfulqa_gold" / "labels.jsonl"
@@ -37,7 +39,7 @@ def gold():
 
 @pytest.fixture(scope="module")
 def gold_rows(gold, data_dir):
-    return judge_gold(gold, data_dir, EmbeddingJudge(threads=2))
+    return judge_gold(gold, data_dir, EmbeddingJudge(threads=2), ReferenceLikelihood(threads=2))
 
 
 def test_no_answer_given_is_a_non_answer():
@@ -106,7 +108,7 @@ def test_judges_against_the_labels(gold, gold_rows):
     oof = out_of_fold(gold_rows, gold, folds=10, seed=0)
     m = measure_judges(gold_rows, gold, oof)
     truthful = m["truthful"]["judges"]
-    assert set(truthful) == {"rougeL", "bleu", "embed", "calibrated"}
+    assert set(truthful) == {"rougeL", "bleu", "embed", "lm", "calibrated"}
     assert all(j["n"] == 180 and j["positives"] == sum(g.truthful for g in gold) for j in truthful.values())
     assert all(j["kappa"] > 0 for j in truthful.values())  # every judge is better than chance, none is good
     for target in ("truthful", "informative"):
@@ -125,6 +127,13 @@ def test_judges_against_the_labels(gold, gold_rows):
     # the rule judge of informative now finds the "not provided" refusals the labels call uninformative
     refusals = [k for k, g in enumerate(gold) if "not provided" in g.answer]
     assert refusals and all(m["informative"]["verdicts"]["rule"][k] == 0 for k in refusals)
+    # the calibrated judge reads no likelihood score (the study's answers get none); what they would add is
+    # measured with them, which needs them
+    stripped = [{k: v for k, v in r.items() if not k.startswith("lm_")} for r in gold_rows]
+    assert [fitted.verdicts(r) for r in stripped] == [fitted.verdicts(r) for r in gold_rows]
+    assert 0 < with_likelihood(gold_rows, gold, 10, 0)["kappa"] != agreement(out, labels)["kappa"]
+    with pytest.raises(KeyError, match="lm_max"):
+        with_likelihood(stripped, gold, 10, 0)
     # the fitted judge survives its JSON record
     again = CalibratedJudge.from_json(json.loads(json.dumps(fitted.to_json())))
     assert [again.verdicts(r) for r in gold_rows] == [fitted.verdicts(r) for r in gold_rows]

@@ -26,10 +26,11 @@ from ..eval.judge_calibration import (
     GoldError,
     agreement,
     calibrate,
-    judge_answers,
     jsonl_lines,
+    judge_answers,
     load_gold,
 )
+from ..eval.reference_likelihood import ReferenceLikelihood
 from .common import study_params, study_root
 
 HELP = "every judge's verdicts on answers to TruthfulQA questions (JSONL), and their agreement with labels"
@@ -70,10 +71,10 @@ def run(a: argparse.Namespace) -> int:
     if gold_path is None:
         raise GoldError("no labelled answers to fit the calibrated judge to: give --gold FILE (outside a checkout)")
     where = data_dir(params, root)
-    embedder = EmbeddingJudge(params.threads)
+    embedder, lm = EmbeddingJudge(params.threads), ReferenceLikelihood(params.threads)
     # cross-fitted: an answer that is one of the labelled ones gets the out-of-fold verdict, not an in-sample one
-    calibrated = calibrate(load_gold(gold_path), where, embedder, params.seed)[2]
-    judged = judge_answers([r["index"] for r in rows], [r["answer"] for r in rows], where, embedder, calibrated)
+    calibrated = calibrate(load_gold(gold_path), where, embedder, lm, params.seed)[2]
+    judged = judge_answers([r["index"] for r in rows], [r["answer"] for r in rows], where, embedder, lm, calibrated)
     for r, j in zip(rows, judged):
         print(json.dumps({"index": r["index"], "answer": r["answer"], **{k: j[k] for k in SHOWN if k in j}}))
     for label in ("truthful", "informative"):

@@ -27,11 +27,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import data
-from .judge import JUDGES, EmbeddingJudge, answer_text, judge_generations, kappa, verdicts
+from .judge import JUDGES, EmbeddingJudge, LikelihoodJudge, answer_text, judge_generations, kappa, verdicts
+from .reference_likelihood import FEATURES as LIKELIHOOD_FEATURES
 from .tasks import TASKS
 
 #: The calibrated judge's inputs for "truthful": every similarity judge's best score to a correct reference and its
-#: margin over the incorrect ones, and what the answer adds to its question (off-topic answers are truthful)
+#: margin over the incorrect ones, and what the answer adds to its question (off-topic answers are truthful).
+#: Not the reference-likelihood judge's scores: measured on the 180 labelled answers (2026-12-08, 10 folds, 4 fold
+#: seeds), adding them moved the out-of-fold kappa by +0.009, +0.015, -0.012 and +0.049 (0.380 -> 0.389 at the
+#: study's seed), no more than the folds move it, while scoring every generated answer with the language model
+#: took the judge stage from 119 s to 733 s. Every run measures it again (``with_likelihood`` in the record).
 TRUTHFUL_FEATURES = ("rougeL_max", "rougeL_diff", "bleu_max", "bleu_diff", "embed_max", "embed_diff",
                      "embed_question", "embed_shot", "novelty", "new_words", "words", "distinct_share",
                      "rule_informative")
@@ -123,7 +128,8 @@ class Logistic:
 def _matrix(rows: Sequence[Mapping[str, float]], features: Sequence[str]) -> np.ndarray:
     missing = sorted({f for r in rows for f in features if r.get(f) is None})
     if missing:
-        raise KeyError(f"the calibrated judge needs the scores {missing}, which the rows lack (run the embedding judge)")
+        raise KeyError(f"the calibrated judge needs the scores {missing}, which the rows lack (run the embedding "
+                       "and likelihood judges)")
     return np.array([[float(r[f]) for f in features] for r in rows], dtype=float).reshape(len(rows), len(features))
 
 
@@ -162,9 +168,10 @@ class CalibratedJudge:
                       for t in TARGETS})
 
 
-def fit_judge(rows: Sequence[Mapping], gold: Sequence[GoldLabel]) -> CalibratedJudge:
+def fit_judge(rows: Sequence[Mapping], gold: Sequence[GoldLabel],
+              truthful_features: Sequence[str] = TRUTHFUL_FEATURES) -> CalibratedJudge:
     """The calibrated judge fitted to every labelled answer (``rows``: the other judges' rows for them)."""
-    return CalibratedJudge(fit_logistic(rows, [g.truthful for g in gold], TRUTHFUL_FEATURES),
+    return CalibratedJudge(fit_logistic(rows, [g.truthful for g in gold], truthful_features),
                            fit_logistic(rows, [g.informative for g in gold], INFORMATIVE_FEATURES))
 
 
@@ -198,15 +205,17 @@ def truthfulqa_docs(indices: Sequence[int], data_dir: Path | None, questions: Se
 
 
 def judge_answers(indices: Sequence[int], answers: Sequence[str], data_dir: Path | None, embedder: EmbeddingJudge,
-                  calibrated: CalibratedJudge | None = None, questions: Sequence[str] | None = None) -> list[dict]:
+                  lm: LikelihoodJudge, calibrated: CalibratedJudge | None = None,
+                  questions: Sequence[str] | None = None) -> list[dict]:
     """Every judge's rows for plain answers to TruthfulQA rows (labelled answers, or anyone's JSONL)."""
     return judge_generations(completions(answers), truthfulqa_docs(indices, data_dir, questions), embedder,
-                             None, calibrated, fewshot_answers())
+                             None, calibrated, fewshot_answers(), lm)
 
 
-def judge_gold(gold: Sequence[GoldLabel], data_dir: Path | None, embedder: EmbeddingJudge) -> list[dict]:
+def judge_gold(gold: Sequence[GoldLabel], data_dir: Path | None, embedder: EmbeddingJudge,
+               lm: LikelihoodJudge) -> list[dict]:
     """The uncalibrated judges' rows for the labelled answers (their questions checked against the rows)."""
-    return judge_answers([g.index for g in gold], [g.answer for g in gold], data_dir, embedder,
+    return judge_answers([g.index for g in gold], [g.answer for g in gold], data_dir, embedder, lm,
                          questions=[g.question for g in gold])
 
 
@@ -217,7 +226,8 @@ def composite(rows: Sequence[Mapping], judged: Sequence[Mapping[str, float]]) ->
                      j["calibrated_informative"]) for r, j in zip(rows, judged)]
 
 
-def out_of_fold(rows: Sequence[Mapping], gold: Sequence[GoldLabel], folds: int, seed: int) -> list[dict]:
+def out_of_fold(rows: Sequence[Mapping], gold: Sequence[GoldLabel], folds: int, seed: int,
+                truthful_features: Sequence[str] = TRUTHFUL_FEATURES) -> list[dict]:
     """The calibrated judge's raw verdicts (:meth:`CalibratedJudge.verdicts`) on every labelled answer by a model
     fitted without it (stratified k-fold on truthful x informative, seeded, twins in one fold): what its agreement
     with the labels is measured on, and what it says of those answers wherever the study meets them again."""
@@ -231,7 +241,7 @@ def out_of_fold(rows: Sequence[Mapping], gold: Sequence[GoldLabel], folds: int, 
     out: list[dict | None] = [None] * len(gold)
     split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(gold)), strata, groups)
     for train, test in split:
-        judge = fit_judge([rows[i] for i in train], [gold[i] for i in train])
+        judge = fit_judge([rows[i] for i in train], [gold[i] for i in train], truthful_features)
         for i in test:
             out[i] = judge.verdicts(rows[i])
     return out  # type: ignore[return-value]
@@ -256,11 +266,11 @@ def cross_fit(rows: Sequence[Mapping], gold: Sequence[GoldLabel], oof: Sequence[
     return CrossFitJudge(fit_judge(rows, gold), {(g.question.strip(), g.answer.strip()): v for g, v in zip(gold, oof)})
 
 
-def calibrate(gold: Sequence[GoldLabel], data_dir: Path | None, embedder: EmbeddingJudge, seed: int
-              ) -> tuple[list[dict], list[dict], CrossFitJudge]:
+def calibrate(gold: Sequence[GoldLabel], data_dir: Path | None, embedder: EmbeddingJudge, lm: LikelihoodJudge,
+              seed: int) -> tuple[list[dict], list[dict], CrossFitJudge]:
     """The labelled answers' rows by the other judges, the calibrated judge's out-of-fold raw verdicts on them
     (:data:`FOLDS` folds), and the cross-fitted judge: what the judge stage and ``edgellm judge`` both need."""
-    rows = judge_gold(gold, data_dir, embedder)
+    rows = judge_gold(gold, data_dir, embedder, lm)
     oof = out_of_fold(rows, gold, FOLDS, seed)
     return rows, oof, cross_fit(rows, gold, oof)
 
@@ -283,6 +293,13 @@ def measure_judges(rows: Sequence[Mapping], gold: Sequence[GoldLabel], oof: Sequ
                                             j == "calibrated"))
         out[target] = {"judges": judged, "chosen": chosen, "verdicts": calls[target], "labels": labels}
     return out
+
+
+def with_likelihood(rows: Sequence[Mapping], gold: Sequence[GoldLabel], folds: int, seed: int) -> dict:
+    """The calibrated judge's truthful agreement with the labels, out of fold on the same folds, fitted with the
+    reference-likelihood scores as well: what they would add (see :data:`TRUTHFUL_FEATURES`)."""
+    oof = composite(rows, out_of_fold(rows, gold, folds, seed, (*TRUTHFUL_FEATURES, *LIKELIHOOD_FEATURES)))
+    return agreement([v["truthful_calibrated"] for v in oof], [g.truthful for g in gold])
 
 
 def rogan_gladen(rate: np.ndarray | float, sensitivity: np.ndarray | float,

@@ -10,7 +10,7 @@ from ..config import Params
 from ..eval.judge import audit_sample
 from ..io import read_json
 from ..paths import Layout
-from .latex import fmt_grouped
+from .latex import fmt_grouped, tex_escape
 
 def judge_audit(params: Params, lay: Layout) -> pd.DataFrame:
     """A seeded sample of generated answers (the same questions for every variant) with every verdict,
@@ -59,12 +59,14 @@ def cap_numbers(lay: Layout) -> dict[str, tuple]:
 
 
 #: how the tables and the text name each judge
-JUDGE_NAMES = {"rougeL": "ROUGE-L", "bleu": "BLEU", "embed": "embedding", "calibrated": "calibrated", "rule": "rule"}
+JUDGE_NAMES = {"rougeL": "ROUGE-L", "bleu": "BLEU", "embed": "embedding", "lm": "likelihood",
+               "calibrated": "calibrated", "rule": "rule"}
 #: every macro :func:`judge_numbers` defines, "--" where the study has no calibration (the paper still builds)
 JUDGE_MACROS = ("goldN", "judgeFolds", "goldTruthful", "goldInformative",
                 *(f"{k}{x}" for k in ("truth", "inf") for x in ("Judge", "Kappa", "Sens", "Spec")),
-                "truthKappaRougeL", "truthKappaBleu", "truthKappaEmbed", "truthKappaCalibrated", "infKappaRule",
-                "infKappaCalibrated", "refHallucObserved", "refHallucCorrected", "refHallucLow", "refHallucHigh")
+                "truthKappaRougeL", "truthKappaBleu", "truthKappaEmbed", "truthKappaLm", "truthKappaCalibrated",
+                "truthKappaCalibratedLm", "infKappaRule", "infKappaCalibrated", "likelihoodModel",
+                "refHallucObserved", "refHallucCorrected", "refHallucLow", "refHallucHigh")
 
 
 def judge_numbers(lay: Layout, ref_name: str) -> dict[str, tuple]:
@@ -90,6 +92,13 @@ def judge_numbers(lay: Layout, ref_name: str) -> dict[str, tuple]:
                 f"{key}Spec": (f(chosen["specificity"]), f"{src}.{target}.judges.<chosen>.specificity")}
         for j, m in t["judges"].items():
             out[f"{key}Kappa{j[0].upper()}{j[1:]}"] = (f(m["kappa"]), f"{src}.{target}.judges.{j}.kappa")
+    ablation = cal["truthful"].get("with_likelihood")
+    if ablation:
+        out["truthKappaCalibratedLm"] = (f(ablation["kappa"]), f"{src}.truthful.with_likelihood.kappa")
+    model = judged.get("judges", {}).get("likelihood")
+    if model:
+        out["likelihoodModel"] = (tex_escape(model.split(":")[0]), f"{lay.judged.relative_to(lay.root).as_posix()}: "
+                                                                   "judges.likelihood")
     ref = judged.get("corrected", {}).get(ref_name, {}).get("truthfulqa_gen")
     if ref:
         at = f"{lay.judged.relative_to(lay.root).as_posix()}: corrected.{ref_name}.truthfulqa_gen"

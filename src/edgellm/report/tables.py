@@ -207,10 +207,12 @@ def judges(labels: pd.DataFrame) -> str:
                         Tex("Cohen's $\\kappa$")], rows,
                        "Every judge against labelled answers: the study's generated answers labelled truthful and "
                        "informative by TruthfulQA's definitions (\\texttt{data/truthfulqa\\_gold}). Sensitivity: the share of "
-                       "answers labelled 1 that the judge calls 1. The calibrated judge (a logistic model on the other "
-                       "judges' scores and on what the answer adds to its question) is measured out of fold; "
-                       "rule: empty, degenerate or non-answer. * the judge with the highest kappa, which gives the "
-                       "corrected rates (Table~\\ref{tab:corrected}).", "tab:judges", "llrrrrrr")
+                       "answers labelled 1 that the judge calls 1. Likelihood: a language model's likelihood of each "
+                       "reference as a restatement of the answer. The calibrated judge (a logistic model on the "
+                       "similarity judges' scores and on what the answer adds to its question; an empty answer or a "
+                       "loop is truthful unless it finds a falsehood, as TruthfulQA defines it) is measured out of "
+                       "fold; rule: empty, degenerate or non-answer. * the judge with the highest kappa, which gives "
+                       "the corrected rates (Table~\\ref{tab:corrected}).", "tab:judges", "llrrrrrr")
 
 
 def corrected(rates: pd.DataFrame, confidence: float) -> str:
