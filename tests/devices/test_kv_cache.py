@@ -27,8 +27,10 @@ def test_quantized_caches_against_the_files_own_f16_cache(tiny_gguf, wiki_file, 
 def test_speed_at_depth_and_time_to_first_token(tiny_gguf):
     runs = kv_cache.depth_speeds(tiny_gguf["Q4_K_M"], n_prompt=32, n_gen=8, reps=2, threads=2)
     got = {(r["kv_type"], r["depth"], r["test"]) for r in runs}
-    want = {(KV_TYPES[0], d, t) for d in kv_cache.DEPTHS for t in ("pp", "tg")}
-    want |= {(kv, kv_cache.DEPTHS[-1], t) for kv in KV_TYPES[1:] for t in ("pp", "tg")}
+    assert kv_cache.depths(32) == (0, 32, 128) and kv_cache.depths(512) == (0, 512, 2048)
+    assert kv_cache.quality_n_ctx(512) == 2048  # the study's: at least 2,048 tokens
+    want = {(KV_TYPES[0], d, t) for d in (0, 32, 128) for t in ("pp", "tg")}
+    want |= {(kv, 128, t) for kv in KV_TYPES[1:] for t in ("pp", "tg")}
     assert got == want and all(r["avg_ts"] > 0 for r in runs)
     at = {(r["test"], r["depth"]): r["avg_ts"] for r in runs if r["kv_type"] == KV_TYPES[0]}
     assert kv_cache.time_to_first_token(runs) == pytest.approx(32 / at["pp", 0] + 1 / at["tg", 0])

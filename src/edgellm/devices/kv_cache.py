@@ -24,19 +24,31 @@ from pathlib import Path
 from ..llamacpp.tools import run_perplexity, run_tool, tool
 from .memory import KV_TYPES
 
-#: the context of the quality measurement (llama.cpp's KV-type comparisons use long contexts) and its chunks:
-#: each chunk scores its second half, so 2 x 2,048 tokens score 2,048
-QUALITY_N_CTX = 2048
+#: The context of the quality measurement and the depths of the speed measurement (tokens already in the cache),
+#: in prompt lengths of the profile (``profile.n_prompt``, llama-bench's pp prompt). At the study's 512-token
+#: prompt: a 2,048-token context (llama.cpp's KV-type comparisons use long contexts) in 2 chunks, each scoring its
+#: second half (2,048 tokens scored), and depths 0, 512 and 2,048. A smoke study's short prompt shrinks them with
+#: it (its kv_cache stages had measured 2,048-token contexts of the real SmolLM2: 8 of the test suite's minutes).
+QUALITY_CONTEXT_PROMPTS = 4
 QUALITY_CHUNKS = 2
-#: depths of the speed measurement (tokens already in the cache)
-DEPTHS = (0, 512, 2048)
+DEPTH_PROMPTS = (0, 1, 4)
+
+
+def quality_n_ctx(n_prompt: int) -> int:
+    """The quality measurement's context for a profile prompt of ``n_prompt`` tokens."""
+    return QUALITY_CONTEXT_PROMPTS * n_prompt
+
+
+def depths(n_prompt: int) -> tuple[int, ...]:
+    """The speed measurement's depths for a profile prompt of ``n_prompt`` tokens."""
+    return tuple(k * n_prompt for k in DEPTH_PROMPTS)
 
 
 def _cache(kv: str) -> list[str]:
     return ["-fa", "on", "-ctk", kv, "-ctv", kv]
 
 
-def kv_quality(gguf: Path, text: Path, work: Path, threads: int, n_ctx: int = QUALITY_N_CTX,
+def kv_quality(gguf: Path, text: Path, work: Path, threads: int, n_ctx: int,
                chunks: int = QUALITY_CHUNKS) -> dict[str, dict]:
     """Per KV-cache type: llama-perplexity's perplexity and, for the quantized ones, its KL divergence statistics
     against the f16 cache of the same file on the same tokens. ``work`` holds the f16 run's log-probabilities
@@ -56,14 +68,14 @@ def kv_quality(gguf: Path, text: Path, work: Path, threads: int, n_ctx: int = QU
 
 
 def depth_speeds(gguf: Path, n_prompt: int, n_gen: int, reps: int, threads: int) -> list[dict]:
-    """llama-bench's pp and tg at each of :data:`DEPTHS` with the f16 cache, and with each quantized cache at the
+    """llama-bench's pp and tg at each of :func:`depths` with the f16 cache, and with each quantized cache at the
     deepest: one row per (cache type, depth, test) as llama-bench reports it."""
     runs = []
     # one run per type: given lists, llama-bench would cross every K type with every V type
     for kv in KV_TYPES:
-        depths = DEPTHS if kv == KV_TYPES[0] else DEPTHS[-1:]
+        at = depths(n_prompt) if kv == KV_TYPES[0] else depths(n_prompt)[-1:]
         cmd = [str(tool("llama-bench")), "-m", str(gguf), "-p", str(n_prompt), "-n", str(n_gen), "-r", str(reps),
-               "-t", str(threads), "-fa", "1", "-ctk", kv, "-ctv", kv, "-d", ",".join(map(str, depths)), "-o", "json"]
+               "-t", str(threads), "-fa", "1", "-ctk", kv, "-ctv", kv, "-d", ",".join(map(str, at)), "-o", "json"]
         for r in json.loads(run_tool(cmd, "llama-bench at depth").stdout):
             runs.append({"kv_type": r["type_k"], "depth": r["n_depth"], "test": "pp" if r["n_prompt"] else "tg",
                          "n": r["n_prompt"] or r["n_gen"], "avg_ts": r["avg_ts"], "stddev_ts": r["stddev_ts"]})

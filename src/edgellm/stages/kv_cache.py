@@ -18,9 +18,10 @@ def run(variant: str, params_path: str | Path | None = None) -> dict:
     pr = params.profile
     gguf = lay.gguf(v.checkpoint, v.qtype)
     t0 = time.perf_counter()
-    quality = kv_cache.kv_quality(gguf, lay.wikitext, lay.work("kv_cache"), params.threads)
+    n_ctx = kv_cache.quality_n_ctx(pr.n_prompt)
+    quality = kv_cache.kv_quality(gguf, lay.wikitext, lay.work("kv_cache"), params.threads, n_ctx)
     speeds = kv_cache.depth_speeds(gguf, pr.n_prompt, pr.n_gen, pr.repetitions, params.threads)
-    record = {**variant_fields(v), "n_ctx": kv_cache.QUALITY_N_CTX, "chunks": kv_cache.QUALITY_CHUNKS,
+    record = {**variant_fields(v), "n_ctx": n_ctx, "chunks": kv_cache.QUALITY_CHUNKS,
               "quality": quality, "speeds": speeds, "ttft_s": kv_cache.time_to_first_token(speeds),
               "ttft_prompt": pr.n_prompt, "seconds": time.perf_counter() - t0, "versions": versions()}
     write_json(record_path(lay.root, variant), record)
