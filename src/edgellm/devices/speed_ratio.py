@@ -54,7 +54,8 @@ def ratio_interval(a_ts: list[float], b_ts: list[float], confidence: float) -> t
 def interleaved(path_a: str | Path, path_b: str | Path, *, n_prompt: int, n_gen: int, reps: int, threads: int,
                 seed: int, confidence: float = 0.95) -> dict[str, SpeedRatio]:
     """pp and tg of ``path_a`` over ``path_b``, timed in alternation: ``reps`` repetitions, each one timed run of
-    each file per test after one warm-up of each (the first repetition runs a first)."""
+    each file per test, every timed run after its own warm-up (the bench functions make a fresh context per
+    call); the first repetition runs a first."""
     rng = np.random.default_rng(seed)
     models = {"a": Model(path_a, n_ctx=n_prompt, n_batch=2048, n_threads=threads),
               "b": Model(path_b, n_ctx=n_prompt, n_batch=2048, n_threads=threads)}

@@ -13,8 +13,10 @@ its F16 re-conversion 0.003). Like the embedding judge, it is a pinned package r
 so ``edgellm judge`` runs from a checkout without the study's models. Measured on the 180 labelled answers
 (10 seeded folds, 2026-12-08): the restating prompt beat a question-answering one ("Which statement is true?",
 kappa +0.03 vs -0.01 added to the calibrated judge), and this model beat Gemma 3 270M (whose gain changed
-sign across fold seeds); on its own, its rule (best correct reference above best incorrect) is weak, as the
-report shows, and its scores enter the calibrated judge, which the labels choose by cross-validation.
+sign across fold seeds). On its own its rule (best correct reference above best incorrect) is weak (kappa 0.09),
+and its scores are offered to the calibrated judge on the same folds but left out of it
+(:data:`edgellm.eval.judge_calibration.TRUTHFUL_FEATURES` says why): the judge stage scores the labelled answers
+only.
 """
 
 from __future__ import annotations
